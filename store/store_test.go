@@ -49,4 +49,3 @@ func TestKeysShareRepoHashTag(t *testing.T) {
 		t.Errorf("keys %q and %q should share the tag {octo/app}", a, b)
 	}
 }
-
