@@ -1,0 +1,389 @@
+package config
+
+import (
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+
+	"github.com/joho/godotenv"
+	"github.com/rs/zerolog"
+)
+
+// Env is the process configuration from the environment and .env (SPEC §1).
+// Formatting it with fmt, zerolog or encoding/json never shows a secret.
+type Env struct {
+	V3APIURL string // GITHUB_V3_API_URL, ends in "/"
+	WebURL   string // GITHUB_WEB_URL, ends in "/"
+
+	AppID         int64  // GITHUB_APP_INTEGRATION_ID
+	WebhookSecret string `json:"-"` // GITHUB_APP_WEBHOOK_SECRET
+	PrivateKey    []byte `json:"-"` // PEM text from GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_FILE
+
+	Addr       string        // RAILYARD_ADDR
+	RedisURL   string        `json:"-"` // RAILYARD_REDIS_URL; "" means the embedded store
+	WorkDir    string        // RAILYARD_WORKDIR
+	Workers    int           // RAILYARD_WORKERS, 1..256
+	LogLevel   zerolog.Level // RAILYARD_LOG_LEVEL
+	LogFormat  string        // RAILYARD_LOG_FORMAT: "json" or "console"
+	PublicURL  string        // RAILYARD_PUBLIC_URL without a trailing "/"; "" means taken from the request
+	StatusPage bool          // RAILYARD_STATUS_PAGE
+
+	StatusUser     string // RAILYARD_STATUS_USER; basic auth for the status pages when set
+	StatusPassword string `json:"-"` // RAILYARD_STATUS_PASSWORD
+}
+
+const maxWorkers = 256
+
+// LoadEnv reads the configuration through getenv (os.LookupEnv in main) and
+// the .env file at dotenvPath, if that file exists ("" reads none). A variable
+// present in the real environment wins over .env, even when it is empty.
+// The process environment is never changed.
+//
+// All problems are reported together, one per line of the error's message.
+// Without any App credentials the result is setup mode, not an error.
+func LoadEnv(getenv func(string) (string, bool), dotenvPath string) (Env, error) {
+	r := envReader{getenv: getenv}
+	r.readDotenv(dotenvPath)
+
+	e := Env{
+		V3APIURL:   r.baseURL("GITHUB_V3_API_URL", "https://api.github.com/"),
+		WebURL:     r.baseURL("GITHUB_WEB_URL", "https://github.com/"),
+		Addr:       r.addr("RAILYARD_ADDR", ":8080"),
+		RedisURL:   r.redisURL("RAILYARD_REDIS_URL"),
+		WorkDir:    r.get("RAILYARD_WORKDIR", "./.railyard/work"),
+		Workers:    r.workers("RAILYARD_WORKERS", 4),
+		LogLevel:   r.logLevel("RAILYARD_LOG_LEVEL", zerolog.InfoLevel),
+		LogFormat:  r.oneOf("RAILYARD_LOG_FORMAT", "json", "json", "console"),
+		PublicURL:  r.publicURL("RAILYARD_PUBLIC_URL"),
+		StatusPage: r.onOff("RAILYARD_STATUS_PAGE"),
+	}
+	e.AppID, e.WebhookSecret, e.PrivateKey = r.credentials()
+	e.StatusUser, e.StatusPassword = r.statusAuth()
+
+	if err := errors.Join(r.errs...); err != nil {
+		return Env{}, err
+	}
+	return e, nil
+}
+
+// SetupMode reports whether no App credentials were given at all, in which
+// case the bot serves its setup page instead of webhooks.
+func (e Env) SetupMode() bool {
+	return e.AppID == 0 && len(e.PrivateKey) == 0 && e.WebhookSecret == ""
+}
+
+// Secrets returns the secret values in e, for redaction of logs and output.
+func (e Env) Secrets() []string {
+	var out []string
+	add := func(s string) {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	add(e.WebhookSecret)
+	add(string(e.PrivateKey))
+	if u, err := url.Parse(e.RedisURL); err == nil && u.User != nil {
+		pw, _ := u.User.Password()
+		add(pw)
+	}
+	add(e.StatusPassword)
+	return out
+}
+
+// String describes e with its secrets replaced.
+func (e Env) String() string {
+	return fmt.Sprintf("config.Env{V3APIURL:%s WebURL:%s AppID:%d WebhookSecret:%s PrivateKey:%s "+
+		"Addr:%s RedisURL:%s WorkDir:%s Workers:%d LogLevel:%s LogFormat:%s PublicURL:%s "+
+		"StatusPage:%t StatusUser:%s StatusPassword:%s}",
+		e.V3APIURL, e.WebURL, e.AppID, redact(e.WebhookSecret), redact(string(e.PrivateKey)),
+		e.Addr, redactURL(e.RedisURL), e.WorkDir, e.Workers, e.LogLevel, e.LogFormat, e.PublicURL,
+		e.StatusPage, e.StatusUser, redact(e.StatusPassword))
+}
+
+// Format makes every verb (%v, %+v, %#v, %d, ...) print String, so no
+// formatting of an Env can reach its fields directly.
+func (e Env) Format(f fmt.State, verb rune) {
+	fmt.Fprintf(f, fmt.FormatString(f, verb), e.String())
+}
+
+// MarshalZerologObject logs e without its secrets.
+func (e Env) MarshalZerologObject(ev *zerolog.Event) {
+	ev.Str("github_v3_api_url", e.V3APIURL).
+		Str("github_web_url", e.WebURL).
+		Int64("github_app_id", e.AppID).
+		Bool("webhook_secret_set", e.WebhookSecret != "").
+		Bool("private_key_set", len(e.PrivateKey) > 0).
+		Str("addr", e.Addr).
+		Str("redis_url", redactURL(e.RedisURL)).
+		Str("workdir", e.WorkDir).
+		Int("workers", e.Workers).
+		Str("log_level", e.LogLevel.String()).
+		Str("log_format", e.LogFormat).
+		Str("public_url", e.PublicURL).
+		Bool("status_page", e.StatusPage).
+		Bool("status_auth", e.StatusUser != "")
+}
+
+func redact(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "[redacted]"
+}
+
+func redactURL(s string) string {
+	if s == "" {
+		return ""
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "[redacted]"
+	}
+	return u.Redacted()
+}
+
+// envReader looks variables up (real environment first, then .env) and
+// collects every problem instead of stopping at the first.
+type envReader struct {
+	getenv func(string) (string, bool)
+	dotenv map[string]string
+	errs   []error
+}
+
+func (r *envReader) failf(format string, args ...any) {
+	r.errs = append(r.errs, fmt.Errorf(format, args...))
+}
+
+func (r *envReader) readDotenv(path string) {
+	if path == "" {
+		return
+	}
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return
+	}
+	if err != nil {
+		r.failf("%s: %w", path, err)
+		return
+	}
+	r.dotenv, err = godotenv.UnmarshalBytes(data)
+	if err != nil {
+		// godotenv's messages quote the file's text, which holds secrets.
+		r.failf("%s: cannot parse: a quoted value is not closed, or a line is not KEY=value", path)
+	}
+}
+
+func (r *envReader) lookup(key string) string {
+	if v, ok := r.getenv(key); ok {
+		return v
+	}
+	return r.dotenv[key]
+}
+
+func (r *envReader) get(key, def string) string {
+	if v := r.lookup(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func (r *envReader) baseURL(key, def string) string {
+	v := r.get(key, def)
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		r.failf("%s: %q is not an http(s) URL", key, v)
+		return ""
+	}
+	// go-github requires base URLs to end in a slash.
+	if !strings.HasSuffix(v, "/") {
+		v += "/"
+	}
+	return v
+}
+
+func (r *envReader) publicURL(key string) string {
+	v := r.get(key, "")
+	if v == "" {
+		return ""
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		r.failf("%s: %q is not an absolute http(s) URL", key, v)
+		return ""
+	}
+	// Callers append paths.
+	return strings.TrimRight(v, "/")
+}
+
+func (r *envReader) addr(key, def string) string {
+	v := r.get(key, def)
+	if _, _, err := net.SplitHostPort(v); err != nil {
+		r.failf("%s: %q is not a listen address like :8080 or 127.0.0.1:8080", key, v)
+		return ""
+	}
+	return v
+}
+
+func (r *envReader) redisURL(key string) string {
+	v := r.get(key, "")
+	if v == "" {
+		return ""
+	}
+	// The URL may hold a password: never quote it.
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") || u.Host == "" {
+		r.failf("%s: not a redis:// or rediss:// URL", key)
+		return ""
+	}
+	return v
+}
+
+func (r *envReader) workers(key string, def int) int {
+	v := r.get(key, "")
+	if v == "" {
+		return def
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(v))
+	switch {
+	case err != nil:
+		r.failf("%s: %q is not a number", key, v)
+	case n < 1 || n > maxWorkers:
+		r.failf("%s: %d is not between 1 and %d", key, n, maxWorkers)
+	}
+	return n
+}
+
+func (r *envReader) logLevel(key string, def zerolog.Level) zerolog.Level {
+	v := r.get(key, "")
+	if v == "" {
+		return def
+	}
+	l, err := zerolog.ParseLevel(strings.ToLower(strings.TrimSpace(v)))
+	if err != nil || l < zerolog.DebugLevel || l > zerolog.ErrorLevel {
+		r.failf("%s: %q is not one of debug, info, warn, error", key, v)
+		return def
+	}
+	return l
+}
+
+func (r *envReader) oneOf(key, def string, allowed ...string) string {
+	v := strings.ToLower(strings.TrimSpace(r.get(key, def)))
+	for _, a := range allowed {
+		if v == a {
+			return v
+		}
+	}
+	r.failf("%s: %q is not one of %s", key, v, strings.Join(allowed, ", "))
+	return def
+}
+
+func (r *envReader) onOff(key string) bool {
+	v := strings.ToLower(strings.TrimSpace(r.get(key, "off")))
+	switch v {
+	case "on":
+		return true
+	case "off":
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		r.failf("%s: %q is not on or off", key, v)
+	}
+	return b
+}
+
+// credentials reads the App's id, webhook secret and key: all three, or
+// none at all for setup mode.
+func (r *envReader) credentials() (id int64, secret string, key []byte) {
+	idText := strings.TrimSpace(r.lookup("GITHUB_APP_INTEGRATION_ID"))
+	secret = r.lookup("GITHUB_APP_WEBHOOK_SECRET")
+	keyText, keyFile := r.lookup("GITHUB_APP_PRIVATE_KEY"), r.lookup("GITHUB_APP_PRIVATE_KEY_FILE")
+
+	var missing []string
+	if idText == "" {
+		missing = append(missing, "GITHUB_APP_INTEGRATION_ID")
+	}
+	if secret == "" {
+		missing = append(missing, "GITHUB_APP_WEBHOOK_SECRET")
+	}
+	if keyText == "" && keyFile == "" {
+		missing = append(missing, "GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_FILE")
+	}
+	if len(missing) == 3 {
+		return 0, "", nil // setup mode
+	}
+	if len(missing) > 0 {
+		r.failf("GitHub App credentials are incomplete: %s missing (set all of them, or none to start in setup mode)",
+			strings.Join(missing, ", "))
+	}
+
+	if idText != "" {
+		var err error
+		id, err = strconv.ParseInt(idText, 10, 64)
+		switch {
+		case err != nil:
+			r.failf("GITHUB_APP_INTEGRATION_ID: %q is not a number", idText)
+		case id <= 0:
+			r.failf("GITHUB_APP_INTEGRATION_ID: %d is not a positive number", id)
+		}
+	}
+
+	switch {
+	case keyText != "" && keyFile != "":
+		r.failf("GITHUB_APP_PRIVATE_KEY and GITHUB_APP_PRIVATE_KEY_FILE are both set; set only one")
+	case keyText != "":
+		// One-line forms (.env files, CI secrets) carry newlines as "\n".
+		key = []byte(strings.ReplaceAll(keyText, `\n`, "\n"))
+		if err := checkRSAKey(key); err != nil {
+			r.failf("GITHUB_APP_PRIVATE_KEY: %w", err)
+		}
+	case keyFile != "":
+		var err error
+		key, err = os.ReadFile(keyFile)
+		if err != nil {
+			r.failf("GITHUB_APP_PRIVATE_KEY_FILE: %w", err)
+		} else if err := checkRSAKey(key); err != nil {
+			r.failf("GITHUB_APP_PRIVATE_KEY_FILE: %s: %w", keyFile, err)
+		}
+	}
+	return id, secret, key
+}
+
+// checkRSAKey reports whether data is a PEM RSA private key, in PKCS#1 or
+// PKCS#8 form. Its errors never quote the key.
+func checkRSAKey(data []byte) error {
+	block, _ := pem.Decode(data)
+	if block == nil {
+		return errors.New("not PEM text (expected -----BEGIN RSA PRIVATE KEY-----)")
+	}
+	if _, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
+		return nil
+	}
+	key, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	if err != nil {
+		return fmt.Errorf("the %q PEM block is not a PKCS#1 or PKCS#8 private key", block.Type)
+	}
+	if _, ok := key.(*rsa.PrivateKey); !ok {
+		return fmt.Errorf("the private key is a %T, not an RSA key", key)
+	}
+	return nil
+}
+
+func (r *envReader) statusAuth() (user, password string) {
+	user, password = r.lookup("RAILYARD_STATUS_USER"), r.lookup("RAILYARD_STATUS_PASSWORD")
+	switch {
+	case user != "" && password == "":
+		r.failf("RAILYARD_STATUS_USER is set without RAILYARD_STATUS_PASSWORD; set both or neither")
+	case user == "" && password != "":
+		r.failf("RAILYARD_STATUS_PASSWORD is set without RAILYARD_STATUS_USER; set both or neither")
+	}
+	return user, password
+}

@@ -1,0 +1,27 @@
+package config
+
+import (
+	"fmt"
+	"io"
+	"os"
+)
+
+// PipelinePath is where a repository keeps its pipeline file.
+const PipelinePath = ".github/railyard.yml"
+
+// ValidateFile checks the pipeline file at path and writes every problem as
+// "PATH:LINE: message" to w. It returns the number of problems; a read error
+// is an error.
+func ValidateFile(path string, w io.Writer) (problems int, err error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return 0, fmt.Errorf("validate: %w", err)
+	}
+	_, list := Parse(data)
+	for _, p := range list {
+		if _, err := fmt.Fprintf(w, "%s:%d: %s\n", path, p.Line, p.Message); err != nil {
+			return len(list), fmt.Errorf("validate: write: %w", err)
+		}
+	}
+	return len(list), nil
+}
