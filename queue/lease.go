@@ -1,0 +1,134 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+)
+
+// Lease is one consumer's hold on one delivery of a job. Every method checks
+// on the server, atomically, that the job is still this lease's.
+type Lease struct {
+	Job Job
+
+	q        *Queue
+	consumer string
+	count    int    // the entry's delivery count when handed out: tells this lease from later ones
+	prior    int    // deliveries before this stream entry
+	raw      string // the entry as stored
+}
+
+// Extend renews the lease for another Options.Lease. It returns ErrLeaseLost
+// if another consumer took the job over or it was acked.
+func (l *Lease) Extend(ctx context.Context) error {
+	return l.run(ctx, "extend lease", renewScript, []string{l.q.stream}, 0)
+}
+
+// Ack marks the job done: it is never handed out again. It returns
+// ErrLeaseLost if the job is no longer this lease's; the new holder will
+// then run it (again).
+func (l *Lease) Ack(ctx context.Context) error {
+	return l.run(ctx, "ack", ackScript, []string{l.q.stream})
+}
+
+// Release hands the job back now, for example on shutdown: any consumer can
+// claim it at once. The delivery still counts towards Options.MaxDeliveries.
+func (l *Lease) Release(ctx context.Context) error {
+	return l.run(ctx, "release lease", renewScript, []string{l.q.stream}, l.q.leaseMs)
+}
+
+// Retry acks this delivery and enqueues the same job again, claimable after
+// delay, keeping its delivery count. A job that has used up
+// Options.MaxDeliveries goes to the dead-letter stream instead.
+func (l *Lease) Retry(ctx context.Context, delay time.Duration) error {
+	if l.Job.Deliveries >= l.q.opts.MaxDeliveries {
+		return l.bury(ctx, l.Job.Deliveries)
+	}
+	job := encode(l.Job, l.Job.Deliveries, true)
+	return l.run(ctx, "retry", retryScript, []string{l.q.stream, l.q.delayed}, delay.Milliseconds(), job)
+}
+
+// bury moves the job to the dead-letter stream, recording that it was
+// handed out deliveries times.
+func (l *Lease) bury(ctx context.Context, deliveries int) error {
+	job := l.raw
+	if _, err := decode(l.raw); err == nil {
+		job = encode(l.Job, deliveries, false)
+	}
+	if err := l.run(ctx, "dead-letter", buryScript, []string{l.q.stream, l.q.dead}, job); err != nil {
+		return err
+	}
+	l.log(zerolog.Ctx(ctx).Error()).Int("railyard_job_deliveries", deliveries).
+		Msg("Job moved to the dead-letter stream after too many deliveries.")
+	return nil
+}
+
+// run runs a lease script; see owned in scripts.go for the arguments.
+func (l *Lease) run(ctx context.Context, what string, s *redis.Script, keys []string, extra ...any) error {
+	args := append([]any{l.q.opts.Group, l.consumer, l.Job.ID, l.count}, extra...)
+	ok, err := s.Run(ctx, l.q.rdb, keys, args...).Int()
+	if err != nil {
+		return fmt.Errorf("%s job %s: %w", what, l.Job.ID, err)
+	}
+	if ok == 0 {
+		return ErrLeaseLost
+	}
+	return nil
+}
+
+func (l *Lease) log(e *zerolog.Event) *zerolog.Event {
+	return e.Str("railyard_job", l.Job.ID).Str("railyard_job_kind", l.Job.Kind).Str("railyard_repository", l.Job.Repo)
+}
+
+// KeepAlive extends the lease every Options.Lease/3 until ctx is done, stop
+// is called, or the lease is lost. The returned context is cancelled, with
+// cause ErrLeaseLost, when the lease is lost or could not be renewed for a
+// whole lease (Redis unreachable): the worker must stop work it may no longer
+// own. stop ends the keep-alive, waits for its goroutine and cancels the
+// returned context; call it once the work is done, before or after Ack.
+func (l *Lease) KeepAlive(ctx context.Context) (lost context.Context, stop func()) {
+	lost, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	stopped := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(max(l.q.opts.Lease/3, time.Millisecond))
+		defer t.Stop()
+		renewed := time.Now()
+		for {
+			select {
+			case <-lost.Done():
+				return
+			case <-stopped:
+				return
+			case <-t.C:
+			}
+			err := l.Extend(lost)
+			switch {
+			case err == nil:
+				renewed = time.Now()
+			case errors.Is(err, ErrLeaseLost):
+				l.log(zerolog.Ctx(ctx).Warn()).Msg("Lease lost to another consumer; stopping work.")
+				cancel(ErrLeaseLost)
+				return
+			case time.Since(renewed) >= l.q.opts.Lease:
+				l.log(zerolog.Ctx(ctx).Warn()).Err(err).Msg("Lease not renewed in time; stopping work.")
+				cancel(fmt.Errorf("%w: not renewed for %v: %w", ErrLeaseLost, l.q.opts.Lease, err))
+				return
+			default:
+				l.log(zerolog.Ctx(ctx).Warn()).Err(err).Msg("Lease renewal failed; will try again.")
+			}
+		}
+	}()
+	var once sync.Once
+	return lost, func() {
+		once.Do(func() { close(stopped) })
+		<-done
+		cancel(context.Canceled)
+	}
+}

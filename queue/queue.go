@@ -1,0 +1,329 @@
+package queue
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+)
+
+// Job is one unit of work.
+type Job struct {
+	ID         string // assigned by the queue (stream entry id); ignored on enqueue
+	Kind       string // e.g. "push", "stage", "comment"
+	Repo       string // "owner/name", for logs and routing
+	Data       []byte // opaque payload (JSON from the caller)
+	Deliveries int    // how many times this job has been handed out (1 on first claim)
+}
+
+// Options tune a Queue; zero values take the defaults.
+type Options struct {
+	Prefix        string        // key prefix; default "railyard:{railyard}:" (the hash tag keeps all keys on one slot)
+	Group         string        // consumer group; default "workers"
+	Lease         time.Duration // a claimed job not extended for this long may be taken over; default 30s
+	MaxDeliveries int           // after this many deliveries a job goes to the dead-letter stream; default 10
+}
+
+// Depth counts jobs by where they are.
+type Depth struct {
+	Ready   int64 // waiting to be claimed
+	Leased  int64 // claimed and not yet acked (including expired leases not yet taken over)
+	Delayed int64 // waiting for their time
+	Dead    int64 // in the dead-letter stream
+}
+
+// ErrLeaseLost means the job is no longer this lease's: another consumer
+// took it over, or it was already acked.
+var ErrLeaseLost = errors.New("queue: lease lost")
+
+// Queue is a durable job queue on a Redis stream. It is safe for concurrent use.
+type Queue struct {
+	rdb     redis.UniversalClient
+	opts    Options
+	leaseMs int64
+	stream  string // jobs ready or leased
+	delayed string // sorted set of jobs by due time (server ms)
+	dead    string // stream of dead-lettered jobs
+}
+
+// New returns a queue on rdb. Call Init once before claiming.
+func New(rdb redis.UniversalClient, opts Options) *Queue {
+	if opts.Prefix == "" {
+		opts.Prefix = "railyard:{railyard}:"
+	}
+	if opts.Group == "" {
+		opts.Group = "workers"
+	}
+	if opts.Lease <= 0 {
+		opts.Lease = 30 * time.Second
+	}
+	// Redis counts idle time in ms, and a lease of 0 ms would hand out every leased job.
+	opts.Lease = max(opts.Lease, time.Millisecond)
+	if opts.MaxDeliveries <= 0 {
+		opts.MaxDeliveries = 10
+	}
+	return &Queue{
+		rdb:     rdb,
+		opts:    opts,
+		leaseMs: opts.Lease.Milliseconds(),
+		stream:  opts.Prefix + "jobs",
+		delayed: opts.Prefix + "delayed",
+		dead:    opts.Prefix + "dead",
+	}
+}
+
+// Init creates the stream and the consumer group if they do not exist yet.
+func (q *Queue) Init(ctx context.Context) error {
+	// Start at 0, so jobs added before the group existed are handed out too.
+	err := q.rdb.XGroupCreateMkStream(ctx, q.stream, q.opts.Group, "0").Err()
+	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
+		return fmt.Errorf("create consumer group: %w", err)
+	}
+	return nil
+}
+
+// Enqueue adds j and returns its id.
+func (q *Queue) Enqueue(ctx context.Context, j Job) (string, error) {
+	id, err := q.rdb.XAdd(ctx, q.xadd(encode(j, 0, false))).Result()
+	if err != nil {
+		return "", fmt.Errorf("enqueue %s job: %w", j.Kind, err)
+	}
+	return id, nil
+}
+
+// EnqueueOnce enqueues j unless dedupeKey was seen within ttl. A repeat
+// returns the first job's id, duplicate=true and no error. The check and the
+// add are one Lua script, so a crash can neither lose nor double the job.
+func (q *Queue) EnqueueOnce(ctx context.Context, dedupeKey string, ttl time.Duration, j Job) (id string, duplicate bool, err error) {
+	if ttl < time.Millisecond {
+		return "", false, fmt.Errorf("enqueue %s job once: ttl %v is below 1ms", j.Kind, ttl)
+	}
+	keys := []string{q.opts.Prefix + "once:" + dedupeKey, q.stream}
+	res, err := enqueueOnceScript.Run(ctx, q.rdb, keys, ttl.Milliseconds(), encode(j, 0, false)).Slice()
+	if err != nil {
+		return "", false, fmt.Errorf("enqueue %s job once: %w", j.Kind, err)
+	}
+	dup, _ := res[0].(int64)
+	id, _ = res[1].(string)
+	return id, dup == 1, nil
+}
+
+// EnqueueIn adds j so that it can be claimed after delay, by the server's clock.
+func (q *Queue) EnqueueIn(ctx context.Context, j Job, delay time.Duration) error {
+	err := delayScript.Run(ctx, q.rdb, []string{q.delayed}, delay.Milliseconds(), encode(j, 0, true)).Err()
+	if err != nil {
+		return fmt.Errorf("enqueue %s job in %v: %w", j.Kind, delay, err)
+	}
+	return nil
+}
+
+// AddTx queues the add of j on a caller's MULTI pipeline (TxPipelined), so
+// that the caller's state change and the job commit together or not at all.
+// The job's id is the result of the queued XADD command.
+func (q *Queue) AddTx(pipe redis.Pipeliner, j Job) {
+	// A pipeline only queues the command; Exec's context is the one that counts.
+	pipe.XAdd(context.Background(), q.xadd(encode(j, 0, false)))
+}
+
+func (q *Queue) xadd(job string) *redis.XAddArgs {
+	return &redis.XAddArgs{Stream: q.stream, Values: []any{"job", job}}
+}
+
+// Claim hands out one job to consumer, which must be unique among live
+// workers: first a job whose lease expired, then due delayed jobs (moved to
+// the stream's tail), then new ones, blocking up to wait. It returns
+// (nil, nil) when nothing came within wait. Keep wait short (seconds): a
+// blocked read does not end early when ctx is cancelled.
+func (q *Queue) Claim(ctx context.Context, consumer string, wait time.Duration) (*Lease, error) {
+	if consumer == "" {
+		return nil, errors.New("claim: empty consumer name")
+	}
+	deadline := time.Now().Add(wait)
+	for {
+		l, err := q.reclaim(ctx, consumer)
+		if err != nil {
+			return nil, err
+		}
+		if l == nil {
+			next, err := q.promote(ctx)
+			if err != nil {
+				return nil, err
+			}
+			block := time.Until(deadline)
+			if next >= 0 {
+				// Wake up when the next delayed job is due rather than sleep past it.
+				block = min(block, next)
+			}
+			if l, err = q.readNew(ctx, consumer, block); err != nil {
+				return nil, err
+			}
+		}
+		if l != nil {
+			if l.Job.Deliveries <= q.opts.MaxDeliveries {
+				return l, nil
+			}
+			// Handed out too often: the previous holders all failed or died.
+			if err := l.bury(ctx, l.Job.Deliveries-1); err != nil && !errors.Is(err, ErrLeaseLost) {
+				return nil, err
+			}
+			continue
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if !time.Now().Before(deadline) {
+			return nil, nil
+		}
+	}
+}
+
+// reclaim takes over a job whose lease expired.
+func (q *Queue) reclaim(ctx context.Context, consumer string) (*Lease, error) {
+	res, err := reclaimScript.Run(ctx, q.rdb, []string{q.stream}, q.opts.Group, consumer, q.leaseMs).Slice()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("take over expired leases: %w", err)
+	}
+	if len(res) != 3 {
+		return nil, fmt.Errorf("take over expired leases: unexpected reply %v", res)
+	}
+	id, _ := res[0].(string)
+	fields, _ := res[1].([]any)
+	count, _ := res[2].(int64)
+	var job string
+	for i := 0; i+1 < len(fields); i += 2 {
+		if fields[i] == "job" {
+			job, _ = fields[i+1].(string)
+		}
+	}
+	l := q.lease(ctx, consumer, id, int(count), job)
+	l.log(zerolog.Ctx(ctx).Info()).Int("railyard_job_deliveries", l.Job.Deliveries).
+		Msg("Took over a job whose lease expired or was released.")
+	return l, nil
+}
+
+// promote moves due delayed jobs into the stream and tells how long until
+// the next one is due (negative: none left).
+func (q *Queue) promote(ctx context.Context) (time.Duration, error) {
+	ms, err := promoteScript.Run(ctx, q.rdb, []string{q.delayed, q.stream}, 100).Int64()
+	if err != nil {
+		return 0, fmt.Errorf("move due delayed jobs: %w", err)
+	}
+	if ms < 0 {
+		return -1, nil
+	}
+	return time.Duration(ms) * time.Millisecond, nil
+}
+
+// readNew reads one job never handed out before, blocking up to block.
+func (q *Queue) readNew(ctx context.Context, consumer string, block time.Duration) (*Lease, error) {
+	args := &redis.XReadGroupArgs{
+		Group:    q.opts.Group,
+		Consumer: consumer,
+		Streams:  []string{q.stream, ">"},
+		Count:    1,
+		Block:    -1, // do not block: BLOCK 0 would wait forever
+	}
+	if block > 0 {
+		args.Block = max(block, time.Millisecond)
+	}
+	streams, err := q.rdb.XReadGroup(ctx, args).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read new jobs: %w", err)
+	}
+	for _, s := range streams {
+		for _, m := range s.Messages {
+			job, _ := m.Values["job"].(string)
+			return q.lease(ctx, consumer, m.ID, 1, job), nil
+		}
+	}
+	return nil, nil
+}
+
+// lease builds the lease for a stream entry just handed to consumer.
+func (q *Queue) lease(ctx context.Context, consumer, id string, count int, job string) *Lease {
+	l := &Lease{q: q, consumer: consumer, count: count, raw: job}
+	e, err := decode(job)
+	if err != nil {
+		// Nobody can run it: make Claim dead-letter it at once.
+		zerolog.Ctx(ctx).Error().Err(err).Str("railyard_job", id).Msg("Job entry is unreadable.")
+		e.Prior = q.opts.MaxDeliveries
+	}
+	l.prior = e.Prior
+	l.Job = Job{ID: id, Kind: e.Kind, Repo: e.Repo, Data: e.Data, Deliveries: e.Prior + count}
+	return l
+}
+
+// Depth counts the queue's jobs in one consistent snapshot.
+func (q *Queue) Depth(ctx context.Context) (Depth, error) {
+	var xlen, delayed, dead *redis.IntCmd
+	var pending *redis.XPendingCmd
+	_, err := q.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		xlen = p.XLen(ctx, q.stream)
+		pending = p.XPending(ctx, q.stream, q.opts.Group)
+		delayed = p.ZCard(ctx, q.delayed)
+		dead = p.XLen(ctx, q.dead)
+		return nil
+	})
+	if err != nil {
+		return Depth{}, fmt.Errorf("queue depth: %w", err)
+	}
+	// Acked jobs are deleted, so the stream holds only ready and leased ones.
+	leased := pending.Val().Count
+	return Depth{Ready: xlen.Val() - leased, Leased: leased, Delayed: delayed.Val(), Dead: dead.Val()}, nil
+}
+
+// Dead returns up to count dead-lettered jobs, newest first, with the ids
+// they had in the queue and how often they were handed out.
+func (q *Queue) Dead(ctx context.Context, count int64) ([]Job, error) {
+	msgs, err := q.rdb.XRevRangeN(ctx, q.dead, "+", "-", count).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read dead jobs: %w", err)
+	}
+	jobs := make([]Job, 0, len(msgs))
+	for _, m := range msgs {
+		id, _ := m.Values["id"].(string)
+		raw, _ := m.Values["job"].(string)
+		e, _ := decode(raw) // an unreadable job is still listed, by its id
+		jobs = append(jobs, Job{ID: id, Kind: e.Kind, Repo: e.Repo, Data: e.Data, Deliveries: e.Prior})
+	}
+	return jobs, nil
+}
+
+// envelope is a job as stored: one JSON field of a stream entry, or one
+// member of the delayed set.
+type envelope struct {
+	Kind  string `json:"kind"`
+	Repo  string `json:"repo,omitempty"`
+	Data  []byte `json:"data,omitempty"`
+	Prior int    `json:"prior,omitempty"` // deliveries before this entry (Retry keeps the count)
+	Nonce string `json:"nonce,omitempty"` // keeps equal delayed jobs apart in the sorted set
+}
+
+func encode(j Job, prior int, unique bool) string {
+	e := envelope{Kind: j.Kind, Repo: j.Repo, Data: j.Data, Prior: prior}
+	if unique {
+		e.Nonce = rand.Text()
+	}
+	b, _ := json.Marshal(e) // cannot fail: strings, bytes and ints only
+	return string(b)
+}
+
+func decode(s string) (envelope, error) {
+	var e envelope
+	if err := json.Unmarshal([]byte(s), &e); err != nil {
+		return envelope{}, fmt.Errorf("decode job: %w", err)
+	}
+	return e, nil
+}

@@ -1,0 +1,744 @@
+package queue
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"errors"
+	"os"
+	"reflect"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+const (
+	testLease = 300 * time.Millisecond // short, so that real Redis lets it pass quickly
+	short     = 30 * time.Millisecond  // how long a Claim that must find nothing waits
+	long      = 5 * time.Second        // how long a Claim that must find a job may wait
+)
+
+// harness is one Redis backend under test.
+type harness struct {
+	rdb     redis.UniversalClient
+	advance func(d time.Duration) // lets d pass on the server's clock
+}
+
+type backend struct {
+	name string
+	open func(t testing.TB) *harness
+}
+
+// backends is miniredis always, plus real Redis when RAILYARD_TEST_REDIS_URL is set.
+func backends(t testing.TB) []backend {
+	bs := []backend{{"miniredis", openMiniredis}}
+	if url := os.Getenv("RAILYARD_TEST_REDIS_URL"); url != "" {
+		bs = append(bs, backend{"redis", func(t testing.TB) *harness { return openRedis(t, url) }})
+	} else {
+		t.Log("RAILYARD_TEST_REDIS_URL not set: testing on miniredis only")
+	}
+	return bs
+}
+
+func openMiniredis(t testing.TB) *harness {
+	m := miniredis.RunT(t)
+	// A clock that moves only when told: stream idle times and TTLs follow it
+	// (FastForward moves TTLs only, not the PEL idle times leases are made of).
+	var mu sync.Mutex
+	now := time.Now()
+	m.SetTime(now)
+	m.ClockTTL(true)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	return &harness{rdb: rdb, advance: func(d time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		now = now.Add(d)
+		m.SetTime(now)
+	}}
+}
+
+func openRedis(t testing.TB, url string) *harness {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatalf("RAILYARD_TEST_REDIS_URL: %v", err)
+	}
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { rdb.Close() })
+	if err := rdb.Ping(context.Background()).Err(); err != nil {
+		t.Fatalf("real Redis: %v", err)
+	}
+	// Real Redis keeps real time: the test has to let it pass (plus a margin for ms rounding).
+	return &harness{rdb: rdb, advance: func(d time.Duration) { time.Sleep(d + 5*time.Millisecond) }}
+}
+
+// eachBackend runs fn as a parallel subtest per backend.
+func eachBackend(t *testing.T, fn func(t *testing.T, h *harness)) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			t.Parallel()
+			fn(t, b.open(t))
+		})
+	}
+}
+
+// queue returns an initialised queue under a prefix of its own, removed after the test.
+func (h *harness) queue(t testing.TB, opts Options) *Queue {
+	t.Helper()
+	opts.Prefix = "railyard-test:{" + rand.Text() + "}:"
+	if opts.Lease == 0 {
+		opts.Lease = testLease
+	}
+	q := New(h.rdb, opts)
+	for range 2 { // Init must be idempotent
+		if err := q.Init(t.Context()); err != nil {
+			t.Fatalf("Init: %v", err)
+		}
+	}
+	t.Cleanup(func() {
+		ctx := context.Background() // the test's context is gone by now
+		keys, err := h.rdb.Keys(ctx, opts.Prefix+"*").Result()
+		if err == nil && len(keys) > 0 {
+			err = h.rdb.Del(ctx, keys...).Err()
+		}
+		if err != nil {
+			t.Logf("clean up %s: %v", opts.Prefix, err)
+		}
+	})
+	return q
+}
+
+func enqueue(t *testing.T, q *Queue, j Job) string {
+	t.Helper()
+	id, err := q.Enqueue(t.Context(), j)
+	if err != nil {
+		t.Fatalf("Enqueue: %v", err)
+	}
+	return id
+}
+
+// claim claims with the given wait and fails the test on an error.
+func claim(t *testing.T, q *Queue, consumer string, wait time.Duration) *Lease {
+	t.Helper()
+	l, err := q.Claim(t.Context(), consumer, wait)
+	if err != nil {
+		t.Fatalf("Claim(%s): %v", consumer, err)
+	}
+	return l
+}
+
+func mustClaim(t *testing.T, q *Queue, consumer string) *Lease {
+	t.Helper()
+	l := claim(t, q, consumer, long)
+	if l == nil {
+		t.Fatalf("Claim(%s) found no job", consumer)
+	}
+	return l
+}
+
+func claimNothing(t *testing.T, q *Queue, consumer string) {
+	t.Helper()
+	if l := claim(t, q, consumer, short); l != nil {
+		t.Fatalf("Claim(%s) = job %s (deliveries %d), want none", consumer, l.Job.ID, l.Job.Deliveries)
+	}
+}
+
+func wantDepth(t *testing.T, q *Queue, want Depth) {
+	t.Helper()
+	got, err := q.Depth(t.Context())
+	if err != nil {
+		t.Fatalf("Depth: %v", err)
+	}
+	if got != want {
+		t.Errorf("Depth = %+v, want %+v", got, want)
+	}
+}
+
+func TestEnqueueClaimAck(t *testing.T) {
+	t.Parallel()
+	jobs := []Job{
+		{Kind: "push", Repo: "octo/app", Data: []byte(`{"sha":"1a2b3c4"}`)},
+		{Kind: "comment", Repo: "octo/app"},
+		{Kind: "stage", Repo: "octo/lib", Data: []byte{0, 0xff, '\n', '"'}},
+	}
+	eachBackend(t, func(t *testing.T, h *harness) {
+		q := h.queue(t, Options{})
+		var ids []string
+		for _, j := range jobs {
+			ids = append(ids, enqueue(t, q, j))
+		}
+		wantDepth(t, q, Depth{Ready: int64(len(jobs))})
+		for i, j := range jobs {
+			l := mustClaim(t, q, "a")
+			want := j
+			want.ID, want.Deliveries = ids[i], 1
+			if !reflect.DeepEqual(l.Job, want) {
+				t.Errorf("claim %d = %+v, want %+v (in enqueue order)", i, l.Job, want)
+			}
+			if err := l.Ack(t.Context()); err != nil {
+				t.Fatalf("Ack: %v", err)
+			}
+			if err := l.Ack(t.Context()); !errors.Is(err, ErrLeaseLost) {
+				t.Errorf("second Ack = %v, want ErrLeaseLost", err)
+			}
+		}
+		h.advance(testLease)
+		claimNothing(t, q, "b")
+		wantDepth(t, q, Depth{})
+	})
+}
+
+func TestClaimWait(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		wait   time.Duration
+		before func(t *testing.T, q *Queue)                                  // before Claim starts
+		during func(t *testing.T, h *harness, q *Queue, reads blockingReads) // while Claim waits; nil: nothing arrives
+	}{
+		{name: "no wait, nothing ready", wait: 0},
+		{name: "nothing within wait", wait: 100 * time.Millisecond},
+		{name: "job arrives during wait", wait: long, during: func(t *testing.T, _ *harness, q *Queue, reads blockingReads) {
+			awaitBlockingRead(t, reads)
+			enqueue(t, q, Job{Kind: "push"})
+		}},
+		{
+			name: "delayed job comes due during wait", wait: long,
+			before: func(t *testing.T, q *Queue) {
+				if err := q.EnqueueIn(t.Context(), Job{Kind: "push"}, testLease); err != nil {
+					t.Fatalf("EnqueueIn: %v", err)
+				}
+			},
+			during: func(t *testing.T, h *harness, _ *Queue, reads blockingReads) {
+				awaitBlockingRead(t, reads)
+				h.advance(testLease)
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			eachBackend(t, func(t *testing.T, h *harness) {
+				q := h.queue(t, Options{})
+				if tt.before != nil {
+					tt.before(t, q)
+				}
+				reads := make(blockingReads, 1)
+				h.rdb.AddHook(reads)
+				type result struct {
+					l       *Lease
+					err     error
+					elapsed time.Duration
+				}
+				res := make(chan result, 1)
+				go func() {
+					start := time.Now()
+					l, err := q.Claim(t.Context(), "a", tt.wait)
+					res <- result{l, err, time.Since(start)}
+				}()
+				arriving := tt.during != nil
+				if arriving {
+					tt.during(t, h, q, reads)
+				}
+				r := <-res
+				if r.err != nil {
+					t.Fatalf("Claim: %v", r.err)
+				}
+				if got := r.l != nil; got != arriving {
+					t.Fatalf("Claim found a job: %v, want %v", got, arriving)
+				}
+				if arriving && r.elapsed >= tt.wait {
+					t.Errorf("Claim took %v: it did not wake up for the job", r.elapsed)
+				}
+				// Redis rounds timeouts to ms, hence the tolerance.
+				if !arriving && r.elapsed < tt.wait*9/10 {
+					t.Errorf("Claim returned nothing after %v, want it to wait %v", r.elapsed, tt.wait)
+				}
+			})
+		})
+	}
+}
+
+// blockingReads receives a value each time its client sends a blocking
+// XREADGROUP, so a test can act while Claim waits.
+type blockingReads chan struct{}
+
+func (r blockingReads) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		if cmd.Name() == "xreadgroup" && slices.Contains(cmd.Args(), any("block")) {
+			select {
+			case r <- struct{}{}:
+			default:
+			}
+		}
+		return next(ctx, cmd)
+	}
+}
+func (blockingReads) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (blockingReads) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return next
+}
+
+// awaitBlockingRead waits until Claim sends its blocking read.
+func awaitBlockingRead(t *testing.T, reads blockingReads) {
+	t.Helper()
+	select {
+	case <-reads:
+	case <-time.After(long):
+		t.Fatal("Claim never started a blocking read")
+	}
+}
+
+func TestEnqueueOnce(t *testing.T) {
+	t.Parallel()
+	const ttl = testLease
+	steps := []struct {
+		name    string
+		key     string
+		advance time.Duration // before this step
+		wantDup bool
+		sameAs  int // index of the step whose id a duplicate returns
+	}{
+		{name: "first", key: "delivery-1"},
+		{name: "repeat", key: "delivery-1", wantDup: true, sameAs: 0},
+		{name: "other key", key: "delivery-2"},
+		{name: "repeat after ttl", key: "delivery-1", advance: ttl},
+		{name: "repeat of the new one", key: "delivery-1", wantDup: true, sameAs: 3},
+	}
+	eachBackend(t, func(t *testing.T, h *harness) {
+		q := h.queue(t, Options{})
+		ids := make([]string, len(steps))
+		for i, s := range steps {
+			h.advance(s.advance)
+			id, dup, err := q.EnqueueOnce(t.Context(), s.key, ttl, Job{Kind: "comment", Data: []byte(s.name)})
+			if err != nil {
+				t.Fatalf("%s: EnqueueOnce: %v", s.name, err)
+			}
+			ids[i] = id
+			if dup != s.wantDup {
+				t.Errorf("%s: duplicate = %v, want %v", s.name, dup, s.wantDup)
+			}
+			if s.wantDup && id != ids[s.sameAs] {
+				t.Errorf("%s: id = %q, want the first job's %q", s.name, id, ids[s.sameAs])
+			}
+		}
+		wantDepth(t, q, Depth{Ready: 3})
+		for _, want := range []string{"first", "other key", "repeat after ttl"} {
+			if l := mustClaim(t, q, "a"); string(l.Job.Data) != want {
+				t.Errorf("claimed job %q, want %q", l.Job.Data, want)
+			}
+		}
+	})
+	t.Run("ttl below 1ms", func(t *testing.T) {
+		q := openMiniredis(t).queue(t, Options{})
+		if _, _, err := q.EnqueueOnce(t.Context(), "k", 0, Job{Kind: "push"}); err == nil {
+			t.Error("EnqueueOnce with ttl 0 succeeded, want an error")
+		}
+	})
+}
+
+func TestExpiredLeaseIsTakenOver(t *testing.T) {
+	t.Parallel()
+	for _, second := range []string{"b", "a"} { // another consumer, or the same one restarted
+		t.Run("by "+second, func(t *testing.T) {
+			t.Parallel()
+			eachBackend(t, func(t *testing.T, h *harness) {
+				q := h.queue(t, Options{})
+				ctx := t.Context()
+				id := enqueue(t, q, Job{Kind: "stage", Repo: "octo/app"})
+				first := mustClaim(t, q, "a")
+				claimNothing(t, q, "b") // the lease is live
+
+				h.advance(testLease)
+				again := mustClaim(t, q, second)
+				if again.Job.ID != id || again.Job.Deliveries != 2 {
+					t.Errorf("taken over job %s with %d deliveries, want %s with 2", again.Job.ID, again.Job.Deliveries, id)
+				}
+				for name, op := range map[string]func(context.Context) error{
+					"Extend":  first.Extend,
+					"Ack":     first.Ack,
+					"Release": first.Release,
+					"Retry":   func(ctx context.Context) error { return first.Retry(ctx, 0) },
+				} {
+					if err := op(ctx); !errors.Is(err, ErrLeaseLost) {
+						t.Errorf("old lease's %s = %v, want ErrLeaseLost", name, err)
+					}
+				}
+				if err := again.Ack(ctx); err != nil {
+					t.Fatalf("new lease's Ack: %v", err)
+				}
+				h.advance(testLease)
+				claimNothing(t, q, "c")
+				wantDepth(t, q, Depth{})
+			})
+		})
+	}
+}
+
+func TestExtendKeepsJob(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, h *harness) {
+		q := h.queue(t, Options{})
+		enqueue(t, q, Job{Kind: "stage"})
+		l := mustClaim(t, q, "a")
+		for range 2 { // more than a lease in all
+			h.advance(testLease * 2 / 3)
+			if err := l.Extend(t.Context()); err != nil {
+				t.Fatalf("Extend: %v", err)
+			}
+		}
+		h.advance(testLease * 2 / 3)
+		claimNothing(t, q, "b")
+		if err := l.Ack(t.Context()); err != nil {
+			t.Errorf("Ack after extending: %v", err)
+		}
+	})
+}
+
+func TestReleaseHandsBackAtOnce(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, h *harness) {
+		q := h.queue(t, Options{})
+		id := enqueue(t, q, Job{Kind: "stage"})
+		a := mustClaim(t, q, "a")
+		if err := a.Release(t.Context()); err != nil {
+			t.Fatalf("Release: %v", err)
+		}
+		b := claim(t, q, "b", 0) // no time passes
+		if b == nil || b.Job.ID != id || b.Job.Deliveries != 2 {
+			t.Fatalf("Claim after Release = %+v, want job %s with 2 deliveries", b, id)
+		}
+		if err := a.Ack(t.Context()); !errors.Is(err, ErrLeaseLost) {
+			t.Errorf("released lease's Ack = %v, want ErrLeaseLost", err)
+		}
+		if err := b.Ack(t.Context()); err != nil {
+			t.Errorf("Ack: %v", err)
+		}
+	})
+}
+
+func TestDelayed(t *testing.T) {
+	t.Parallel()
+	job := Job{Kind: "stage", Repo: "octo/app", Data: []byte(`{"stage":"prod"}`)}
+	tests := []struct {
+		name           string
+		delay          time.Duration
+		add            func(t *testing.T, q *Queue, delay time.Duration)
+		wantDeliveries int
+	}{
+		{name: "EnqueueIn", delay: testLease, wantDeliveries: 1, add: func(t *testing.T, q *Queue, delay time.Duration) {
+			if err := q.EnqueueIn(t.Context(), job, delay); err != nil {
+				t.Fatalf("EnqueueIn: %v", err)
+			}
+		}},
+		{name: "Retry", delay: testLease, wantDeliveries: 2, add: func(t *testing.T, q *Queue, delay time.Duration) {
+			enqueue(t, q, job)
+			if err := mustClaim(t, q, "a").Retry(t.Context(), delay); err != nil {
+				t.Fatalf("Retry: %v", err)
+			}
+		}},
+		{name: "Retry without delay", wantDeliveries: 2, add: func(t *testing.T, q *Queue, delay time.Duration) {
+			enqueue(t, q, job)
+			if err := mustClaim(t, q, "a").Retry(t.Context(), delay); err != nil {
+				t.Fatalf("Retry: %v", err)
+			}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			eachBackend(t, func(t *testing.T, h *harness) {
+				q := h.queue(t, Options{})
+				tt.add(t, q, tt.delay)
+				if tt.delay > 0 {
+					wantDepth(t, q, Depth{Delayed: 1})
+					claimNothing(t, q, "b")
+					h.advance(tt.delay)
+				}
+				l := mustClaim(t, q, "b")
+				got := l.Job
+				got.ID = ""
+				want := job
+				want.Deliveries = tt.wantDeliveries
+				if !reflect.DeepEqual(got, want) {
+					t.Errorf("claimed %+v, want %+v", got, want)
+				}
+				if err := l.Ack(t.Context()); err != nil {
+					t.Fatalf("Ack: %v", err)
+				}
+				wantDepth(t, q, Depth{})
+			})
+		})
+	}
+}
+
+func TestDeadLetter(t *testing.T) {
+	t.Parallel()
+	const maxDeliveries = 2
+	failures := []struct {
+		name string
+		fail func(t *testing.T, h *harness, l *Lease)
+	}{
+		{"released", func(t *testing.T, _ *harness, l *Lease) {
+			if err := l.Release(t.Context()); err != nil {
+				t.Fatalf("Release: %v", err)
+			}
+		}},
+		{"lease expired", func(_ *testing.T, h *harness, _ *Lease) { h.advance(testLease) }},
+		{"retried", func(t *testing.T, _ *harness, l *Lease) {
+			if err := l.Retry(t.Context(), 0); err != nil {
+				t.Fatalf("Retry: %v", err)
+			}
+		}},
+	}
+	for _, f := range failures {
+		t.Run(f.name, func(t *testing.T) {
+			t.Parallel()
+			eachBackend(t, func(t *testing.T, h *harness) {
+				q := h.queue(t, Options{MaxDeliveries: maxDeliveries})
+				job := Job{Kind: "stage", Repo: "octo/app", Data: []byte(`{"n":1}`)}
+				enqueue(t, q, job)
+				var last string // Retry re-enqueues the job under a new id
+				for i := 1; i <= maxDeliveries; i++ {
+					l := mustClaim(t, q, "a")
+					last = l.Job.ID
+					if l.Job.Deliveries != i {
+						t.Fatalf("delivery %d has Deliveries %d", i, l.Job.Deliveries)
+					}
+					f.fail(t, h, l)
+				}
+				claimNothing(t, q, "a")
+				wantDepth(t, q, Depth{Dead: 1})
+				dead, err := q.Dead(t.Context(), 10)
+				if err != nil {
+					t.Fatalf("Dead: %v", err)
+				}
+				want := job
+				want.ID, want.Deliveries = last, maxDeliveries
+				if len(dead) != 1 || !reflect.DeepEqual(dead[0], want) {
+					t.Errorf("dead jobs = %+v, want [%+v]", dead, want)
+				}
+			})
+		})
+	}
+}
+
+func TestUnreadableJobIsDeadLettered(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, h *harness) {
+		q := h.queue(t, Options{})
+		bad, err := h.rdb.XAdd(t.Context(), q.xadd("not json")).Result()
+		if err != nil {
+			t.Fatal(err)
+		}
+		good := enqueue(t, q, Job{Kind: "push"})
+		if l := mustClaim(t, q, "a"); l.Job.ID != good {
+			t.Errorf("claimed %s, want the readable job %s", l.Job.ID, good)
+		}
+		wantDepth(t, q, Depth{Leased: 1, Dead: 1})
+		dead, err := q.Dead(t.Context(), 10)
+		if err != nil {
+			t.Fatalf("Dead: %v", err)
+		}
+		if len(dead) != 1 || dead[0].ID != bad {
+			t.Errorf("dead jobs = %+v, want the unreadable entry %s", dead, bad)
+		}
+	})
+}
+
+func TestAddTx(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		interfere bool // another client changes the watched key before EXEC
+		wantState string
+		wantJobs  int64
+	}{
+		{name: "commits with the caller's SET", wantState: "queued", wantJobs: 1},
+		{name: "aborted transaction adds no job", interfere: true, wantState: "changed elsewhere", wantJobs: 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			eachBackend(t, func(t *testing.T, h *harness) {
+				q := h.queue(t, Options{})
+				ctx := t.Context()
+				state := q.opts.Prefix + "state"
+				err := h.rdb.Watch(ctx, func(tx *redis.Tx) error {
+					if tt.interfere {
+						if err := h.rdb.Set(ctx, state, "changed elsewhere", 0).Err(); err != nil {
+							return err
+						}
+					}
+					_, err := tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+						pipe.Set(ctx, state, "queued", 0)
+						q.AddTx(pipe, Job{Kind: "stage", Repo: "octo/app"})
+						return nil
+					})
+					return err
+				}, state)
+				if tt.interfere != errors.Is(err, redis.TxFailedErr) {
+					t.Fatalf("transaction: %v", err)
+				}
+				if got := h.rdb.Get(ctx, state).Val(); got != tt.wantState {
+					t.Errorf("state = %q, want %q", got, tt.wantState)
+				}
+				wantDepth(t, q, Depth{Ready: tt.wantJobs})
+				if tt.wantJobs > 0 {
+					if l := mustClaim(t, q, "a"); l.Job.Kind != "stage" || l.Job.Repo != "octo/app" {
+						t.Errorf("claimed %+v, want the stage job", l.Job)
+					}
+				}
+			})
+		})
+	}
+}
+
+func TestDepth(t *testing.T) {
+	t.Parallel()
+	eachBackend(t, func(t *testing.T, h *harness) {
+		q := h.queue(t, Options{MaxDeliveries: 1})
+		ctx := t.Context()
+		wantDepth(t, q, Depth{})
+		for range 4 {
+			enqueue(t, q, Job{Kind: "push"})
+		}
+		if err := q.EnqueueIn(ctx, Job{Kind: "push"}, time.Hour); err != nil {
+			t.Fatal(err)
+		}
+		wantDepth(t, q, Depth{Ready: 4, Delayed: 1})
+		if err := mustClaim(t, q, "a").Release(ctx); err != nil {
+			t.Fatal(err)
+		}
+		mustClaim(t, q, "a") // the released job is dead-lettered on the way
+		wantDepth(t, q, Depth{Ready: 2, Leased: 1, Delayed: 1, Dead: 1})
+	})
+}
+
+func TestKeepAlive(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		takenOver bool
+		wantCause error
+	}{
+		{name: "lost when taken over", takenOver: true, wantCause: ErrLeaseLost},
+		{name: "stopped while held", wantCause: context.Canceled},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			eachBackend(t, func(t *testing.T, h *harness) {
+				q := h.queue(t, Options{})
+				enqueue(t, q, Job{Kind: "stage"})
+				a := mustClaim(t, q, "a")
+				var b *Lease
+				if tt.takenOver {
+					// a stalled (say, a long GC pause) and b took over before a's keep-alive ran.
+					h.advance(testLease)
+					b = mustClaim(t, q, "b")
+				}
+				lost, stop := a.KeepAlive(t.Context())
+				if tt.takenOver {
+					select {
+					case <-lost.Done():
+					case <-time.After(long):
+						t.Fatal("lost context not cancelled after the job was taken over")
+					}
+				}
+				stop()
+				stop() // safe to call again
+				if err := lost.Err(); err == nil {
+					t.Fatal("lost context still live after stop")
+				}
+				if got := context.Cause(lost); !errors.Is(got, tt.wantCause) {
+					t.Errorf("cause = %v, want %v", got, tt.wantCause)
+				}
+				if err := cmp.Or(b, a).Ack(t.Context()); err != nil {
+					t.Errorf("current owner's Ack: %v", err)
+				}
+			})
+		})
+	}
+}
+
+func TestConcurrentConsumersAckEachJobOnce(t *testing.T) {
+	t.Parallel()
+	const consumers, jobs = 8, 200
+	eachBackend(t, func(t *testing.T, h *harness) {
+		q := h.queue(t, Options{Lease: long})
+		for range jobs {
+			enqueue(t, q, Job{Kind: "push"})
+		}
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		defer cancel()
+		var (
+			mu   sync.Mutex
+			acks = map[string]int{}
+			wg   sync.WaitGroup
+		)
+		for i := range consumers {
+			wg.Go(func() {
+				name := string(rune('a' + i))
+				for {
+					mu.Lock()
+					done := len(acks) == jobs
+					mu.Unlock()
+					if done || ctx.Err() != nil {
+						return
+					}
+					l, err := q.Claim(ctx, name, short)
+					if err != nil && ctx.Err() == nil {
+						t.Errorf("%s: Claim: %v", name, err)
+					}
+					if l == nil {
+						continue
+					}
+					if err := l.Ack(ctx); err != nil {
+						t.Errorf("%s: Ack: %v", name, err)
+						continue
+					}
+					mu.Lock()
+					acks[l.Job.ID]++
+					mu.Unlock()
+				}
+			})
+		}
+		wg.Wait()
+		if len(acks) != jobs {
+			t.Errorf("%d distinct jobs acked, want %d", len(acks), jobs)
+		}
+		for id, n := range acks {
+			if n != 1 {
+				t.Errorf("job %s acked %d times", id, n)
+			}
+		}
+		wantDepth(t, q, Depth{})
+	})
+}
+
+func BenchmarkEnqueueClaimAck(b *testing.B) {
+	for _, be := range backends(b) {
+		b.Run(be.name, func(b *testing.B) {
+			q := be.open(b).queue(b, Options{})
+			ctx := b.Context()
+			job := Job{Kind: "push", Repo: "octo/app", Data: []byte(`{"sha":"1a2b3c4"}`)}
+			for b.Loop() {
+				if _, err := q.Enqueue(ctx, job); err != nil {
+					b.Fatal(err)
+				}
+				l, err := q.Claim(ctx, "bench", time.Second)
+				if err != nil || l == nil {
+					b.Fatalf("Claim = %v, %v", l, err)
+				}
+				if err := l.Ack(ctx); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
