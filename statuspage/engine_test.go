@@ -30,7 +30,7 @@ func TestFromEngine(t *testing.T) {
 		File:  &config.Pipeline{Branch: "main", Stages: []config.Stage{{Name: "build"}, {Name: "prod"}}},
 		Actor: "alice",
 	}
-	if _, err := eng.Deploy(t.Context(), req, r1); err != nil {
+	if _, err := eng.Deploy(t.Context(), req, r1, 0); err != nil {
 		t.Fatalf("deploy: %v", err)
 	}
 	req.Reason = "incident"

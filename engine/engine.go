@@ -1,0 +1,217 @@
+package engine
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/railyard/railyard/config"
+	"github.com/railyard/railyard/queue"
+	"github.com/railyard/railyard/report"
+	"github.com/railyard/railyard/runner"
+	"github.com/railyard/railyard/store"
+)
+
+// Repo identifies a repository and the installation that reaches it.
+type Repo = report.Repo
+
+// Reporter is what the engine asks GitHub to show (package report).
+type Reporter interface {
+	CheckRun(ctx context.Context, repo Repo, key string, cr report.CheckRun) error
+	Deployment(ctx context.Context, repo Repo, key string, d report.Deployment) error
+	DeploymentStatus(ctx context.Context, repo Repo, deploymentKey string, s report.DeploymentStatus) error
+	CheckRunURL(ctx context.Context, repo Repo, key string) (string, error)
+}
+
+// Source reads what a running job needs from GitHub.
+type Source interface {
+	// Pipeline returns the pipeline file at commit sha.
+	Pipeline(ctx context.Context, repo Repo, sha string) (*config.Pipeline, error)
+	// Archive returns the gzip tarball of the revision.
+	Archive(ctx context.Context, repo Repo, sha string) (io.ReadCloser, error)
+}
+
+// JobKind is the queue job kind of stage jobs.
+const JobKind = "stage"
+
+// Options tune an Engine; zero values take defaults.
+type Options struct {
+	// Poll is how often a running job looks for cancellation; default 500ms.
+	Poll time.Duration
+	// LockTTL bounds how long a dead process keeps a stage locked; default 30s.
+	LockTTL time.Duration
+	// Grace is the SIGTERM→SIGKILL grace of cancelled steps; default 10s.
+	Grace time.Duration
+	// Secrets are redacted from step output.
+	Secrets []string
+	// WebURL is GitHub's web URL, for links; default https://github.com/.
+	WebURL string
+	Now    func() time.Time
+}
+
+// Engine runs pipelines. It is safe for concurrent use, and many engines in
+// many processes may share one store.
+type Engine struct {
+	rdb    redis.UniversalClient
+	queue  *queue.Queue
+	report Reporter
+	source Source
+	work   *runner.Workspace
+	opts   Options
+}
+
+// New returns an engine over the given store, queue, reporter, source and
+// workspace.
+func New(rdb redis.UniversalClient, q *queue.Queue, rep Reporter, src Source, ws *runner.Workspace, opts Options) *Engine {
+	if opts.Poll <= 0 {
+		opts.Poll = 500 * time.Millisecond
+	}
+	if opts.LockTTL <= 0 {
+		opts.LockTTL = 30 * time.Second
+	}
+	if opts.Grace <= 0 {
+		opts.Grace = 10 * time.Second
+	}
+	if opts.WebURL == "" {
+		opts.WebURL = "https://github.com/"
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Engine{rdb: rdb, queue: q, report: rep, source: src, work: ws, opts: opts}
+}
+
+func pipelineKey(repo string) string { return store.RepoKey(repo, "pipeline") }
+func auditKey(repo string) string    { return store.RepoKey(repo, "audit") }
+func lockKey(repo, stage string) string {
+	return store.RepoKey(repo, "lock", stage)
+}
+
+const auditKeep = 200
+
+// effects collects what a transition does besides changing state: jobs and
+// audit lines commit with it; reports go out once it has committed.
+type effects struct {
+	jobs    []queue.Job
+	audit   []AuditEntry
+	reports []func(ctx context.Context)
+}
+
+func (fx *effects) report(f func(ctx context.Context)) { fx.reports = append(fx.reports, f) }
+
+// Pipeline returns the stored state of repo; a repository never seen has
+// no stages.
+func (e *Engine) Pipeline(ctx context.Context, repo string) (*Pipeline, error) {
+	return e.load(ctx, e.rdb, repo)
+}
+
+// Audit returns up to n audit entries of repo, newest first.
+func (e *Engine) Audit(ctx context.Context, repo string, n int) ([]AuditEntry, error) {
+	raw, err := e.rdb.LRange(ctx, auditKey(repo), 0, int64(n)-1).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read audit log: %w", err)
+	}
+	out := make([]AuditEntry, 0, len(raw))
+	for _, r := range raw {
+		var a AuditEntry
+		if err := json.Unmarshal([]byte(r), &a); err == nil {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}
+
+func (e *Engine) load(ctx context.Context, c redis.Cmdable, repo string) (*Pipeline, error) {
+	raw, err := c.Get(ctx, pipelineKey(repo)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return &Pipeline{Repo: repo}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read pipeline state: %w", err)
+	}
+	var p Pipeline
+	if err := json.Unmarshal(raw, &p); err != nil {
+		return nil, fmt.Errorf("decode pipeline state: %w", err)
+	}
+	return &p, nil
+}
+
+// update changes repo's state atomically: fn sees the current state and
+// either changes it (recording effects) or returns an error, in which case
+// nothing changes. Conflicting writers are retried.
+func (e *Engine) update(ctx context.Context, repo string, fn func(p *Pipeline, fx *effects) error) error {
+	key := pipelineKey(repo)
+	for range 100 {
+		var fx *effects
+		err := e.rdb.Watch(ctx, func(tx *redis.Tx) error {
+			p, err := e.load(ctx, tx, repo)
+			if err != nil {
+				return err
+			}
+			fx = &effects{}
+			if err := fn(p, fx); err != nil {
+				return err
+			}
+			data, err := json.Marshal(p)
+			if err != nil {
+				return err
+			}
+			_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
+				pipe.Set(ctx, key, data, 0)
+				for _, j := range fx.jobs {
+					e.queue.AddTx(pipe, j)
+				}
+				for _, a := range fx.audit {
+					line, _ := json.Marshal(a)
+					pipe.LPush(ctx, auditKey(repo), line)
+				}
+				if len(fx.audit) > 0 {
+					pipe.LTrim(ctx, auditKey(repo), 0, auditKeep-1)
+				}
+				return nil
+			})
+			return err
+		}, key)
+		if errors.Is(err, redis.TxFailedErr) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		for _, r := range fx.reports {
+			r(ctx)
+		}
+		return nil
+	}
+	return fmt.Errorf("update pipeline state of %s: too much contention", repo)
+}
+
+func newID() string {
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
+
+func short(sha string) string { return sha[:min(7, len(sha))] }
+
+func logFor(ctx context.Context, repo, stage, job string) *zerolog.Logger {
+	l := zerolog.Ctx(ctx).With().Str("github_repository", repo).Str(LogKeyStage, stage).Str(LogKeyJob, job).Logger()
+	return &l
+}
+
+// Log keys of our own, beside go-githubapp's.
+const (
+	LogKeyStage = "railyard_stage"
+	LogKeyJob   = "railyard_job"
+	LogKeySHA   = "railyard_sha"
+)
+
+func zeroLog(ctx context.Context) *zerolog.Logger { return zerolog.Ctx(ctx) }

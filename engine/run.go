@@ -1,0 +1,446 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/railyard/railyard/config"
+	"github.com/railyard/railyard/queue"
+	"github.com/railyard/railyard/report"
+	"github.com/railyard/railyard/runner"
+)
+
+var (
+	errStale      = errors.New("job is no longer the stage's job")
+	errCancelled  = errors.New("cancelled")
+	errSuperseded = errors.New("superseded")
+)
+
+// stepResult is one step's line in the check run summary.
+type stepResult struct {
+	Name     string
+	Result   string // success, failure, skipped (…), cancelled, timed out
+	Duration time.Duration
+}
+
+// runResult is how the steps of a job went.
+type runResult struct {
+	ok        bool
+	cancelled bool   // by a person, or replaced by another job
+	failed    string // the step (or "verify") that failed
+	problem   string // why the job could not run its steps
+	steps     []stepResult
+	log       string
+	file      *config.Pipeline
+}
+
+// RunJob runs the stage job a queue job names. It returns nil when the job
+// is finished or no longer wanted, and an error when it should be tried
+// again (the worker is shutting down, its lease was lost, or the store
+// failed); a retried job runs again from its first step.
+func (e *Engine) RunJob(ctx context.Context, qj queue.Job) error {
+	var ref jobRef
+	if err := json.Unmarshal(qj.Data, &ref); err != nil {
+		return nil // not ours to retry: a malformed job can never run
+	}
+	log := logFor(ctx, ref.Repo, ref.Stage, ref.Job)
+	ctx = log.WithContext(ctx)
+
+	unlock, err := e.lock(ctx, ref)
+	if errors.Is(err, errStale) {
+		log.Debug().Msg("Job is stale; nothing to run.")
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	defer unlock()
+
+	var j *Job
+	var p *Pipeline
+	err = e.update(ctx, ref.Repo, func(pl *Pipeline, fx *effects) error {
+		s := pl.Stage(ref.Stage)
+		if s == nil || s.Job == nil || s.Job.ID != ref.Job || !s.active() {
+			return errStale
+		}
+		if s.State == Cancelling {
+			j, p = s.Job, pl
+			return nil
+		}
+		takeover := s.State != Queued
+		if takeover {
+			log.Warn().Msg("Taking over a job whose process stopped; running it again from the first step.")
+		}
+		s.State = s.Job.Operation.runningState()
+		s.Job.Started = e.opts.Now().UTC()
+		j, p = s.Job, pl
+		e.reportRunning(fx, pl, s.Job, takeover)
+		return nil
+	})
+	if errors.Is(err, errStale) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+
+	runCtx, cancel := context.WithCancelCause(ctx)
+	watched := make(chan struct{})
+	go func() {
+		defer close(watched)
+		e.watch(runCtx, ref, cancel)
+	}()
+	var res runResult
+	if p.Stage(ref.Stage).State == Cancelling {
+		res = runResult{cancelled: true}
+	} else {
+		log.Info().Str(LogKeySHA, j.SHA).Str("railyard_operation", string(j.Operation)).Msg("Running stage job.")
+		res = e.execute(runCtx, repoOf(p), j)
+	}
+	cancel(nil)
+	<-watched
+	if ctx.Err() != nil {
+		// Shutting down or lease lost: another process runs the job again.
+		return ctx.Err()
+	}
+	if errors.Is(context.Cause(runCtx), errCancelled) || errors.Is(context.Cause(runCtx), errSuperseded) {
+		res.cancelled = true
+	}
+	if err := e.finish(ctx, ref, j, res); err != nil {
+		return err
+	}
+	log.Info().Bool("ok", res.ok).Bool("cancelled", res.cancelled).Msg("Stage job finished.")
+	return nil
+}
+
+// lock takes the stage's run lock, which makes "one job per stage at a
+// time" hold across processes even while a replaced job is still stopping.
+// It waits while another job holds it.
+func (e *Engine) lock(ctx context.Context, ref jobRef) (unlock func(), err error) {
+	key := lockKey(ref.Repo, ref.Stage)
+	for {
+		ok, err := e.rdb.SetNX(ctx, key, ref.Job, e.opts.LockTTL).Result()
+		if err != nil {
+			return nil, fmt.Errorf("lock stage: %w", err)
+		}
+		if ok {
+			break
+		}
+		p, err := e.load(ctx, e.rdb, ref.Repo)
+		if err != nil {
+			return nil, err
+		}
+		if s := p.Stage(ref.Stage); s == nil || s.Job == nil || s.Job.ID != ref.Job || !s.active() {
+			return nil, errStale
+		}
+		if holder, _ := e.rdb.Get(ctx, key).Result(); holder == ref.Job {
+			// Our own earlier run died with the lock held; it is ours.
+			e.rdb.PExpire(ctx, key, e.opts.LockTTL)
+			break
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(e.opts.Poll):
+		}
+	}
+	return func() {
+		// Compare-and-delete: never free a lock that expired and moved on.
+		unlockScript.Run(context.WithoutCancel(ctx), e.rdb, []string{key}, ref.Job)
+	}, nil
+}
+
+var unlockScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
+var extendScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) end return 0`)
+
+// watch keeps the stage lock alive and cancels the run when a person
+// cancels the job or another job replaces it.
+func (e *Engine) watch(ctx context.Context, ref jobRef, cancel context.CancelCauseFunc) {
+	t := time.NewTicker(e.opts.Poll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		extendScript.Run(ctx, e.rdb, []string{lockKey(ref.Repo, ref.Stage)}, ref.Job, e.opts.LockTTL.Milliseconds())
+		p, err := e.load(ctx, e.rdb, ref.Repo)
+		if err != nil {
+			continue // the store may come back; the lease decides if we lost the job
+		}
+		s := p.Stage(ref.Stage)
+		switch {
+		case s == nil || s.Job == nil || s.Job.ID != ref.Job:
+			cancel(errSuperseded)
+			return
+		case s.State == Cancelling:
+			cancel(errCancelled)
+			return
+		}
+	}
+}
+
+// execute runs the steps (and the health check) of j.
+func (e *Engine) execute(ctx context.Context, repo Repo, j *Job) runResult {
+	file, err := e.source.Pipeline(ctx, repo, j.ConfigSHA)
+	if err != nil {
+		return runResult{problem: fmt.Sprintf("Could not read %s at %s: %v", config.PipelinePath, short(j.ConfigSHA), err)}
+	}
+	fs, ok := file.Stage(j.Stage)
+	if !ok {
+		return runResult{problem: fmt.Sprintf("Stage %s is no longer in %s.", j.Stage, config.PipelinePath), file: file}
+	}
+	dir, release, err := e.work.Prepare(ctx, repo.FullName(), j.SHA, j.Cache == "skip", func(ctx context.Context) (io.ReadCloser, error) {
+		return e.source.Archive(ctx, repo, j.SHA)
+	})
+	if err != nil {
+		return runResult{problem: fmt.Sprintf("Could not unpack %s: %v", short(j.SHA), err), file: file}
+	}
+	defer func() {
+		release()
+		if err := e.work.Prune(repo.FullName()); err != nil {
+			zeroLog(ctx).Warn().Err(err).Msg("Could not prune old revisions.")
+		}
+	}()
+	home := filepath.Join(filepath.Dir(dir), ".home")
+	_ = os.MkdirAll(home, 0o700)
+
+	vars := map[string]string{
+		"RAILYARD_STAGE": j.Stage, "RAILYARD_SHA": j.SHA, "RAILYARD_PREVIOUS_SHA": j.Previous,
+		"RAILYARD_OPERATION": string(j.Operation), "RAILYARD_CACHE": cacheMode(j.Cache),
+		"RAILYARD_ACTOR": j.Actor, "RAILYARD_REASON": j.Reason, "RAILYARD_REPOSITORY": repo.FullName(),
+	}
+	steps := fs.Steps
+	switch j.Operation {
+	case OpRestart:
+		steps = fs.Restart
+	case OpShutdown:
+		steps = fs.Shutdown
+	}
+	res := runResult{file: file}
+	var logs strings.Builder
+	for i, st := range steps {
+		if why := e.skipReason(j, st); why != "" {
+			res.steps = append(res.steps, stepResult{Name: st.Name, Result: "skipped (" + why + ")"})
+			continue
+		}
+		if ctx.Err() != nil {
+			res.steps = append(res.steps, stepResult{Name: st.Name, Result: "skipped (cancelled)"})
+			continue
+		}
+		if st.Workflow != "" {
+			res.steps = append(res.steps, stepResult{Name: st.Name, Result: "failure"})
+			res.failed = st.Name
+			fmt.Fprintf(&logs, "### %s\n\nworkflow steps are not supported yet\n", st.Name)
+			markRest(&res, steps[i+1:])
+			break
+		}
+		r := runner.Run(ctx, runner.Command{
+			Script: st.Run, Dir: dir, Env: runner.Env(home, vars, st.Env),
+			Timeout: st.Timeout, Grace: e.opts.Grace, Redact: e.opts.Secrets,
+		})
+		res.steps = append(res.steps, stepResult{Name: st.Name, Result: resultWord(r), Duration: r.Duration})
+		fmt.Fprintf(&logs, "### %s (%s)\n\n```\n%s\n```\n", st.Name, resultWord(r), r.Output)
+		if !r.OK() {
+			res.failed = st.Name
+			markRest(&res, steps[i+1:])
+			break
+		}
+	}
+	if res.failed == "" && ctx.Err() == nil && fs.Verify != nil && j.Operation != OpShutdown {
+		if !e.verify(ctx, fs.Verify, dir, home, vars, &res, &logs) {
+			res.failed = "verify"
+		}
+	}
+	res.ok = res.failed == "" && ctx.Err() == nil
+	res.log = logs.String()
+	return res
+}
+
+func markRest(res *runResult, rest []config.Step) {
+	for _, st := range rest {
+		res.steps = append(res.steps, stepResult{Name: st.Name, Result: "skipped (earlier step failed)"})
+	}
+}
+
+// verify runs the health check, up to 1+Retries times, Interval apart.
+func (e *Engine) verify(ctx context.Context, v *config.Verify, dir, home string, vars map[string]string, res *runResult, logs *strings.Builder) bool {
+	for attempt := 1; attempt <= v.Retries+1; attempt++ {
+		if attempt > 1 {
+			select {
+			case <-ctx.Done():
+				return false
+			case <-time.After(v.Interval):
+			}
+		}
+		r := runner.Run(ctx, runner.Command{
+			Script: v.Run, Dir: dir, Env: runner.Env(home, vars, v.Env),
+			Timeout: v.Timeout, Grace: e.opts.Grace, Redact: e.opts.Secrets,
+		})
+		name := fmt.Sprintf("verify (attempt %d of %d)", attempt, v.Retries+1)
+		res.steps = append(res.steps, stepResult{Name: name, Result: resultWord(r), Duration: r.Duration})
+		fmt.Fprintf(logs, "### %s (%s)\n\n```\n%s\n```\n", name, resultWord(r), r.Output)
+		if r.OK() {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+	}
+	return false
+}
+
+func (e *Engine) skipReason(j *Job, st config.Step) string {
+	if slices.Contains(j.Skip, st.Name) {
+		return "skip=" + st.Name
+	}
+	if st.Infra && !j.Infra {
+		switch j.Operation {
+		case OpRollback, OpRollForward, OpAutoRollback:
+			return "infra"
+		}
+	}
+	return ""
+}
+
+func cacheMode(c string) string {
+	if c == "skip" {
+		return "skip"
+	}
+	return "use"
+}
+
+func resultWord(r runner.Result) string {
+	switch {
+	case r.OK():
+		return "success"
+	case r.Cancelled:
+		return "cancelled"
+	case r.TimedOut:
+		return "timed out"
+	case r.Err != nil:
+		return "failure: " + r.Err.Error()
+	}
+	return fmt.Sprintf("failure (exit %d)", r.ExitCode)
+}
+
+// finish records how j ended: the stage's state, promotion to the next
+// stage, auto-rollback, and whatever waits.
+func (e *Engine) finish(ctx context.Context, ref jobRef, j *Job, res runResult) error {
+	return e.update(ctx, ref.Repo, func(p *Pipeline, fx *effects) error {
+		s := p.Stage(ref.Stage)
+		if s == nil || s.Job == nil || s.Job.ID != j.ID {
+			next := "another job"
+			if s != nil && s.Job != nil {
+				next = fmt.Sprintf("%s of %s to %s", s.Job.Operation, s.Name, short(s.Job.SHA))
+			}
+			e.reportEnd(fx, p, j, outcome{conclusion: "cancelled", steps: res.steps, log: res.log,
+				summary: "Cancelled: superseded by " + next + "."})
+			return nil
+		}
+		j = s.Job // the stored job knows who cancelled it
+		o := outcome{steps: res.steps, log: res.log, summary: res.problem}
+		var fs *config.Stage
+		if res.file != nil {
+			fs, _ = res.file.Stage(s.Name)
+		}
+		switch {
+		case res.ok:
+			s.State = j.Operation.doneState()
+			o.conclusion = "success"
+			if j.Operation.deploys() {
+				s.recordGood(j.SHA)
+				if p.Stages[0] == s {
+					p.Built = pushFront(p.Built, j.SHA, keepBuilt)
+				}
+			}
+			if j.Operation.promotes() && res.file != nil {
+				e.promote(p, res.file, s, j, fx)
+			}
+			if s.PreviousGood() != "" {
+				o.actions = []report.Action{actionRollback}
+			}
+		case res.cancelled:
+			s.State = Cancelled
+			o.conclusion = "cancelled"
+		default:
+			s.State = Failed
+			o.conclusion = "failure"
+			o.actions = []report.Action{actionRetry}
+			if fs != nil && fs.AutoRollback {
+				o.summary = joinLines(o.summary, e.autoRollback(p, s, j, res, fx))
+			}
+		}
+		s.Job.Hold = ""
+		e.reportEnd(fx, p, j, o)
+		e.kick(p, fx)
+		return nil
+	})
+}
+
+// promote offers the revision j deployed to the next stage.
+func (e *Engine) promote(p *Pipeline, file *config.Pipeline, s *Stage, j *Job, fx *effects) {
+	nfs, ok := file.Next(s.Name)
+	if !ok {
+		return
+	}
+	next := p.Stage(nfs.Name)
+	if next == nil {
+		return
+	}
+	nj := &Job{
+		ID: newID(), Stage: next.Name, SHA: j.SHA, Operation: OpDeploy,
+		Actor: j.Actor, Reason: j.Reason, ConfigSHA: j.ConfigSHA, Created: e.opts.Now().UTC(),
+		Production: nfs.Production, Manual: nfs.Promotion == "manual",
+	}
+	e.offer(p, next, nj, fx)
+}
+
+// autoRollback queues the rollback of a failed stage to its last good
+// revision and says what it did, for the failed job's check run.
+func (e *Engine) autoRollback(p *Pipeline, s *Stage, j *Job, res runResult, fx *effects) string {
+	switch {
+	case j.Operation == OpAutoRollback:
+		return "No auto-rollback: this job was itself an auto-rollback."
+	case res.problem != "" && res.failed == "":
+		return "No auto-rollback: the steps never ran."
+	}
+	target := ""
+	for _, sha := range s.Good {
+		if sha != j.SHA {
+			target = sha
+			break
+		}
+	}
+	if target == "" {
+		return fmt.Sprintf("No auto-rollback: %s has no earlier good revision.", s.Name)
+	}
+	req := Request{Actor: "railyard", Reason: fmt.Sprintf("auto-rollback: %s failed", res.failed), ConfigSHA: j.ConfigSHA}
+	rj := &Job{
+		ID: newID(), Stage: s.Name, SHA: target, Operation: OpAutoRollback,
+		Actor: req.Actor, Reason: req.Reason, ConfigSHA: j.ConfigSHA, Created: e.opts.Now().UTC(),
+		Production: j.Production, Previous: s.Current,
+	}
+	e.audit(fx, req, OpAutoRollback, s.Name, j.SHA, target, rj.ID)
+	e.block(s, "auto-rollback after "+res.failed+" failed")
+	e.start(p, s, rj, fx)
+	return fmt.Sprintf("Auto-rollback of %s to %s queued.", s.Name, short(target))
+}
+
+func joinLines(a, b string) string {
+	if a == "" {
+		return b
+	}
+	return a + "\n\n" + b
+}

@@ -1,0 +1,348 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/rs/zerolog"
+
+	"github.com/railyard/railyard/command"
+	"github.com/railyard/railyard/config"
+	"github.com/railyard/railyard/engine"
+	"github.com/railyard/railyard/queue"
+	"github.com/railyard/railyard/report"
+	"github.com/railyard/railyard/source"
+	"github.com/railyard/railyard/worker"
+)
+
+// refused is a command that may not run; its message is the reply.
+type refused struct{ msg string }
+
+func (r refused) Error() string { return r.msg }
+
+func refusef(format string, args ...any) error { return refused{fmt.Sprintf(format, args...)} }
+
+// isRefused reports whether err is a person's mistake (a reply) rather than
+// a breakage (a retry).
+func isRefused(err error) bool {
+	var r refused
+	return errors.As(err, &r) || engine.IsRefusal(err)
+}
+
+// session is the context every command of one comment or click shares.
+type session struct {
+	repo      report.Repo
+	file      *config.Pipeline
+	head      string // head of the default branch: where the file was read
+	user      string
+	level     config.Level
+	issue     int
+	pr        bool
+	commentID int64
+}
+
+// Comment runs the slash commands of a comment and replies in its thread.
+func (p *Processors) Comment(ctx context.Context, job queue.Job) error {
+	var cj commentJob
+	if err := json.Unmarshal(job.Data, &cj); err != nil {
+		return worker.Permanent{Err: err}
+	}
+	ctx, log := repoContext(ctx, cj.InstallationID, cj.Owner, cj.Name)
+	log = log.With().Str("github_delivery_id", cj.Delivery).Int64("github_comment_id", cj.CommentID).Str("github_user", cj.User).Logger()
+	ctx = log.WithContext(ctx)
+	repo := report.Repo{InstallationID: cj.InstallationID, Owner: cj.Owner, Name: cj.Name}
+	if job.Deliveries <= 1 {
+		p.react(ctx, repo, cj.CommentID, "eyes")
+	}
+
+	items := command.Parse(cj.Body)
+	s, err := p.session(ctx, repo, cj.DefaultBranch, cj.User)
+	if err != nil && !isRefused(err) {
+		return err
+	}
+	var lines []string
+	allOK := err == nil
+	if err != nil {
+		lines = append(lines, "❌ "+err.Error())
+	} else {
+		s.issue, s.pr, s.commentID = cj.Issue, cj.PullRequest, cj.CommentID
+		for i, it := range items {
+			line, ok, err := p.run(ctx, s, it, i)
+			if err != nil {
+				return err // broke, not refused: retried; done commands do not run twice
+			}
+			allOK = allOK && ok
+			lines = append(lines, line)
+		}
+	}
+	body := strings.Join(lines, "\n\n")
+	if err := p.Reporter.Comment(ctx, repo, cj.Issue, fmt.Sprintf("@%s\n\n%s", cj.User, body)); err != nil {
+		return fmt.Errorf("reply: %w", err)
+	}
+	p.react(ctx, repo, cj.CommentID, map[bool]string{true: "rocket", false: "confused"}[allOK])
+	return nil
+}
+
+func (p *Processors) react(ctx context.Context, repo report.Repo, commentID int64, content string) {
+	if err := p.Reporter.Reaction(ctx, repo, commentID, content); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Str("reaction", content).Msg("Could not react to comment.")
+	}
+}
+
+// session reads the pipeline file at the head of the default branch and
+// the person's permission.
+func (p *Processors) session(ctx context.Context, repo report.Repo, defaultBranch, user string) (*session, error) {
+	head, err := p.Source.Resolve(ctx, repo, defaultBranch)
+	if errors.Is(err, source.ErrUnknownRef) {
+		return nil, refusef("The default branch %s has no commits yet, so there is no `%s` to run.", defaultBranch, config.PipelinePath)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("resolve default branch: %w", err)
+	}
+	loaded, err := p.Source.Load(ctx, repo, head)
+	if errors.Is(err, config.ErrNoPipeline) {
+		return nil, refusef("This repository has no `%s` on %s, so Railyard has nothing to run.", config.PipelinePath, defaultBranch)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load pipeline file: %w", err)
+	}
+	if len(loaded.Problems) > 0 {
+		return nil, refusef("`%s` on %s has %d problems (see the railyard/config check run); fix it first.", config.PipelinePath, defaultBranch, len(loaded.Problems))
+	}
+	level, err := p.Source.Permission(ctx, repo, user)
+	if err != nil {
+		return nil, fmt.Errorf("read permission: %w", err)
+	}
+	return &session{repo: repo, file: loaded.Pipeline, head: head, user: user, level: level}, nil
+}
+
+// run runs one command line and words its reply line; ok is false for a
+// refusal. An error means something broke.
+func (p *Processors) run(ctx context.Context, s *session, it command.Item, index int) (line string, ok bool, err error) {
+	if it.Err != nil {
+		return "❌ " + it.Err.Error(), false, nil
+	}
+	c := it.Command
+	res, err := p.do(ctx, s, c, fmt.Sprintf("comment:%d:%d", s.commentID, index))
+	quoted := "`" + strings.ReplaceAll(c.Raw, "`", "'") + "`"
+	switch {
+	case isRefused(err):
+		zerolog.Ctx(ctx).Info().Str("command", string(c.Name)).Str("why", err.Error()).Msg("Command refused.")
+		return fmt.Sprintf("❌ %s — %s", quoted, err.Error()), false, nil
+	case err != nil:
+		return "", false, err
+	}
+	zerolog.Ctx(ctx).Info().Str("command", string(c.Name)).Msg("Command accepted.")
+	line = fmt.Sprintf("✅ %s — %s", quoted, res.Message)
+	if res.CheckRunKey != "" {
+		line += fmt.Sprintf(" ([check run]({{checkrun:%s}}))", res.CheckRunKey)
+	}
+	return line, true, nil
+}
+
+// do checks a command against the pipeline file and the person's
+// permission, resolves its revision, and runs it.
+func (p *Processors) do(ctx context.Context, s *session, c *command.Command, idem string) (engine.Result, error) {
+	switch c.Name {
+	case command.NameHelp:
+		return engine.Result{Message: "\n\n" + command.Help()}, nil
+	case command.NameStatus:
+		return p.status(ctx, s)
+	}
+	if c.Stage != "" {
+		fs, ok := s.file.Stage(c.Stage)
+		if !ok {
+			return engine.Result{}, refusef("there is no stage %q; the stages are %s", c.Stage, stageNames(s.file))
+		}
+		for _, step := range c.Skip {
+			if _, ok := fs.Step(step); !ok {
+				return engine.Result{}, refusef("stage %s has no step %q", c.Stage, step)
+			}
+		}
+	}
+	if need := s.file.Required(string(c.Name), c.Stage); !s.level.AtLeast(need) {
+		have := s.level
+		if have == "" {
+			have = "no"
+		}
+		return engine.Result{}, refusef("@%s has %s permission on this repository; /%s%s needs %s", s.user, have, c.Name, onStage(c.Stage), need)
+	}
+	sha := ""
+	if c.To != "" {
+		var err error
+		if sha, err = p.Source.Resolve(ctx, s.repo, c.To); err != nil {
+			if errors.Is(err, source.ErrUnknownRef) {
+				return engine.Result{}, refusef("to=%s names no single commit, branch or tag of this repository", c.To)
+			}
+			return engine.Result{}, err
+		}
+	}
+	req := engine.Request{Repo: s.repo, File: s.file, ConfigSHA: s.head, Head: s.head, Actor: s.user, Reason: c.Reason, Idempotency: idem}
+	e := p.Engine
+	switch c.Name {
+	case command.NamePromote:
+		return e.Promote(ctx, req, c.Stage, sha)
+	case command.NameCancel:
+		return e.Cancel(ctx, req, c.Stage)
+	case command.NameRetry:
+		return e.Retry(ctx, req, c.Stage)
+	case command.NameRollback:
+		return e.Rollback(ctx, req, engine.Move{Stage: c.Stage, SHA: sha, Skip: c.Skip, Infra: c.Infra})
+	case command.NameRollforward:
+		return e.RollForward(ctx, req, engine.Move{Stage: c.Stage, SHA: sha, Skip: c.Skip, Infra: c.Infra})
+	case command.NameUnblock:
+		return e.Unblock(ctx, req, c.Stage)
+	case command.NameStop:
+		return e.Stop(ctx, req)
+	case command.NameResume:
+		return e.Resume(ctx, req)
+	case command.NamePatch:
+		if sha == "" {
+			if !s.pr {
+				return engine.Result{}, refusef("/patch needs to= outside a pull request")
+			}
+			head, err := p.Source.PullHead(ctx, s.repo, s.issue)
+			if err != nil {
+				return engine.Result{}, fmt.Errorf("read pull request head: %w", err)
+			}
+			sha = head
+		}
+		return e.Patch(ctx, req, c.Stage, sha)
+	case command.NameRelease:
+		return e.Release(ctx, req)
+	case command.NameRedeploy:
+		return e.Redeploy(ctx, req, c.Stage, c.Cache)
+	case command.NameRestart:
+		return e.Restart(ctx, req, c.Stage)
+	case command.NameShutdown:
+		return e.Shutdown(ctx, req, c.Stage)
+	}
+	return engine.Result{}, refusef("/%s is not a command Railyard runs", c.Name)
+}
+
+func onStage(stage string) string {
+	if stage == "" {
+		return ""
+	}
+	return " on " + stage
+}
+
+func stageNames(f *config.Pipeline) string {
+	names := make([]string, len(f.Stages))
+	for i, s := range f.Stages {
+		names[i] = s.Name
+	}
+	return strings.Join(names, ", ")
+}
+
+// status words the /status table.
+func (p *Processors) status(ctx context.Context, s *session) (engine.Result, error) {
+	st, err := p.Engine.Pipeline(ctx, s.repo.FullName())
+	if err != nil {
+		return engine.Result{}, err
+	}
+	var b strings.Builder
+	b.WriteString("\n\n| stage | state | current | waiting | blocked |\n|---|---|---|---|---|\n")
+	for _, fs := range s.file.Stages {
+		state, current, waiting, blocked := "idle", "–", "–", "no"
+		if ss := st.Stage(fs.Name); ss != nil {
+			state = string(ss.State)
+			if ss.Current != "" {
+				current = "`" + ss.Current[:7] + "`"
+			}
+			if ss.Waiting != nil {
+				waiting = "`" + ss.Waiting.SHA[:7] + "` (" + ss.Waiting.Hold + ")"
+			}
+			if ss.Blocked {
+				blocked = "yes: " + ss.BlockedBy
+			}
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", fs.Name, state, current, waiting, blocked)
+	}
+	if st.Stopped != nil {
+		fmt.Fprintf(&b, "\n**Stopped** by @%s: %s\n", st.Stopped.Actor, st.Stopped.Reason)
+	}
+	if st.Patch != nil {
+		fmt.Fprintf(&b, "\n**Patch mode**: %s at `%s` by @%s: %s\n", st.Patch.Stage, st.Patch.SHA[:7], st.Patch.Actor, st.Patch.Reason)
+	}
+	return engine.Result{Message: b.String()}, nil
+}
+
+// Action runs a check run button click like the matching command.
+func (p *Processors) Action(ctx context.Context, job queue.Job) error {
+	var aj actionJob
+	if err := json.Unmarshal(job.Data, &aj); err != nil {
+		return worker.Permanent{Err: err}
+	}
+	ctx, log := repoContext(ctx, aj.InstallationID, aj.Owner, aj.Name)
+	log = log.With().Str("github_delivery_id", aj.Delivery).Str(engine.LogKeyStage, aj.Stage).Str("github_user", aj.User).Logger()
+	ctx = log.WithContext(ctx)
+	repo := report.Repo{InstallationID: aj.InstallationID, Owner: aj.Owner, Name: aj.Name}
+
+	names := map[string]command.Name{"cancel": command.NameCancel, "retry": command.NameRetry, "rollback": command.NameRollback}
+	name, known := names[aj.Identifier]
+	s, err := p.session(ctx, repo, aj.DefaultBranch, aj.User)
+	if err == nil && !known {
+		err = refusef("unknown button %q", aj.Identifier)
+	}
+	var res engine.Result
+	if err == nil {
+		c := &command.Command{Name: name, Stage: aj.Stage, Raw: "button " + aj.Identifier}
+		if name == command.NameRollback {
+			c.Reason = "Roll back button"
+			if c.To, err = p.previousGood(ctx, repo, aj.Stage); err != nil {
+				return err
+			}
+		}
+		if err == nil && c.To == "" && name == command.NameRollback {
+			err = refusef("cannot roll back %s: it has no previous good revision", aj.Stage)
+		}
+		if err == nil {
+			res, err = p.do(ctx, s, c, "action:"+aj.Delivery)
+		}
+	}
+	switch {
+	case isRefused(err):
+		log.Info().Str("why", err.Error()).Msg("Button refused.")
+		p.buttonOutcome(ctx, repo, aj, "Refused: "+err.Error())
+		return nil
+	case err != nil:
+		return err
+	}
+	log.Info().Str("button", aj.Identifier).Msg(res.Message)
+	return nil
+}
+
+func (p *Processors) previousGood(ctx context.Context, repo report.Repo, stage string) (string, error) {
+	st, err := p.Engine.Pipeline(ctx, repo.FullName())
+	if err != nil {
+		return "", err
+	}
+	if s := st.Stage(stage); s != nil {
+		return s.PreviousGood(), nil
+	}
+	return "", nil
+}
+
+// buttonOutcome tells the person who clicked a refused button why, on the
+// commit the button was on (a click has no thread to reply in).
+func (p *Processors) buttonOutcome(ctx context.Context, repo report.Repo, aj actionJob, title string) {
+	err := p.Reporter.CheckRun(ctx, repo, "action:"+aj.Delivery, report.CheckRun{
+		Name: "railyard/pipeline", HeadSHA: aj.HeadSHA, Status: "completed", Conclusion: "neutral",
+		Title:   truncate(title, 200),
+		Summary: fmt.Sprintf("**Button:** %s on railyard/%s\n**Actor:** @%s\n\n%s", aj.Identifier, aj.Stage, aj.User, title),
+	})
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not report the refused button.")
+	}
+}
+
+func truncate(s string, n int) string {
+	if r := []rune(s); len(r) > n {
+		return string(r[:n-1]) + "…"
+	}
+	return s
+}

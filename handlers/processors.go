@@ -1,0 +1,124 @@
+package handlers
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/railyard/railyard/config"
+	"github.com/railyard/railyard/engine"
+	"github.com/railyard/railyard/queue"
+	"github.com/railyard/railyard/report"
+	"github.com/railyard/railyard/worker"
+)
+
+// Source is what the processors read from GitHub (package source).
+type Source interface {
+	Load(ctx context.Context, repo report.Repo, sha string) (config.Loaded, error)
+	Resolve(ctx context.Context, repo report.Repo, ref string) (string, error)
+	Permission(ctx context.Context, repo report.Repo, user string) (config.Level, error)
+	PullHead(ctx context.Context, repo report.Repo, number int) (string, error)
+}
+
+// Reporter is what the processors write to GitHub (package report).
+type Reporter interface {
+	CheckRun(ctx context.Context, repo report.Repo, key string, cr report.CheckRun) error
+	Comment(ctx context.Context, repo report.Repo, issue int, body string) error
+	Reaction(ctx context.Context, repo report.Repo, commentID int64, content string) error
+}
+
+// Processors run the queued work of the handlers.
+type Processors struct {
+	Redis    redis.UniversalClient
+	Engine   *engine.Engine
+	Source   Source
+	Reporter Reporter
+}
+
+// Register adds the processors to a worker pool's table.
+func (p *Processors) Register(table map[string]worker.Processor) {
+	table[KindPush] = p.Push
+	table[KindComment] = p.Comment
+	table[KindAction] = p.Action
+}
+
+// Push loads the pipeline file for a pushed commit and starts the pipeline.
+func (p *Processors) Push(ctx context.Context, job queue.Job) error {
+	var pj pushJob
+	if err := json.Unmarshal(job.Data, &pj); err != nil {
+		return worker.Permanent{Err: err}
+	}
+	ctx, log := repoContext(ctx, pj.InstallationID, pj.Owner, pj.Name)
+	log = log.With().Str("github_delivery_id", pj.Delivery).Str(engine.LogKeySHA, pj.SHA).Logger()
+	ctx = log.WithContext(ctx)
+	repo := report.Repo{InstallationID: pj.InstallationID, Owner: pj.Owner, Name: pj.Name}
+
+	// The file is read from the default branch only.
+	configSHA := pj.SHA
+	if pj.Branch != pj.DefaultBranch {
+		sha, err := p.Source.Resolve(ctx, repo, pj.DefaultBranch)
+		if err != nil {
+			return fmt.Errorf("resolve default branch: %w", err)
+		}
+		configSHA = sha
+	}
+	loaded, err := p.Source.Load(ctx, repo, configSHA)
+	if errors.Is(err, config.ErrNoPipeline) {
+		p.Redis.Set(ctx, branchKey(repo.FullName()), noPipeline, 0)
+		log.Info().Msg("No pipeline file on the default branch; ignoring push.")
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("load pipeline file: %w", err)
+	}
+	if len(loaded.Problems) > 0 {
+		if pj.Branch == pj.DefaultBranch {
+			p.reportBrokenFile(ctx, repo, pj.SHA, loaded.Problems)
+		}
+		log.Info().Int("problems", len(loaded.Problems)).Msg("Pipeline file is broken; reported it.")
+		return nil
+	}
+	branch := loaded.Pipeline.Branch
+	if branch == "" {
+		branch = pj.DefaultBranch
+	}
+	p.Redis.Set(ctx, branchKey(repo.FullName()), branch, 0)
+	if pj.Branch != branch {
+		log.Info().Str("pipeline_branch", branch).Msg("Not the pipeline branch; ignoring push.")
+		return nil
+	}
+	res, err := p.Engine.Deploy(ctx, engine.Request{
+		Repo: repo, File: loaded.Pipeline, ConfigSHA: configSHA, Head: pj.SHA,
+		Actor: pj.Pusher, Idempotency: "push:" + pj.Delivery,
+	}, pj.SHA, pj.Sequence)
+	if err != nil {
+		return fmt.Errorf("deploy: %w", err)
+	}
+	log.Info().Msg(res.Message)
+	return nil
+}
+
+// reportBrokenFile puts a failing railyard/config check run on the commit
+// that carries a broken pipeline file, listing every problem.
+func (p *Processors) reportBrokenFile(ctx context.Context, repo report.Repo, sha string, problems []config.Problem) {
+	var b strings.Builder
+	for _, pr := range problems {
+		fmt.Fprintf(&b, "- `%s` line %d: %s\n", config.PipelinePath, pr.Line, pr.Message)
+	}
+	title := fmt.Sprintf("%s has %d problem", config.PipelinePath, len(problems))
+	if len(problems) != 1 {
+		title += "s"
+	}
+	err := p.Reporter.CheckRun(ctx, repo, "config:"+sha, report.CheckRun{
+		Name: "railyard/config", HeadSHA: sha, Status: "completed", Conclusion: "failure",
+		Title: title, Summary: "Railyard cannot run this pipeline until the file is fixed:\n\n" + b.String(),
+	})
+	if err != nil {
+		zerolog.Ctx(ctx).Error().Err(err).Msg("Could not report the broken pipeline file.")
+	}
+}

@@ -1,0 +1,186 @@
+// Package server wires Railyard together: store, queue, GitHub clients,
+// reporter, engine, handlers, workers and the HTTP endpoints. New reads top
+// to bottom as the architecture; Run starts everything and stops it cleanly.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/palantir/go-githubapp/githubapp"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/rs/zerolog"
+
+	"github.com/railyard/railyard/config"
+	"github.com/railyard/railyard/engine"
+	"github.com/railyard/railyard/handlers"
+	"github.com/railyard/railyard/queue"
+	"github.com/railyard/railyard/report"
+	"github.com/railyard/railyard/runner"
+	"github.com/railyard/railyard/source"
+	"github.com/railyard/railyard/statuspage"
+	"github.com/railyard/railyard/store"
+	"github.com/railyard/railyard/worker"
+)
+
+// Version is the bot's version, set by cmd/bot.
+var Version = "dev"
+
+// Options are knobs tests and benchmarks turn; production uses the zero value.
+type Options struct {
+	Engine engine.Options
+	Report report.Options
+	Queue  queue.Options
+}
+
+// Server is a running Railyard.
+type Server struct {
+	env      config.Env
+	log      zerolog.Logger
+	store    *store.Store
+	intake   *queue.Queue // webhook work: pushes, comments, buttons
+	stages   *queue.Queue // stage jobs, which may run for long
+	reporter *report.Reporter
+	engine   *engine.Engine
+	pools    []*worker.Pool
+	metrics  *metrics
+	handler  http.Handler
+}
+
+// New builds a server from the environment. It connects to the store but
+// starts nothing; Run does.
+func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) (*Server, error) {
+	st, err := store.Open(ctx, env.RedisURL)
+	if err != nil {
+		return nil, err
+	}
+	if st.Embedded() {
+		log.Warn().Msg("RAILYARD_REDIS_URL is not set: using an embedded in-process store. State is LOST when this process stops; set RAILYARD_REDIS_URL for anything real.")
+	}
+	intakeOpts, stageOpts := opts.Queue, opts.Queue
+	prefix := opts.Queue.Prefix
+	if prefix == "" {
+		prefix = "railyard:{railyard}:"
+	}
+	intakeOpts.Prefix, stageOpts.Prefix = prefix+"intake:", prefix+"stage:"
+	intake, stages := queue.New(st.Redis, intakeOpts), queue.New(st.Redis, stageOpts)
+
+	clients, err := githubapp.NewClientCreator(env.V3APIURL, graphqlURL(env.V3APIURL), env.AppID, env.PrivateKey,
+		githubapp.WithClientUserAgent("railyard/"+Version),
+		githubapp.WithClientTimeout(30*time.Second),
+	), nil
+	if err != nil {
+		return nil, err
+	}
+
+	reportOpts := opts.Report
+	reportOpts.Secrets = append(reportOpts.Secrets, env.Secrets()...)
+	reporter := report.New(st.Redis, clients, reportOpts)
+	src := source.New(clients, config.NewLoader(1024), 30*time.Second)
+
+	engineOpts := opts.Engine
+	engineOpts.Secrets = append(engineOpts.Secrets, env.Secrets()...)
+	engineOpts.WebURL = env.WebURL
+	eng := engine.New(st.Redis, stages, reporter, src, runner.NewWorkspace(env.WorkDir), engineOpts)
+
+	s := &Server{env: env, log: log, store: st, intake: intake, stages: stages, reporter: reporter, engine: eng}
+	s.metrics = newMetrics(stages, reporter.Pending)
+
+	base := handlers.Base{Redis: st.Redis, Queue: intake}
+	dispatch := githubapp.NewEventDispatcher([]githubapp.EventHandler{
+		&handlers.Push{Base: base},
+		&handlers.IssueComment{Base: base},
+		&handlers.CheckRun{Base: base},
+	}, env.WebhookSecret,
+		githubapp.WithErrorCallback(onWebhookError),
+		githubapp.WithResponseCallback(onWebhookResponse),
+	)
+
+	procs := &handlers.Processors{Redis: st.Redis, Engine: eng, Source: src, Reporter: reporter}
+	consumer := consumerName()
+	intakeTable, stageTable := map[string]worker.Processor{}, map[string]worker.Processor{}
+	procs.Register(intakeTable)
+	stageTable[engine.JobKind] = eng.RunJob
+	s.pools = []*worker.Pool{
+		{Queue: intake, Processors: intakeTable, Workers: 4, Consumer: consumer, Observe: s.metrics.observeJob},
+		{Queue: stages, Processors: stageTable, Workers: env.Workers, Consumer: consumer, Observe: s.metrics.observeJob},
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("POST /api/github/hook", s.webhook(dispatch))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", s.ready)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.metrics.registry, promhttp.HandlerOpts{}))
+	if env.StatusPage {
+		pages := statuspage.New(statuspage.FromEngine(eng, reporter), statuspage.Options{
+			WebURL: env.WebURL, User: env.StatusUser, Password: env.StatusPassword,
+		})
+		mux.Handle("/status/", pages)
+		mux.Handle("/api/status/", pages)
+	}
+	s.handler = mux
+	return s, nil
+}
+
+// Handler is the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s.handler }
+
+// Engine is the server's engine (for tests and benchmarks).
+func (s *Server) Engine() *engine.Engine { return s.engine }
+
+// Store is the server's store.
+func (s *Server) Store() *store.Store { return s.store }
+
+func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	if err := s.store.Ping(ctx); err != nil {
+		http.Error(w, "store unreachable", http.StatusServiceUnavailable)
+		return
+	}
+	fmt.Fprintln(w, "ready")
+}
+
+// Start initialises the queues and starts the workers and the reporter in
+// the background; stop waits for them. Serve and Run use it; tests use it
+// with Handler.
+func (s *Server) Start(ctx context.Context) (stop func(), err error) {
+	for _, q := range []*queue.Queue{s.intake, s.stages} {
+		if err := q.Init(ctx); err != nil {
+			return nil, fmt.Errorf("init queue: %w", err)
+		}
+	}
+	ctx = s.log.WithContext(ctx)
+	ctx, cancel := context.WithCancel(ctx)
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		if err := s.reporter.Run(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			s.log.Error().Err(err).Msg("Reporter stopped.")
+		}
+	})
+	for _, p := range s.pools {
+		wg.Go(func() { p.Run(ctx) })
+	}
+	return func() { cancel(); wg.Wait() }, nil
+}
+
+// Close releases the store.
+func (s *Server) Close() error { return s.store.Close() }
+
+func graphqlURL(v3 string) string {
+	if strings.Contains(v3, "api.github.com") {
+		return "https://api.github.com/graphql"
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(v3, "/"), "/v3") + "/graphql"
+}
+
+func consumerName() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d-%d", host, os.Getpid(), time.Now().UnixNano()%100000)
+}

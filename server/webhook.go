@@ -1,0 +1,107 @@
+package server
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/palantir/go-githubapp/githubapp"
+	"github.com/rs/zerolog"
+
+	"github.com/railyard/railyard/handlers"
+	"github.com/railyard/railyard/store"
+)
+
+// maxWebhookBody caps a delivery; GitHub caps payloads at 25 MB.
+const maxWebhookBody = 25 << 20
+
+// webhook is POST /api/github/hook: the signature is checked here with
+// SHA-256 only (go-github's ValidatePayload would accept SHA-1 and answers
+// 400); then go-githubapp's dispatcher runs the handler.
+func (s *Server) webhook(dispatch http.Handler) http.Handler {
+	secret := []byte(s.env.WebhookSecret)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		event := r.Header.Get("X-GitHub-Event")
+		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			s.metrics.webhooks.WithLabelValues(event, strconv.Itoa(rec.status)).Inc()
+			s.metrics.intake.WithLabelValues(event).Observe(time.Since(start).Seconds())
+		}()
+		log := s.log.With().Str(githubapp.LogKeyEventType, event).Str(githubapp.LogKeyDeliveryID, r.Header.Get("X-GitHub-Delivery")).Logger()
+		r = r.WithContext(log.WithContext(r.Context()))
+
+		body, err := io.ReadAll(http.MaxBytesReader(rec, r.Body, maxWebhookBody))
+		if err != nil {
+			http.Error(rec, "request body too large or unreadable", http.StatusRequestEntityTooLarge)
+			return
+		}
+		if !validSignature(secret, body, r.Header.Get("X-Hub-Signature-256")) {
+			log.Warn().Msg("Webhook with a missing or bad X-Hub-Signature-256; refused.")
+			http.Error(rec, "missing or invalid X-Hub-Signature-256", http.StatusUnauthorized)
+			return
+		}
+		// The dispatcher checks again, and must not see a SHA-1 header.
+		r.Header.Del("X-Hub-Signature")
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		dispatch.ServeHTTP(rec, r)
+	})
+}
+
+func validSignature(secret, body []byte, header string) bool {
+	hexSig, ok := strings.CutPrefix(header, "sha256=")
+	if !ok {
+		return false
+	}
+	got, err := hex.DecodeString(hexSig)
+	if err != nil {
+		return false
+	}
+	mac := hmac.New(sha256.New, secret)
+	mac.Write(body)
+	return hmac.Equal(got, mac.Sum(nil))
+}
+
+// onWebhookError maps handler errors to answers GitHub understands: a store
+// outage is 503 so the delivery shows as failed and can be redelivered.
+func onWebhookError(w http.ResponseWriter, r *http.Request, err error) {
+	log := zerolog.Ctx(r.Context())
+	var ve githubapp.ValidationError
+	switch {
+	case errors.As(err, &ve), handlers.IsBadPayload(err):
+		log.Warn().Err(err).Msg("Malformed webhook; refused.")
+		http.Error(w, "malformed webhook", http.StatusBadRequest)
+	case errors.Is(err, store.ErrUnavailable):
+		log.Error().Err(err).Msg("Store unavailable; webhook not taken.")
+		http.Error(w, "store unavailable, redeliver later", http.StatusServiceUnavailable)
+	default:
+		log.Error().Err(err).Msg("Webhook failed.")
+		http.Error(w, http.StatusText(http.StatusInternalServerError), http.StatusInternalServerError)
+	}
+}
+
+// onWebhookResponse answers 202: the work happens later on the queue.
+func onWebhookResponse(w http.ResponseWriter, r *http.Request, event string, handled bool) {
+	if event == "ping" {
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	w.WriteHeader(http.StatusAccepted)
+}
+
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
