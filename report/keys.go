@@ -1,0 +1,53 @@
+package report
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/railyard/railyard/store"
+)
+
+// globalKeys are the keys all repositories share. Tests give each
+// Reporter its own namespace, as they share one Redis.
+type globalKeys struct {
+	ns string
+	// ready is the sorted set of repositories with queued operations,
+	// scored by when (Unix ms) their outbox may be sent next.
+	ready string
+}
+
+func newGlobalKeys(ns string) globalKeys {
+	return globalKeys{ns: ns, ready: store.GlobalKey(ns, "ready")}
+}
+
+// repoKeys are one repository's keys; they share its hash tag, so the
+// scripts below touch one slot.
+type repoKeys struct {
+	member   string // in the ready set: lower-case "owner/name"
+	outbox   string // list of JSON operations, oldest first
+	ghid     string // hash: object field → JSON entry (GitHub id, html_url)
+	output   string // hash: check run field → JSON output GitHub shows, until completed
+	lease    string // token of the process sending the outbox
+	attempts string // failed attempts of the head operation, for backoff
+}
+
+func keysFor(repo Repo) repoKeys { return keysOf(strings.ToLower(repo.FullName())) }
+
+func keysOf(member string) repoKeys {
+	return repoKeys{
+		member:   member,
+		outbox:   store.RepoKey(member, "outbox"),
+		ghid:     store.RepoKey(member, "ghid"),
+		output:   store.RepoKey(member, "ghoutput"),
+		lease:    store.RepoKey(member, "outbox", "lease"),
+		attempts: store.RepoKey(member, "outbox", "attempts"),
+	}
+}
+
+// paceKey counts an installation's requests in one fixed window.
+func (g globalKeys) pace(installationID int64, window string, index int64) string {
+	return store.GlobalKey(g.ns, "pace", strconv.FormatInt(installationID, 10), window, strconv.FormatInt(index, 10))
+}
+
+func checkRunField(key string) string   { return "checkrun:" + key }
+func deploymentField(key string) string { return "deployment:" + key }

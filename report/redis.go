@@ -1,0 +1,285 @@
+package report
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+)
+
+const (
+	// leaseTTL bounds how long a dead process keeps a repository's outbox;
+	// a live one extends it before each request, which has a shorter
+	// timeout.
+	leaseTTL       = time.Minute
+	requestTimeout = 20 * time.Second
+	claimBatch     = 16
+)
+
+var (
+	// releaseScript deletes the lease only if it is still ours.
+	releaseScript = redis.NewScript(`
+if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end
+return 0`)
+
+	// extendScript renews the lease only if it is still ours.
+	extendScript = redis.NewScript(`
+if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) end
+return 0`)
+
+	// popScript removes the first n operations of the outbox once GitHub
+	// accepted them (or refused them for good), provided the lease is still
+	// ours and they are the operations we sent (ARGV[7..] are prefixes of
+	// their JSON). It also records a created object's id, keeps or forgets
+	// a check run's output, and resets the backoff.
+	// KEYS: outbox, lease, ghid, attempts, output.
+	// ARGV: token, n, ghid field, entry, output field, output ("" forgets), prefixes….
+	popScript = redis.NewScript(`
+if redis.call("GET", KEYS[2]) ~= ARGV[1] then return 0 end
+local n = tonumber(ARGV[2])
+local items = redis.call("LRANGE", KEYS[1], 0, n - 1)
+if #items < n then return 0 end
+for i = 1, n do
+  local p = ARGV[6 + i]
+  if string.sub(items[i], 1, #p) ~= p then return 0 end
+end
+redis.call("LTRIM", KEYS[1], n, -1)
+if ARGV[3] ~= "" then redis.call("HSET", KEYS[3], ARGV[3], ARGV[4]) end
+if ARGV[5] ~= "" then
+  if ARGV[6] == "" then
+    redis.call("HDEL", KEYS[5], ARGV[5])
+  else
+    redis.call("HSET", KEYS[5], ARGV[5], ARGV[6])
+    redis.call("EXPIRE", KEYS[5], 604800) -- outputs of abandoned check runs go in a week
+  end
+end
+redis.call("DEL", KEYS[4])
+return 1`)
+
+	// paceScript takes one request from an installation's minute and hour
+	// windows, or says which window is full (1 minute, 2 hour).
+	// KEYS: minute, hour. ARGV: per minute, per hour, minute TTL ms, hour TTL ms.
+	paceScript = redis.NewScript(`
+if tonumber(redis.call("GET", KEYS[1]) or "0") >= tonumber(ARGV[1]) then return 1 end
+if tonumber(redis.call("GET", KEYS[2]) or "0") >= tonumber(ARGV[2]) then return 2 end
+redis.call("INCR", KEYS[1])
+redis.call("PEXPIRE", KEYS[1], ARGV[3])
+redis.call("INCR", KEYS[2])
+redis.call("PEXPIRE", KEYS[2], ARGV[4])
+return 0`)
+)
+
+// errLeaseLost means another process took over the outbox.
+var errLeaseLost = errors.New("outbox lease lost")
+
+func ms(t time.Time) float64 { return float64(t.UnixMilli()) }
+
+// claim takes the lease of one due outbox, or returns an empty token when
+// there is none.
+func (r *Reporter) claim(ctx context.Context) (repoKeys, string, error) {
+	defer r.looks.Add(1)
+	now := r.opts.Now()
+	due, err := r.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
+		Key: r.keys.ready, ByScore: true, Start: "-inf", Stop: fmt.Sprint(now.UnixMilli()), Count: claimBatch,
+	}).Result()
+	if err != nil {
+		return repoKeys{}, "", fmt.Errorf("list due outboxes: %w", err)
+	}
+	// Random order, so that senders do not all queue up on the first one.
+	rand.Shuffle(len(due), func(i, j int) { due[i], due[j] = due[j], due[i] })
+	for _, m := range due {
+		k := keysOf(m)
+		token := crand.Text()
+		ok, err := r.rdb.SetNX(ctx, k.lease, token, leaseTTL).Result()
+		if err != nil {
+			return repoKeys{}, "", fmt.Errorf("take outbox lease: %w", err)
+		}
+		if !ok {
+			continue
+		}
+		// The previous holder may have put the outbox off (rate limit)
+		// between our listing and our lease.
+		score, err := r.rdb.ZScore(ctx, r.keys.ready, m).Result()
+		if err != nil || score > ms(r.opts.Now()) {
+			r.release(ctx, k, token)
+			if err != nil && !errors.Is(err, redis.Nil) {
+				return repoKeys{}, "", fmt.Errorf("read outbox schedule: %w", err)
+			}
+			continue
+		}
+		return k, token, nil
+	}
+	return repoKeys{}, "", nil
+}
+
+// extend renews the lease and keeps the outbox out of other senders' sight
+// while we hold it; a dead holder's outbox reappears when both run out.
+func (r *Reporter) extend(ctx context.Context, k repoKeys, token string) error {
+	ok, err := extendScript.Run(ctx, r.rdb, []string{k.lease}, token, leaseTTL.Milliseconds()).Int()
+	if err != nil {
+		return fmt.Errorf("extend outbox lease: %w", err)
+	}
+	if ok == 0 {
+		return errLeaseLost
+	}
+	if err := r.rdb.ZAddXX(ctx, r.keys.ready, redis.Z{Score: ms(r.opts.Now().Add(leaseTTL)), Member: k.member}).Err(); err != nil {
+		return fmt.Errorf("hide outbox: %w", err)
+	}
+	return nil
+}
+
+func (r *Reporter) release(ctx context.Context, k repoKeys, token string) {
+	// Release even when the sender is being stopped.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := releaseScript.Run(ctx, r.rdb, []string{k.lease}, token).Err(); err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not release an outbox lease; it runs out by itself.")
+	}
+}
+
+// reschedule makes the outbox due at t.
+func (r *Reporter) reschedule(ctx context.Context, k repoKeys, t time.Time) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	if err := r.rdb.ZAdd(ctx, r.keys.ready, redis.Z{Score: ms(t), Member: k.member}).Err(); err != nil {
+		return fmt.Errorf("reschedule outbox: %w", err)
+	}
+	return nil
+}
+
+// finish unmarks an empty outbox. An enqueue pushes and marks in one
+// MULTI, so checking the length after unmarking never strands an operation.
+func (r *Reporter) finish(ctx context.Context, k repoKeys) error {
+	if err := r.rdb.ZRem(ctx, r.keys.ready, k.member).Err(); err != nil {
+		return fmt.Errorf("unmark outbox: %w", err)
+	}
+	n, err := r.rdb.LLen(ctx, k.outbox).Result()
+	if err != nil {
+		return fmt.Errorf("count outbox: %w", err)
+	}
+	if n > 0 {
+		return r.reschedule(ctx, k, r.opts.Now())
+	}
+	return nil
+}
+
+// record is what Redis keeps of a request GitHub accepted.
+type record struct {
+	field       string // ghid field to set to entry
+	entry       entry
+	outputField string // output field to set to output, or to delete when it is nil
+	output      *output
+}
+
+// pop removes the operations sent, identified by their JSON prefixes, and
+// keeps rec.
+func (r *Reporter) pop(ctx context.Context, k repoKeys, token string, prefixes []string, rec record) error {
+	var value, out string
+	if rec.field != "" {
+		data, err := json.Marshal(rec.entry)
+		if err != nil {
+			return fmt.Errorf("encode id: %w", err)
+		}
+		value = string(data)
+	}
+	if rec.output != nil {
+		data, err := json.Marshal(rec.output)
+		if err != nil {
+			return fmt.Errorf("encode output: %w", err)
+		}
+		out = string(data)
+	}
+	args := append([]any{token, len(prefixes), rec.field, value, rec.outputField, out}, anys(prefixes)...)
+	// GitHub has it now: record that even when the sender is being stopped.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	ok, err := popScript.Run(ctx, r.rdb, []string{k.outbox, k.lease, k.ghid, k.attempts, k.output}, args...).Int()
+	if err != nil {
+		return fmt.Errorf("remove sent operation: %w", err)
+	}
+	if ok == 0 {
+		return errLeaseLost
+	}
+	return nil
+}
+
+// output returns the output GitHub shows for a check run, as far as known.
+func (r *Reporter) output(ctx context.Context, k repoKeys, field string) (output, error) {
+	var o output
+	data, err := r.rdb.HGet(ctx, k.output, field).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return o, nil
+	}
+	if err != nil {
+		return o, fmt.Errorf("read check run output: %w", err)
+	}
+	if err := json.Unmarshal(data, &o); err != nil {
+		return o, fmt.Errorf("decode check run output: %w", err)
+	}
+	return o, nil
+}
+
+func anys(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// backoff counts a failed attempt and returns how long to wait: 1s, 2s,
+// 4s … at most 5m.
+func (r *Reporter) backoff(ctx context.Context, k repoKeys) (time.Duration, error) {
+	n, err := r.rdb.Incr(ctx, k.attempts).Result()
+	if err != nil {
+		return 0, fmt.Errorf("count attempt: %w", err)
+	}
+	r.rdb.Expire(ctx, k.attempts, time.Hour)
+	return min(time.Second<<min(n-1, 20), 5*time.Minute), nil
+}
+
+// pace takes one content-creating request from the installation's
+// secondary rate limit, or returns when the full window opens.
+func (r *Reporter) pace(ctx context.Context, installationID int64) (time.Time, error) {
+	now := r.opts.Now().Unix()
+	minute, hour := now/60, now/3600
+	full, err := paceScript.Run(ctx, r.rdb,
+		[]string{r.keys.pace(installationID, "m", minute), r.keys.pace(installationID, "h", hour)},
+		r.opts.PerMinute, r.opts.PerHour, (2 * time.Minute).Milliseconds(), (2 * time.Hour).Milliseconds()).Int()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("pace requests: %w", err)
+	}
+	switch full {
+	case 1:
+		return time.Unix((minute+1)*60, 0), nil
+	case 2:
+		return time.Unix((hour+1)*3600, 0), nil
+	}
+	return time.Time{}, nil
+}
+
+// entries reads what is known of objects in a repository's ghid hash;
+// unknown ones are zero.
+func (r *Reporter) entries(ctx context.Context, ghidKey string, fields ...string) ([]entry, error) {
+	vals, err := r.rdb.HMGet(ctx, ghidKey, fields...).Result()
+	if err != nil {
+		return nil, fmt.Errorf("read GitHub ids: %w", err)
+	}
+	es := make([]entry, len(fields))
+	for i, v := range vals {
+		s, ok := v.(string)
+		if !ok {
+			continue
+		}
+		if err := json.Unmarshal([]byte(s), &es[i]); err != nil {
+			return nil, fmt.Errorf("decode GitHub id of %s: %w", fields[i], err)
+		}
+	}
+	return es, nil
+}

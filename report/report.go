@@ -1,0 +1,254 @@
+package report
+
+import (
+	"context"
+	crand "crypto/rand"
+	"encoding/json"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/go-github/v62/github"
+	"github.com/redis/go-redis/v9"
+)
+
+// Repo is a repository as the App's installation sees it.
+type Repo struct {
+	InstallationID int64  `json:"installation_id"`
+	Owner          string `json:"owner"`
+	Name           string `json:"name"`
+}
+
+// FullName is "owner/name".
+func (r Repo) FullName() string { return r.Owner + "/" + r.Name }
+
+// Clients makes GitHub clients for an installation.
+// githubapp.ClientCreator satisfies it.
+type Clients interface {
+	NewInstallationClient(installationID int64) (*github.Client, error)
+}
+
+// Options tune a Reporter. Zero values take the defaults.
+type Options struct {
+	Secrets   []string      // replaced by "***" in everything sent
+	Senders   int           // goroutines sending outboxes in parallel; default 4
+	PerMinute int           // content-creating requests per installation a minute; default 80
+	PerHour   int           // and an hour; default 500
+	Poll      time.Duration // how often idle senders look for work; default 200ms
+	Now       func() time.Time
+}
+
+// Action is a check run button. GitHub allows 20, 40 and 20 characters.
+type Action struct {
+	Label, Description, Identifier string
+}
+
+// CheckRun is what a check run should show. In an update, zero fields keep
+// what GitHub already shows.
+type CheckRun struct {
+	Name, HeadSHA        string
+	Status               string // "queued" | "in_progress" | "completed"
+	Conclusion           string // with completed: success, failure, cancelled, skipped, neutral
+	Title, Summary, Text string
+	DetailsURL           string
+	ExternalID           string
+	// Actions replaces the buttons; nil keeps them, an empty non-nil slice
+	// clears them.
+	Actions                []Action
+	StartedAt, CompletedAt time.Time
+}
+
+// Deployment is a GitHub deployment to create.
+type Deployment struct {
+	Ref, Environment, Task, Description string
+	Production                          bool
+	Payload                             map[string]any
+}
+
+// DeploymentStatus is a status to add to a deployment.
+type DeploymentStatus struct {
+	State       string
+	Description string // cut to 140 characters
+	// LogURLCheckRun is the key of the check run whose page becomes log_url.
+	LogURLCheckRun string
+	Environment    string
+}
+
+// Stats counts what the senders of this process did, for metrics.
+type Stats struct {
+	Sent      int64 // requests GitHub accepted
+	Retries   int64 // requests retried later (rate limits, 5xx, network)
+	Coalesced int64 // check run updates merged into a later one
+	Dropped   int64 // operations GitHub refused for good, or with no object to update
+}
+
+// Reporter queues what GitHub should show and, in Run, sends it.
+type Reporter struct {
+	rdb     redis.UniversalClient
+	clients Clients
+	opts    Options
+	redact  *strings.Replacer
+	keys    globalKeys
+	wake    chan struct{} // nudges an idle sender after a local enqueue
+
+	sent, retries, coalesced, dropped atomic.Int64
+	looks                             atomic.Int64 // searches for due outboxes; tests await them to see a sender chose to wait
+}
+
+// New returns a Reporter that keeps its outboxes in rdb.
+func New(rdb redis.UniversalClient, clients Clients, opts Options) *Reporter {
+	if opts.Senders <= 0 {
+		opts.Senders = 4
+	}
+	if opts.PerMinute <= 0 {
+		opts.PerMinute = 80
+	}
+	if opts.PerHour <= 0 {
+		opts.PerHour = 500
+	}
+	if opts.Poll <= 0 {
+		opts.Poll = 200 * time.Millisecond
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	return &Reporter{
+		rdb:     rdb,
+		clients: clients,
+		opts:    opts,
+		redact:  newRedactor(opts.Secrets),
+		keys:    newGlobalKeys("outbox"),
+		wake:    make(chan struct{}, 1),
+	}
+}
+
+// Stats returns this process's counters.
+func (r *Reporter) Stats() Stats {
+	return Stats{
+		Sent:      r.sent.Load(),
+		Retries:   r.retries.Load(),
+		Coalesced: r.coalesced.Load(),
+		Dropped:   r.dropped.Load(),
+	}
+}
+
+// CheckRun makes the check run known as key show cr. The first call for a
+// key creates the check run, later calls update it.
+func (r *Reporter) CheckRun(ctx context.Context, repo Repo, key string, cr CheckRun) error {
+	o := &op{Kind: kindCheckRun, Repo: repo, Key: key, CheckRun: &cr}
+	return r.enqueue(ctx, o, checkRunField(key), entry{Name: r.clean(cr.Name)})
+}
+
+// Deployment creates the deployment known as key. A second call for the
+// same key is dropped when sent.
+func (r *Reporter) Deployment(ctx context.Context, repo Repo, key string, d Deployment) error {
+	o := &op{Kind: kindDeployment, Repo: repo, Key: key, Deployment: &d}
+	return r.enqueue(ctx, o, deploymentField(key), entry{})
+}
+
+// DeploymentStatus adds s to the deployment known as deploymentKey.
+func (r *Reporter) DeploymentStatus(ctx context.Context, repo Repo, deploymentKey string, s DeploymentStatus) error {
+	o := &op{Kind: kindStatus, Repo: repo, Key: deploymentKey, Status: &s}
+	return r.enqueue(ctx, o, "", entry{})
+}
+
+// Comment posts body on an issue or PR. "{{checkrun:KEY}}" in body is
+// replaced at send time by that check run's html_url (or by its name if it
+// has none).
+func (r *Reporter) Comment(ctx context.Context, repo Repo, issue int, body string) error {
+	return r.enqueue(ctx, &op{Kind: kindComment, Repo: repo, Issue: issue, Body: body}, "", entry{})
+}
+
+// Reaction adds a reaction ("eyes", "rocket", "confused", …) to an issue
+// or PR comment.
+func (r *Reporter) Reaction(ctx context.Context, repo Repo, commentID int64, content string) error {
+	return r.enqueue(ctx, &op{Kind: kindReaction, Repo: repo, CommentID: commentID, Content: content}, "", entry{})
+}
+
+// CheckRunURL returns the page of the check run known as key, or "" if it
+// has not been created yet.
+func (r *Reporter) CheckRunURL(ctx context.Context, repo Repo, key string) (string, error) {
+	es, err := r.entries(ctx, keysFor(repo).ghid, checkRunField(key))
+	if err != nil {
+		return "", err
+	}
+	return es[0].HTMLURL, nil
+}
+
+// Pending counts queued operations across repositories.
+func (r *Reporter) Pending(ctx context.Context) (int64, error) {
+	members, err := r.rdb.ZRange(ctx, r.keys.ready, 0, -1).Result()
+	if err != nil {
+		return 0, fmt.Errorf("list outboxes: %w", err)
+	}
+	cmds, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for _, m := range members {
+			p.LLen(ctx, keysOf(m).outbox)
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("count outboxes: %w", err)
+	}
+	var n int64
+	for _, c := range cmds {
+		n += c.(*redis.IntCmd).Val()
+	}
+	return n, nil
+}
+
+type txKey struct{}
+
+// WithTx returns a context whose reporter calls add their writes to pipe, a
+// caller's MULTI, instead of committing them: what GitHub will be told then
+// commits together with the state change that caused it, and in its order.
+func WithTx(ctx context.Context, pipe redis.Pipeliner) context.Context {
+	return context.WithValue(ctx, txKey{}, pipe)
+}
+
+// enqueue stores o at the end of its repository's outbox and marks the
+// repository ready. When field is set, it also records o as the operation
+// that creates that object, unless another one already does: that is how
+// the first call for a key becomes the create and later ones updates.
+func (r *Reporter) enqueue(ctx context.Context, o *op, field string, e entry) error {
+	o.ID = crand.Text()
+	if err := r.sanitize(o); err != nil {
+		return fmt.Errorf("encode %s: %w", o.Kind, err)
+	}
+	data, err := json.Marshal(o)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", o.Kind, err)
+	}
+	k := keysFor(o.Repo)
+	var created []byte
+	if field != "" {
+		e.Creator = o.ID
+		if created, err = json.Marshal(e); err != nil {
+			return fmt.Errorf("encode %s: %w", o.Kind, err)
+		}
+	}
+	// One MULTI: the outbox is never left without its ready mark. ZADD NX
+	// keeps a later time set by a rate limit.
+	add := func(p redis.Pipeliner) error {
+		if field != "" {
+			p.HSetNX(ctx, k.ghid, field, created)
+		}
+		p.RPush(ctx, k.outbox, data)
+		p.ZAddNX(ctx, r.keys.ready, redis.Z{Score: float64(r.opts.Now().UnixMilli()), Member: k.member})
+		return nil
+	}
+	if tx, ok := ctx.Value(txKey{}).(redis.Pipeliner); ok {
+		add(tx)
+	} else {
+		_, err = r.rdb.TxPipelined(ctx, add)
+	}
+	if err != nil {
+		return fmt.Errorf("queue %s for %s: %w", o.Kind, o.Repo.FullName(), err)
+	}
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+	return nil
+}

@@ -1,0 +1,425 @@
+package report
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/google/go-github/v62/github"
+	"github.com/palantir/go-githubapp/githubapp"
+	"github.com/rs/zerolog"
+)
+
+const (
+	// maxPerSession sends per lease before giving other repositories a turn.
+	maxPerSession = 20
+	// maxCoalesce bounds how many queued check run updates merge into one.
+	maxCoalesce = 100
+	peekChunk   = 16
+)
+
+// Run sends outboxes until ctx is done, with Options.Senders goroutines,
+// and returns nil once they have stopped. Many processes may run it
+// against one Redis. Store and GitHub errors are logged and retried, never
+// returned.
+func (r *Reporter) Run(ctx context.Context) error {
+	var wg sync.WaitGroup
+	for range r.opts.Senders {
+		wg.Go(func() { r.sender(ctx) })
+	}
+	wg.Wait()
+	return nil
+}
+
+func (r *Reporter) sender(ctx context.Context) {
+	for ctx.Err() == nil {
+		k, token, err := r.claim(ctx)
+		if err != nil && ctx.Err() == nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not look for outboxes to send.")
+		}
+		if token != "" {
+			r.drain(ctx, k, token)
+			continue
+		}
+		select {
+		case <-ctx.Done():
+		case <-r.wake:
+		case <-time.After(r.opts.Poll):
+		}
+	}
+}
+
+// drain sends one repository's outbox in order while it holds its lease,
+// until the outbox is empty, must wait, or has had its turn.
+func (r *Reporter) drain(ctx context.Context, k repoKeys, token string) {
+	defer r.release(ctx, k, token)
+	log := zerolog.Ctx(ctx).With().Str("railyard_outbox", k.member).Logger()
+	ctx = log.WithContext(ctx)
+	s := &session{}
+	for range maxPerSession {
+		next, err := r.step(ctx, k, token, s)
+		switch {
+		case err == nil && next.IsZero():
+			continue
+		case errors.Is(err, errEmpty):
+			if err := r.finish(ctx, k); err == nil {
+				return
+			}
+			log.Warn().Err(err).Msg("Could not close the outbox.")
+			next = r.opts.Now()
+		case errors.Is(err, errLeaseLost):
+			log.Warn().Msg("Lost the outbox lease; another process sends it.")
+			return
+		case err != nil:
+			if ctx.Err() == nil {
+				log.Warn().Err(err).Msg("Could not send the outbox; trying again soon.")
+			}
+			next = r.opts.Now().Add(r.opts.Poll)
+		}
+		if err := r.reschedule(ctx, k, next); err != nil {
+			log.Warn().Err(err).Msg("Could not reschedule the outbox; it reappears when its lease runs out.")
+		}
+		return
+	}
+	// Had its turn: stay due, behind the others.
+	if err := r.reschedule(ctx, k, r.opts.Now()); err != nil {
+		log.Warn().Err(err).Msg("Could not reschedule the outbox; it reappears when its lease runs out.")
+	}
+}
+
+// errEmpty is how step says the outbox is empty.
+var errEmpty = errors.New("outbox empty")
+
+// session is what one lease holder keeps between requests.
+type session struct {
+	gh   *github.Client
+	inst int64
+}
+
+// step sends (or drops) the head of the outbox. It returns the zero time
+// to go on, or when the outbox may be tried again; errEmpty when it is
+// empty.
+func (r *Reporter) step(ctx context.Context, k repoKeys, token string, s *session) (time.Time, error) {
+	if err := r.extend(ctx, k, token); err != nil {
+		return time.Time{}, err
+	}
+	items, err := r.rdb.LRange(ctx, k.outbox, 0, 0).Result()
+	if err != nil {
+		return time.Time{}, fmt.Errorf("read outbox: %w", err)
+	}
+	if len(items) == 0 {
+		return time.Time{}, errEmpty
+	}
+	head, err := decodeOp(items[0])
+	if err != nil {
+		// Unreadable: drop it, or it would block the outbox for ever. The
+		// whole value serves as its prefix.
+		zerolog.Ctx(ctx).Error().Err(err).Msg("Dropped an unreadable operation.")
+		r.dropped.Add(1)
+		return time.Time{}, r.pop(ctx, k, token, []string{items[0]}, record{})
+	}
+	p, err := r.plan(ctx, k, head)
+	if err != nil {
+		return time.Time{}, err
+	}
+	log := zerolog.Ctx(ctx).With().
+		Str(githubapp.LogKeyRepositoryOwner, head.Repo.Owner).
+		Str(githubapp.LogKeyRepositoryName, head.Repo.Name).
+		Int64(githubapp.LogKeyInstallationID, head.Repo.InstallationID).
+		Str("railyard_report", head.Kind).Str("railyard_report_key", head.Key).
+		Logger()
+	prefixes := make([]string, len(p.ops))
+	for i, o := range p.ops {
+		prefixes[i] = o.prefix()
+	}
+	if p.send == nil {
+		log.Warn().Str("reason", p.why).Int("operations", len(p.ops)).Msg("Dropped queued operations.")
+		r.dropped.Add(int64(len(p.ops)))
+		return time.Time{}, r.pop(ctx, k, token, prefixes, record{})
+	}
+
+	if until, err := r.pace(ctx, head.Repo.InstallationID); err != nil || !until.IsZero() {
+		if err == nil {
+			log.Debug().Time("until", until).Msg("Installation's request window is full; waiting.")
+		}
+		return until, err
+	}
+	if s.gh == nil || s.inst != head.Repo.InstallationID {
+		gh, err := r.clients.NewInstallationClient(head.Repo.InstallationID)
+		if err != nil {
+			return r.retryLater(ctx, k, fmt.Errorf("make installation client: %w", err))
+		}
+		s.gh, s.inst = gh, head.Repo.InstallationID
+	}
+	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	created, err := p.send(rctx, s.gh)
+	cancel()
+	if err == nil {
+		r.sent.Add(1)
+		r.coalesced.Add(int64(len(p.ops) - 1))
+		return time.Time{}, r.pop(ctx, k, token, prefixes, p.record(created))
+	}
+	if ctx.Err() != nil {
+		return r.opts.Now(), nil // stopping: someone sends it later
+	}
+	if until, ok := rateLimited(err, r.opts.Now()); ok {
+		log.Info().Time("until", until).Msg("GitHub rate limit; waiting.")
+		r.retries.Add(1)
+		return until, nil
+	}
+	var er *github.ErrorResponse
+	if errors.As(err, &er) && er.Response != nil && er.Response.StatusCode >= 400 && er.Response.StatusCode < 500 {
+		// Sending it again can never succeed.
+		log.Error().Int("github_status", er.Response.StatusCode).Str("github_message", er.Message).
+			Interface("github_errors", er.Errors).Int("operations", len(p.ops)).
+			Msg("GitHub refused an operation; dropped it.")
+		r.dropped.Add(int64(len(p.ops)))
+		return time.Time{}, r.pop(ctx, k, token, prefixes, record{})
+	}
+	return r.retryLater(ctx, k, err)
+}
+
+// retryLater backs off after a server or network error.
+func (r *Reporter) retryLater(ctx context.Context, k repoKeys, cause error) (time.Time, error) {
+	r.retries.Add(1)
+	d, err := r.backoff(ctx, k)
+	if err != nil {
+		return time.Time{}, err
+	}
+	zerolog.Ctx(ctx).Warn().Err(cause).Dur("backoff", d).Msg("Sending to GitHub failed; retrying later.")
+	return r.opts.Now().Add(d), nil
+}
+
+// rateLimited reports until when GitHub asked us to wait, if it did.
+func rateLimited(err error, now time.Time) (time.Time, bool) {
+	var (
+		resp  *http.Response
+		rl    *github.RateLimitError
+		abuse *github.AbuseRateLimitError
+		er    *github.ErrorResponse
+	)
+	switch {
+	case errors.As(err, &rl):
+		resp = rl.Response
+	case errors.As(err, &abuse):
+		resp = abuse.Response
+	case errors.As(err, &er):
+		resp = er.Response
+	}
+	if resp == nil || (resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusTooManyRequests) {
+		return time.Time{}, false
+	}
+	// At least a second, in case of clock skew against GitHub's reset.
+	later := func(t time.Time) (time.Time, bool) { return maxTime(t, now.Add(time.Second)), true }
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
+		return later(now.Add(time.Duration(s) * time.Second))
+	}
+	if resp.Header.Get("X-RateLimit-Remaining") == "0" {
+		if s, err := strconv.ParseInt(resp.Header.Get("X-RateLimit-Reset"), 10, 64); err == nil {
+			return later(time.Unix(s, 0))
+		}
+	}
+	switch {
+	case rl != nil:
+		// go-github may refuse on its own, from what it learnt earlier.
+		return later(rl.Rate.Reset.Time)
+	case abuse != nil && abuse.RetryAfter != nil:
+		return later(now.Add(*abuse.RetryAfter))
+	case abuse != nil, resp.StatusCode == http.StatusTooManyRequests:
+		// GitHub's advice when it names no time: wait at least a minute.
+		return later(now.Add(time.Minute))
+	}
+	return time.Time{}, false // a 403 that is not a rate limit: no permission
+}
+
+func maxTime(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// plan is one request to GitHub standing for one or more queued
+// operations.
+type plan struct {
+	ops   []*op
+	send  func(context.Context, *github.Client) (entry, error) // nil: drop ops unsent
+	why   string                                               // why they are dropped
+	field string                                               // ghid field to set to send's entry
+	// output is a check run's output as GitHub shows it once sent, kept
+	// to complete later partial updates; nil forgets it.
+	output      *output
+	outputField string // "" leaves the kept output alone
+}
+
+func (r *Reporter) plan(ctx context.Context, k repoKeys, head *op) (plan, error) {
+	p := plan{ops: []*op{head}}
+	switch head.Kind {
+	case kindCheckRun:
+		return r.planCheckRun(ctx, k, head)
+	case kindDeployment:
+		field := deploymentField(head.Key)
+		es, err := r.entries(ctx, k.ghid, field)
+		if err != nil {
+			return p, err
+		}
+		if es[0].Creator != head.ID || es[0].ID != 0 {
+			p.why = "a deployment already has this key"
+			break
+		}
+		p.field = field
+		p.send = func(ctx context.Context, gh *github.Client) (entry, error) {
+			return createDeployment(ctx, gh, head.Repo, *head.Deployment)
+		}
+	case kindStatus:
+		s := *head.Status
+		fields := []string{deploymentField(head.Key)}
+		if s.LogURLCheckRun != "" {
+			fields = append(fields, checkRunField(s.LogURLCheckRun))
+		}
+		es, err := r.entries(ctx, k.ghid, fields...)
+		if err != nil {
+			return p, err
+		}
+		if es[0].ID == 0 {
+			p.why = "its deployment was never created"
+			break
+		}
+		logURL := ""
+		if len(es) > 1 {
+			logURL = es[1].HTMLURL
+		}
+		p.send = func(ctx context.Context, gh *github.Client) (entry, error) {
+			return entry{}, createDeploymentStatus(ctx, gh, head.Repo, es[0].ID, s, logURL)
+		}
+	case kindComment:
+		body, err := r.fillPlaceholders(ctx, k, head.Body)
+		if err != nil {
+			return p, err
+		}
+		p.send = func(ctx context.Context, gh *github.Client) (entry, error) {
+			_, _, err := gh.Issues.CreateComment(ctx, head.Repo.Owner, head.Repo.Name, head.Issue, &github.IssueComment{Body: &body})
+			return entry{}, err
+		}
+	case kindReaction:
+		p.send = func(ctx context.Context, gh *github.Client) (entry, error) {
+			_, _, err := gh.Reactions.CreateIssueCommentReaction(ctx, head.Repo.Owner, head.Repo.Name, head.CommentID, head.Content)
+			return entry{}, err
+		}
+	default:
+		p.why = "unknown kind " + strconv.Quote(head.Kind)
+	}
+	return p, nil
+}
+
+// record is what Redis keeps of a request GitHub accepted.
+func (p plan) record(created entry) record {
+	return record{field: p.field, entry: created, outputField: p.outputField, output: p.output}
+}
+
+// planCheckRun creates the check run, or updates it with head and the
+// updates queued right after it, merged.
+func (r *Reporter) planCheckRun(ctx context.Context, k repoKeys, head *op) (plan, error) {
+	p := plan{ops: []*op{head}}
+	field := checkRunField(head.Key)
+	es, err := r.entries(ctx, k.ghid, field)
+	if err != nil {
+		return p, err
+	}
+	e := es[0]
+	switch {
+	case e.ID == 0 && e.Creator == head.ID:
+		c := *head.CheckRun
+		p.field = field
+		p.outputField, p.output = field, c.shown()
+		p.send = func(ctx context.Context, gh *github.Client) (entry, error) {
+			return createCheckRun(ctx, gh, head.Repo, c)
+		}
+	case e.ID == 0:
+		p.why = "its check run was never created"
+	default:
+		if p.ops, err = r.updateRun(ctx, k, head); err != nil {
+			return p, err
+		}
+		c := *head.CheckRun
+		for _, o := range p.ops[1:] {
+			c.merge(*o.CheckRun)
+		}
+		if c.hasOutput() || c.final() {
+			// GitHub replaces the whole output: complete it with what it shows.
+			shown, err := r.output(ctx, k, field)
+			if err != nil {
+				return p, err
+			}
+			if c.hasOutput() {
+				c.Title, c.Summary, c.Text = cmp.Or(c.Title, shown.Title), cmp.Or(c.Summary, shown.Summary), cmp.Or(c.Text, shown.Text)
+			}
+			p.outputField, p.output = field, c.shown()
+		}
+		p.send = func(ctx context.Context, gh *github.Client) (entry, error) {
+			return entry{}, updateCheckRun(ctx, gh, head.Repo, e.ID, c)
+		}
+	}
+	return p, nil
+}
+
+// updateRun returns head, an update of a check run, with the updates of the
+// same check run queued right after it: when we fall behind, only their
+// merge is sent. A completing update ends the run, so it is never merged
+// into a later one.
+func (r *Reporter) updateRun(ctx context.Context, k repoKeys, head *op) ([]*op, error) {
+	run := []*op{head}
+	for start := int64(1); !run[len(run)-1].CheckRun.final(); start += peekChunk {
+		items, err := r.rdb.LRange(ctx, k.outbox, start, start+peekChunk-1).Result()
+		if err != nil {
+			return nil, fmt.Errorf("read outbox: %w", err)
+		}
+		for _, it := range items {
+			o, err := decodeOp(it)
+			if err != nil || o.Kind != kindCheckRun || o.Key != head.Key || len(run) == maxCoalesce {
+				return run, nil
+			}
+			run = append(run, o)
+			if o.CheckRun.final() {
+				return run, nil
+			}
+		}
+		if len(items) < peekChunk {
+			break
+		}
+	}
+	return run, nil
+}
+
+var placeholder = regexp.MustCompile(`\{\{checkrun:([^{}]+)\}\}`)
+
+// fillPlaceholders replaces "{{checkrun:KEY}}" by the check run's page, or
+// its name when it has none (yet), or KEY for a check run never asked for.
+func (r *Reporter) fillPlaceholders(ctx context.Context, k repoKeys, body string) (string, error) {
+	matches := placeholder.FindAllStringSubmatch(body, -1)
+	if matches == nil {
+		return body, nil
+	}
+	fields := make([]string, len(matches))
+	for i, m := range matches {
+		fields[i] = checkRunField(m[1])
+	}
+	es, err := r.entries(ctx, k.ghid, fields...)
+	if err != nil {
+		return "", err
+	}
+	byKey := make(map[string]entry, len(es))
+	for i, m := range matches {
+		byKey[m[1]] = es[i]
+	}
+	return placeholder.ReplaceAllStringFunc(body, func(s string) string {
+		key := placeholder.FindStringSubmatch(s)[1]
+		return cmp.Or(byKey[key].HTMLURL, byKey[key].Name, key)
+	}), nil
+}
