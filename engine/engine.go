@@ -97,8 +97,8 @@ func lockKey(repo, stage string) string {
 
 const auditKeep = 200
 
-// effects collects what a transition does besides changing state: jobs and
-// audit lines commit with it; reports go out once it has committed.
+// effects collects what a transition does besides changing state: jobs,
+// audit lines and reports to GitHub all commit with it.
 type effects struct {
 	jobs    []queue.Job
 	audit   []AuditEntry
@@ -176,6 +176,11 @@ func (e *Engine) update(ctx context.Context, repo string, fn func(p *Pipeline, f
 				if len(fx.audit) > 0 {
 					pipe.LTrim(ctx, auditKey(repo), 0, auditKeep-1)
 				}
+				// What GitHub is told commits with the transition, in order.
+				tctx := report.WithTx(ctx, pipe)
+				for _, r := range fx.reports {
+					r(tctx)
+				}
 				return nil
 			})
 			return err
@@ -185,9 +190,6 @@ func (e *Engine) update(ctx context.Context, repo string, fn func(p *Pipeline, f
 		}
 		if err != nil {
 			return err
-		}
-		for _, r := range fx.reports {
-			r(ctx)
 		}
 		return nil
 	}

@@ -1,0 +1,161 @@
+package server_test
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/railyard/railyard/config"
+	"github.com/railyard/railyard/engine"
+	"github.com/railyard/railyard/internal/githubtest"
+	"github.com/railyard/railyard/internal/webhooktest"
+	"github.com/railyard/railyard/server"
+)
+
+const buildOnly = "stages:\n  - name: build\n    steps:\n      - name: compile\n        run: echo \"build:$(echo $RAILYARD_SHA | cut -c1-7)\" >> $DIR/log\n"
+
+func TestSignatureIsRequired(t *testing.T) {
+	h := newHarness(t, buildOnly)
+	sha := h.commit()
+	body := pushBody(t, sha)
+	for name, mutate := range map[string]func(r *http.Request){
+		"missing":      func(r *http.Request) { r.Header.Del("X-Hub-Signature-256") },
+		"wrong secret": func(r *http.Request) { r.Header.Set("X-Hub-Signature-256", webhooktest.Sign([]byte("nope"), body)) },
+		"sha1 only":    func(r *http.Request) { r.Header.Del("X-Hub-Signature-256") }, // X-Hub-Signature (SHA-1) stays
+		"garbage":      func(r *http.Request) { r.Header.Set("X-Hub-Signature-256", "sha256=zz") },
+	} {
+		req := webhooktest.Request(t, secret, "push", "d-"+name, body)
+		mutate(req)
+		rec := httptest.NewRecorder()
+		h.srv.Handler().ServeHTTP(rec, req)
+		if rec.Code != http.StatusUnauthorized {
+			t.Errorf("%s signature: %d, want 401", name, rec.Code)
+		}
+	}
+	// Nothing was queued: a good delivery now is the first and only deploy.
+	h.push(sha)
+	h.awaitStage("build", engine.Succeeded, sha)
+	if n := len(h.deployments("build")); n != 1 {
+		t.Errorf("%d deployments, want 1", n)
+	}
+}
+
+func TestPingAndUnknownEvents(t *testing.T) {
+	h := newHarness(t, buildOnly)
+	if code := h.deliver("ping", webhooktest.Payload(t, "ping/payload.json")); code/100 != 2 {
+		t.Errorf("ping answered %d", code)
+	}
+	if code := h.deliver("workflow_run", webhooktest.Payload(t, "workflow_run/completed.payload.json")); code != http.StatusAccepted {
+		t.Errorf("unhandled event answered %d, want 202", code)
+	}
+}
+
+func TestRedeliveredPushDeploysOnce(t *testing.T) {
+	h := newHarness(t, buildOnly)
+	sha := h.commit()
+	for range 2 {
+		if code := h.deliverAs("push", "same-delivery", pushBody(t, sha)); code != http.StatusAccepted {
+			t.Fatalf("push answered %d", code)
+		}
+	}
+	h.awaitStage("build", engine.Succeeded, sha)
+	if marks := h.marks(); len(marks) != 1 {
+		t.Errorf("build ran %d times for one delivery: %v", len(marks), marks)
+	}
+}
+
+func TestPushesRailyardIgnores(t *testing.T) {
+	h := newHarness(t, buildOnly)
+	sha := h.commit()
+	h.push(sha) // learns the pipeline branch
+	h.awaitStage("build", engine.Succeeded, sha)
+	other := h.repo.Commit("feature", map[string]githubtest.File{".github/railyard.yml": {Content: h.expand(buildOnly)}})
+	for name, body := range map[string][]byte{
+		"tag push":      webhooktest.Payload(t, "push/ghes-35.payload.json", webhooktest.Set("installation", map[string]any{"id": 1})),
+		"tag delete":    webhooktest.Payload(t, "push/with-installation.payload.json"),
+		"branch delete": webhooktest.Payload(t, "push/with-installation.payload.json", webhooktest.Set("ref", "refs/heads/master")),
+		"other branch":  webhooktest.Payload(t, "push/with-new-branch.payload.json", webhooktest.Set("ref", "refs/heads/feature"), webhooktest.Set("after", other)),
+	} {
+		if code := h.deliver("push", body); code != http.StatusAccepted {
+			t.Errorf("%s answered %d, want 202", name, code)
+		}
+	}
+	// A last good push proves the queue drained past the ignored ones.
+	last := h.commitAndPush()
+	h.awaitStage("build", engine.Succeeded, last)
+	if marks := h.marks(); len(marks) != 2 {
+		t.Errorf("ignored pushes ran steps: %v", marks)
+	}
+}
+
+func TestRepositoryWithoutPipelineFileIsIgnored(t *testing.T) {
+	h := newHarness(t, buildOnly)
+	sha := h.repo.Commit(defaultBranch, map[string]githubtest.File{"README": {Content: "no pipeline"}})
+	h.push(sha)
+	h.await("the push job to finish", func() bool { return h.gh.Count("repos/get-content") > 0 })
+	h.push(h.repo.Commit(defaultBranch, map[string]githubtest.File{"README": {Content: "still none"}}))
+	h.await("the second push job", func() bool { return h.gh.Count("repos/get-content") > 1 })
+	if n := len(h.repo.CheckRuns()) + len(h.repo.Deployments()); n != 0 {
+		t.Errorf("a repository without a pipeline file got %d check runs/deployments", n)
+	}
+}
+
+func TestBrokenPipelineFileFailsConfigCheck(t *testing.T) {
+	h := newHarness(t, "stages:\n  - name: Build\n    steps:\n      - name: compile\n        timeout: soon\n")
+	sha := h.commitAndPush()
+	cr := h.awaitCheckRun("railyard/config", sha, "failure")
+	for _, want := range []string{"line 2", "line 4", "line 5"} {
+		if !strings.Contains(cr.Summary, want) {
+			t.Errorf("config check run does not name %s:\n%s", want, cr.Summary)
+		}
+	}
+	if len(h.deployments("build")) != 0 {
+		t.Error("a broken file deployed")
+	}
+}
+
+func TestStoreDownAnswers503(t *testing.T) {
+	if os.Getenv("RAILYARD_TEST_REDIS_URL") == "" {
+		t.Skip("needs RAILYARD_TEST_REDIS_URL (and redis-server) for a real Redis to stop")
+	}
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		t.Skip("redis-server not installed")
+	}
+	port := freePort(t)
+	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	h := newHarness(t, buildOnly, func(e *config.Env, _ *server.Options) { e.RedisURL = "redis://127.0.0.1:" + port + "/0" })
+	h.await("redis to answer", func() bool {
+		return h.srv.Store().Ping(context.Background()) == nil
+	})
+	sha := h.commit()
+	cmd.Process.Kill()
+	cmd.Wait()
+	if code := h.deliver("push", pushBody(t, sha)); code != http.StatusServiceUnavailable {
+		t.Errorf("push with the store down answered %d, want 503", code)
+	}
+	rec := httptest.NewRecorder()
+	h.srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz with the store down answered %d, want 503", rec.Code)
+	}
+}
+
+func freePort(t *testing.T) string {
+	l, err := (&net.ListenConfig{}).Listen(context.Background(), "tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	_, port, _ := net.SplitHostPort(l.Addr().String())
+	return port
+}
