@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/rs/zerolog"
 
@@ -40,7 +41,11 @@ func runSetup(ctx context.Context, env config.Env, log zerolog.Logger, dotenvPat
 	serve(h)
 	where := env.PublicURL
 	if where == "" {
-		where = "http://localhost" + env.Addr
+		host := env.Addr
+		if strings.HasPrefix(host, ":") {
+			host = "localhost" + host
+		}
+		where = "http://" + host
 	}
 	log.Warn().Str("url", where+"/").Msg("No GitHub App credentials: setup mode. Open this page to register the App on GitHub.")
 	select {
