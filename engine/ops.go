@@ -362,17 +362,24 @@ func (e *Engine) Stop(ctx context.Context, req Request) (Result, error) {
 
 // Resume lifts a stop; held and waiting revisions start.
 func (e *Engine) Resume(ctx context.Context, req Request) (Result, error) {
+	return e.lift(ctx, req, OpResume, func(p *Pipeline) **Hold { return &p.Stopped },
+		"the pipeline is not stopped", "Pipeline resumed", "Resumed the pipeline.")
+}
+
+// lift clears a pipeline-wide hold (stop or patch mode) and starts what
+// waited behind it.
+func (e *Engine) lift(ctx context.Context, req Request, op Operation, hold func(*Pipeline) **Hold, notHeld, title, done string) (Result, error) {
 	var res Result
 	err := e.apply(ctx, req, func(p *Pipeline, fx *effects) error {
 		e.bind(p, req)
-		if p.Stopped == nil {
-			return refuse(OpResume, "", "the pipeline is not stopped")
+		h := hold(p)
+		if *h == nil {
+			return refuse(op, "", "%s", notHeld)
 		}
-		p.Stopped = nil
-		e.audit(fx, req, OpResume, "", "", "", "")
-		e.pipelineCheck(fx, p, req, OpResume, "Pipeline resumed")
-		started := e.kick(p, fx)
-		res = Result{Message: "Resumed the pipeline." + startedText(started)}
+		*h = nil
+		e.audit(fx, req, op, "", "", "", "")
+		e.pipelineCheck(fx, p, req, op, title)
+		res = Result{Message: done + startedText(e.kick(p, fx))}
 		return nil
 	})
 	return res, err
@@ -405,20 +412,8 @@ func (e *Engine) Patch(ctx context.Context, req Request, stage, sha string) (Res
 // Release leaves patch mode; the newest held revision starts from the first
 // stage.
 func (e *Engine) Release(ctx context.Context, req Request) (Result, error) {
-	var res Result
-	err := e.apply(ctx, req, func(p *Pipeline, fx *effects) error {
-		e.bind(p, req)
-		if p.Patch == nil {
-			return refuse(OpRelease, "", "the pipeline is not in patch mode")
-		}
-		p.Patch = nil
-		e.audit(fx, req, OpRelease, "", "", "", "")
-		e.pipelineCheck(fx, p, req, OpRelease, "Patch mode released")
-		started := e.kick(p, fx)
-		res = Result{Message: "Left patch mode." + startedText(started)}
-		return nil
-	})
-	return res, err
+	return e.lift(ctx, req, OpRelease, func(p *Pipeline) **Hold { return &p.Patch },
+		"the pipeline is not in patch mode", "Patch mode released", "Left patch mode.")
 }
 
 func startedText(jobs []*Job) string {
