@@ -13,6 +13,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/railyard/railyard/actions"
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/report"
@@ -55,6 +56,13 @@ type Options struct {
 	// WebURL is GitHub's web URL, for links; default https://github.com/.
 	WebURL string
 	Now    func() time.Time
+	// Workflows runs workflow: steps; without it they fail saying so.
+	Workflows Workflows
+}
+
+// Workflows runs steps as GitHub Actions workflow runs (package actions).
+type Workflows interface {
+	Run(ctx context.Context, st actions.Step) actions.Result
 }
 
 // Engine runs pipelines. It is safe for concurrent use, and many engines in

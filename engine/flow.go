@@ -162,6 +162,9 @@ type outcome struct {
 	steps      []stepResult
 	log        string
 	actions    []report.Action
+	// reported: the end was reported already (preempt); only the check run
+	// gets the details, the deployment no second terminal status.
+	reported bool
 }
 
 func (e *Engine) reportEnd(fx *effects, p *Pipeline, j *Job, o outcome) {
@@ -182,7 +185,7 @@ func (e *Engine) reportEnd(fx *effects, p *Pipeline, j *Job, o outcome) {
 	wasStarted := !j.Started.IsZero() || o.conclusion != "skipped"
 	fx.report(func(ctx context.Context) {
 		e.send(ctx, "report finished check run", e.report.CheckRun(ctx, repo, CheckRunKey(j.ID), cr))
-		if j.Operation.deploys() && wasStarted {
+		if j.Operation.deploys() && wasStarted && !o.reported {
 			state := map[string]string{"success": "success", "failure": "failure"}[o.conclusion]
 			if state == "" {
 				state = "error"
@@ -296,7 +299,12 @@ func summaryOf(j *Job, steps []stepResult, extra string) string {
 			if s.Duration > 0 {
 				d = s.Duration.Round(10e6).String()
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s |\n", s.Name, s.Result, d)
+			name := s.Name
+			if s.URL != "" {
+				name = "[" + s.Name + "](" + s.URL + ")"
+			}
+			// A "|" in a result (GitHub's error text) would end the cell.
+			fmt.Fprintf(&b, "| %s | %s | %s |\n", name, strings.ReplaceAll(s.Result, "|", `\|`), d)
 		}
 	}
 	return b.String()

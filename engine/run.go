@@ -14,6 +14,7 @@ import (
 
 	"github.com/redis/go-redis/v9"
 
+	"github.com/railyard/railyard/actions"
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/report"
@@ -31,6 +32,7 @@ type stepResult struct {
 	Name     string
 	Result   string // success, failure, skipped (…), cancelled, timed out
 	Duration time.Duration
+	URL      string // a workflow step's run
 }
 
 // runResult is how the steps of a job went.
@@ -239,20 +241,19 @@ func (e *Engine) execute(ctx context.Context, repo Repo, j *Job) runResult {
 			res.steps = append(res.steps, stepResult{Name: st.Name, Result: "skipped (cancelled)"})
 			continue
 		}
+		var ok bool
 		if st.Workflow != "" {
-			res.steps = append(res.steps, stepResult{Name: st.Name, Result: "failure"})
-			res.failed = st.Name
-			fmt.Fprintf(&logs, "### %s\n\nworkflow steps are not supported yet\n", st.Name)
-			markRest(&res, steps[i+1:])
-			break
+			ok = e.runWorkflow(ctx, repo, file.Branch, j, st, &res, &logs)
+		} else {
+			r := runner.Run(ctx, runner.Command{
+				Script: st.Run, Dir: dir, Env: runner.Env(home, vars, st.Env),
+				Timeout: st.Timeout, Grace: e.opts.Grace, Redact: e.opts.Secrets,
+			})
+			res.steps = append(res.steps, stepResult{Name: st.Name, Result: resultWord(r), Duration: r.Duration})
+			fmt.Fprintf(&logs, "### %s (%s)\n\n```\n%s\n```\n", st.Name, resultWord(r), r.Output)
+			ok = r.OK()
 		}
-		r := runner.Run(ctx, runner.Command{
-			Script: st.Run, Dir: dir, Env: runner.Env(home, vars, st.Env),
-			Timeout: st.Timeout, Grace: e.opts.Grace, Redact: e.opts.Secrets,
-		})
-		res.steps = append(res.steps, stepResult{Name: st.Name, Result: resultWord(r), Duration: r.Duration})
-		fmt.Fprintf(&logs, "### %s (%s)\n\n```\n%s\n```\n", st.Name, resultWord(r), r.Output)
-		if !r.OK() {
+		if !ok {
 			res.failed = st.Name
 			markRest(&res, steps[i+1:])
 			break
@@ -266,6 +267,37 @@ func (e *Engine) execute(ctx context.Context, repo Repo, j *Job) runResult {
 	res.ok = res.failed == "" && ctx.Err() == nil
 	res.log = logs.String()
 	return res
+}
+
+// runWorkflow runs a workflow: step as a GitHub Actions run of the
+// pipeline branch, which is told the revision through its sha input.
+func (e *Engine) runWorkflow(ctx context.Context, repo Repo, branch string, j *Job, st config.Step, res *runResult, logs *strings.Builder) bool {
+	if e.opts.Workflows == nil {
+		res.steps = append(res.steps, stepResult{Name: st.Name, Result: "failure: workflow steps are not available"})
+		fmt.Fprintf(logs, "### %s (failure)\n\nThis Railyard was built without GitHub Actions access.\n", st.Name)
+		return false
+	}
+	inputs := map[string]string{"stage": j.Stage, "sha": j.SHA, "operation": string(j.Operation)}
+	for k, v := range st.Inputs {
+		inputs[k] = v
+	}
+	r := e.opts.Workflows.Run(ctx, actions.Step{
+		Repo: repo, Key: j.ID + ":" + st.Name, Workflow: st.Workflow, Ref: branch,
+		Inputs: inputs, Timeout: st.Timeout,
+	})
+	word := workflowWord(r)
+	res.steps = append(res.steps, stepResult{Name: st.Name, Result: word, Duration: r.Duration, URL: r.URL})
+	fmt.Fprintf(logs, "### %s (%s)\n\n", st.Name, word)
+	if r.URL != "" {
+		fmt.Fprintf(logs, "Workflow run: %s\n", r.URL)
+	} else {
+		fmt.Fprintf(logs, "Workflow %s: no run.\n", st.Workflow)
+	}
+	return r.OK()
+}
+
+func workflowWord(r actions.Result) string {
+	return stepWord(r.OK(), r.Cancelled, r.TimedOut, r.Err, "failure (run "+strings.ReplaceAll(r.Conclusion, "_", " ")+")")
 }
 
 func markRest(res *runResult, rest []config.Step) {
@@ -322,17 +354,22 @@ func cacheMode(c string) string {
 }
 
 func resultWord(r runner.Result) string {
+	return stepWord(r.OK(), r.Cancelled, r.TimedOut, r.Err, fmt.Sprintf("failure (exit %d)", r.ExitCode))
+}
+
+// stepWord says how a step ended; failed is the word for a plain failure.
+func stepWord(ok, cancelled, timedOut bool, err error, failed string) string {
 	switch {
-	case r.OK():
+	case ok:
 		return "success"
-	case r.Cancelled:
+	case cancelled:
 		return "cancelled"
-	case r.TimedOut:
+	case timedOut:
 		return "timed out"
-	case r.Err != nil:
-		return "failure: " + r.Err.Error()
+	case err != nil:
+		return "failure: " + err.Error()
 	}
-	return fmt.Sprintf("failure (exit %d)", r.ExitCode)
+	return failed
 }
 
 // finish records how j ended: the stage's state, promotion to the next
@@ -345,8 +382,9 @@ func (e *Engine) finish(ctx context.Context, ref jobRef, j *Job, res runResult) 
 			if s != nil && s.Job != nil {
 				next = fmt.Sprintf("%s of %s to %s", s.Job.Operation, s.Name, short(s.Job.SHA))
 			}
+			// A stage still there has a new job: preempt reported this end.
 			e.reportEnd(fx, p, j, outcome{conclusion: "cancelled", steps: res.steps, log: res.log,
-				summary: "Cancelled: superseded by " + next + "."})
+				summary: "Cancelled: superseded by " + next + ".", reported: s != nil})
 			return nil
 		}
 		j = s.Job // the stored job knows who cancelled it

@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/rs/zerolog"
 
+	"github.com/railyard/railyard/actions"
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/engine"
 	"github.com/railyard/railyard/handlers"
@@ -34,9 +35,10 @@ var Version = "dev"
 
 // Options are knobs tests and benchmarks turn; production uses the zero value.
 type Options struct {
-	Engine engine.Options
-	Report report.Options
-	Queue  queue.Options
+	Engine  engine.Options
+	Report  report.Options
+	Queue   queue.Options
+	Actions actions.Options
 }
 
 // Server is a running Railyard.
@@ -87,6 +89,7 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 	engineOpts := opts.Engine
 	engineOpts.Secrets = append(engineOpts.Secrets, env.Secrets()...)
 	engineOpts.WebURL = env.WebURL
+	engineOpts.Workflows = actions.New(clients, st.Redis, opts.Actions)
 	eng := engine.New(st.Redis, stages, reporter, src, runner.NewWorkspace(env.WorkDir), engineOpts)
 
 	s := &Server{env: env, log: log, store: st, intake: intake, stages: stages, reporter: reporter, engine: eng}
@@ -97,6 +100,7 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 		&handlers.Push{Base: base},
 		&handlers.IssueComment{Base: base},
 		&handlers.CheckRun{Base: base},
+		&handlers.WorkflowRun{Base: base},
 	}, env.WebhookSecret,
 		githubapp.WithErrorCallback(onWebhookError),
 		githubapp.WithResponseCallback(onWebhookResponse),

@@ -39,6 +39,15 @@ func (r *Repo) WorkflowRuns() []WorkflowRun {
 	return out
 }
 
+// DispatchWithoutRunDetails makes workflow dispatches answer 204 with no
+// run, as GitHub did before return_run_details, so the bot has to find
+// the run it started.
+func (r *Repo) DispatchWithoutRunDetails() {
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	r.withoutRunDetails = true
+}
+
 // StartRun moves run id to in_progress, as when a runner picks it up.
 func (r *Repo) StartRun(id int64) { r.setRun(id, "in_progress", "") }
 
@@ -134,7 +143,7 @@ func (s *Server) dispatchWorkflow(w http.ResponseWriter, req *http.Request) {
 	}
 	run.HTMLURL = fmt.Sprintf("%s%s/actions/runs/%d", s.URL, r.FullName(), run.ID)
 	r.runs = append(r.runs, run)
-	if in.ReturnRunDetails {
+	if in.ReturnRunDetails && !r.withoutRunDetails {
 		s.writeJSON(w, http.StatusOK, obj{"workflow_run_id": run.ID, "html_url": run.HTMLURL,
 			"run_url": s.api("repos/%s/actions/runs/%d", r.FullName(), run.ID)})
 		return

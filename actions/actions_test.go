@@ -1,0 +1,162 @@
+package actions_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/google/go-github/v62/github"
+	"github.com/redis/go-redis/v9"
+
+	"github.com/railyard/railyard/actions"
+	"github.com/railyard/railyard/internal/githubtest"
+	"github.com/railyard/railyard/report"
+)
+
+const workflow = "deploy.yml"
+
+type fixture struct {
+	gh   *githubtest.Server
+	repo *githubtest.Repo
+	rdb  *redis.Client
+	run  *actions.Runner
+	ref  report.Repo
+}
+
+func newFixture(t *testing.T) *fixture {
+	t.Helper()
+	gh := githubtest.New(t)
+	repo := gh.AddRepo("octo/app", "main")
+	repo.Commit("main", map[string]githubtest.File{".github/workflows/" + workflow: {Content: "on: workflow_dispatch\n"}})
+	rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+	return &fixture{
+		gh: gh, repo: repo, rdb: rdb,
+		run: actions.New(gh.ClientCreator(), rdb, actions.Options{Poll: 5 * time.Millisecond, Fallback: 20 * time.Millisecond, Find: 2 * time.Second}),
+		ref: report.Repo{Owner: "octo", Name: "app", InstallationID: githubtest.DefaultInstallationID},
+	}
+}
+
+func (f *fixture) step(key string) actions.Step {
+	return actions.Step{Repo: f.ref, Key: key, Workflow: workflow, Inputs: map[string]string{"stage": "prod"}}
+}
+
+// complete finishes every run as soon as it is dispatched, until ctx ends.
+func (f *fixture) complete(ctx context.Context, conclusion string) {
+	done := map[int64]bool{}
+	for ctx.Err() == nil {
+		for _, r := range f.repo.WorkflowRuns() {
+			if !done[r.ID] {
+				done[r.ID] = true
+				f.repo.CompleteRun(r.ID, conclusion)
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func TestRunOnTheDefaultBranchWhenNoRefIsGiven(t *testing.T) {
+	f := newFixture(t)
+	ctx, stop := context.WithCancel(t.Context())
+	defer stop()
+	go f.complete(ctx, "success")
+
+	res := f.run.Run(t.Context(), f.step("job1:deploy"))
+	if !res.OK() || res.RunID == 0 || res.URL == "" {
+		t.Fatalf("result %+v, want a successful run with its URL", res)
+	}
+	runs := f.repo.WorkflowRuns()
+	if len(runs) != 1 || runs[0].HeadBranch != "main" || runs[0].Inputs["stage"] != "prod" {
+		t.Errorf("runs %+v, want one on main with input stage=prod", runs)
+	}
+}
+
+// Two steps dispatching the same workflow at once, on a GitHub that does
+// not name the runs it starts, each follow a run of their own.
+func TestConcurrentStepsClaimDistinctRuns(t *testing.T) {
+	f := newFixture(t)
+	f.repo.DispatchWithoutRunDetails()
+	ctx, stop := context.WithCancel(t.Context())
+	defer stop()
+	go f.complete(ctx, "success")
+
+	var wg sync.WaitGroup
+	results := make([]actions.Result, 2)
+	for i, key := range []string{"a:deploy", "b:deploy"} {
+		wg.Go(func() { results[i] = f.run.Run(t.Context(), f.step(key)) })
+	}
+	wg.Wait()
+	if !results[0].OK() || !results[1].OK() || results[0].RunID == results[1].RunID {
+		t.Errorf("results %+v and %+v, want two successful distinct runs", results[0], results[1])
+	}
+}
+
+// A process that takes a job over cancels the run the dead one started
+// before it dispatches afresh.
+func TestRetakenStepCancelsTheEarlierRun(t *testing.T) {
+	f := newFixture(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	first := make(chan actions.Result)
+	go func() { first <- f.run.Run(ctx, f.step("job1:deploy")) }()
+	for len(f.repo.WorkflowRuns()) == 0 {
+		time.Sleep(2 * time.Millisecond)
+	}
+	// Simulate the process dying: the step's record of its run stays,
+	// because a dead process cleans nothing up.
+	key := "railyard:{octo/app}:actions:step:job1:deploy"
+	id, err := f.rdb.Get(t.Context(), key).Result()
+	if err != nil {
+		t.Fatalf("the step did not record its run: %v", err)
+	}
+	cancel()
+	<-first
+	f.rdb.Set(t.Context(), key, id, time.Hour)
+	before := f.gh.Count("actions/cancel-workflow-run")
+
+	ctx2, stop := context.WithCancel(t.Context())
+	defer stop()
+	go func() {
+		for ctx2.Err() == nil {
+			if runs := f.repo.WorkflowRuns(); len(runs) == 2 {
+				f.repo.CompleteRun(runs[1].ID, "success")
+				return
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}()
+	res := f.run.Run(t.Context(), f.step("job1:deploy"))
+	if !res.OK() {
+		t.Fatalf("retaken step: %+v", res)
+	}
+	if f.gh.Count("actions/cancel-workflow-run") != before+1 {
+		t.Error("the earlier attempt's run was not cancelled")
+	}
+	if err := f.rdb.Get(t.Context(), key).Err(); err != redis.Nil {
+		t.Errorf("the step's run record outlived the step: %v", err)
+	}
+}
+
+func TestRecordKeepsOnlyDispatchedRuns(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+	push := &github.WorkflowRun{ID: github.Int64(7), Event: github.String("push"), Status: github.String("completed")}
+	if err := actions.Record(t.Context(), rdb, "octo/app", ".github/workflows/ci.yml", push); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := rdb.DBSize(t.Context()).Result(); n != 0 {
+		t.Errorf("a push run left %d keys; runs Railyard did not start are none of its business", n)
+	}
+}
+
+func TestDispatchRefusedSaysWhy(t *testing.T) {
+	f := newFixture(t)
+	st := f.step("job1:deploy")
+	st.Workflow = "missing.yml"
+	res := f.run.Run(t.Context(), st)
+	if res.OK() || res.Err == nil || res.RunID != 0 {
+		t.Fatalf("result %+v, want an error and no run", res)
+	}
+	if got, want := res.Err.Error(), "dispatch missing.yml on main: GitHub answered 404: Not Found"; got != want {
+		t.Errorf("error %q, want %q", got, want)
+	}
+}
