@@ -409,7 +409,9 @@ func (e *Engine) finish(ctx context.Context, ref jobRef, j *Job, res runResult) 
 			if s.PreviousGood() != "" {
 				o.actions = []report.Action{actionRollback}
 			}
-		case res.cancelled:
+		case res.cancelled || s.State == Cancelling:
+			// A step that failed after a person's cancel, before the
+			// worker noticed it, still ends cancelled: no auto-rollback.
 			s.State = Cancelled
 			o.conclusion = "cancelled"
 		default:
