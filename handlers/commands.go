@@ -146,12 +146,6 @@ func (p *Processors) run(ctx context.Context, s *session, it command.Item, index
 // do checks a command against the pipeline file and the person's
 // permission, resolves its revision, and runs it.
 func (p *Processors) do(ctx context.Context, s *session, c *command.Command, idem string) (engine.Result, error) {
-	switch c.Name {
-	case command.NameHelp:
-		return engine.Result{Message: "\n\n" + command.Help()}, nil
-	case command.NameStatus:
-		return p.status(ctx, s)
-	}
 	if c.Stage != "" {
 		fs, ok := s.file.Stage(c.Stage)
 		if !ok {
@@ -169,6 +163,13 @@ func (p *Processors) do(ctx context.Context, s *session, c *command.Command, ide
 			have = "no"
 		}
 		return engine.Result{}, refusef("@%s has %s permission on this repository; /%s%s needs %s", s.user, have, c.Name, onStage(c.Stage), need)
+	}
+	// /help and /status are commands too: permissions may name them (SPEC §2, §5).
+	switch c.Name {
+	case command.NameHelp:
+		return engine.Result{Message: "\n\n" + command.Help()}, nil
+	case command.NameStatus:
+		return p.status(ctx, s)
 	}
 	sha := ""
 	if c.To != "" {
