@@ -171,6 +171,21 @@ stages:
 			t.Errorf("%s did not run: %v", short(sha), h.marks())
 		}
 	}
+	// Deployments reach GitHub after the state changes: wait for c's.
+	h.awaitCheckRun("railyard/build", c, "success")
+	h.await("c's deployment", func() bool {
+		for _, d := range h.deployments("build") {
+			if d.SHA == c {
+				return true
+			}
+		}
+		return false
+	})
+	for _, d := range h.deployments("build") {
+		if d.SHA == b {
+			t.Error("the superseded revision got a deployment")
+		}
+	}
 	if n := len(h.deployments("build")); n != 2 {
 		t.Errorf("%d deployments, want 2 (the superseded revision never deployed)", n)
 	}
