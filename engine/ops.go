@@ -313,11 +313,10 @@ func (e *Engine) block(s *Stage, why string) {
 // worker sees the stage has moved on) and a waiting one stays waiting.
 func (e *Engine) preempt(p *Pipeline, s *Stage, j *Job, fx *effects) {
 	if s.active() {
-		old := s.Job
-		if s.State == Queued {
-			// Nobody runs it yet, so nobody else will report its end.
-			e.reportEnd(fx, p, old, outcome{conclusion: "cancelled", summary: fmt.Sprintf("Superseded by %s of %s to %s.", j.Operation, s.Name, short(j.SHA))})
-		}
+		// Its end is reported now: nobody runs a queued job yet, and the
+		// process running a started one may be dead and never see it was
+		// replaced. A live worker adds its steps to the check run later.
+		e.reportEnd(fx, p, s.Job, outcome{conclusion: "cancelled", summary: fmt.Sprintf("Superseded by %s of %s to %s.", j.Operation, s.Name, short(j.SHA))})
 	}
 	e.start(p, s, j, fx)
 }

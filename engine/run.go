@@ -384,7 +384,7 @@ func (e *Engine) finish(ctx context.Context, ref jobRef, j *Job, res runResult) 
 			}
 			// A stage still there has a new job: preempt reported this end.
 			e.reportEnd(fx, p, j, outcome{conclusion: "cancelled", steps: res.steps, log: res.log,
-				summary: "Cancelled: superseded by " + next + ".", reported: s != nil})
+				summary: "Cancelled: superseded by " + next + ".", reported: s != nil && s.Job != nil})
 			return nil
 		}
 		j = s.Job // the stored job knows who cancelled it

@@ -1,0 +1,476 @@
+package engine
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+)
+
+// opCase is one row of SPEC §4's table in one state: an operation either
+// happens (want) or is refused with a reason (refusal).
+type opCase struct {
+	name string
+	// setup changes settled() into the state of the case; nil seeds nothing
+	// (a repository never seen).
+	setup func(p *Pipeline)
+	empty bool
+	do    func(w *world) (Result, error)
+	// refusal is the whole message of the expected refusal.
+	refusal string
+	want    want
+	check   func(t *testing.T, p *Pipeline)
+}
+
+// want is the stage an allowed operation acts on, as it is afterwards.
+type want struct {
+	stage   string
+	state   State
+	op      Operation // of the stage's job
+	sha     string
+	blocked bool
+	waiting string   // SHA of the waiting revision; "" for none
+	queued  []string // stages whose jobs went on the queue
+	message string   // part of the reply
+}
+
+func retry(stage string) func(w *world) (Result, error) {
+	return func(w *world) (Result, error) { return w.e.Retry(w.ctx, w.req(), stage) }
+}
+
+func cancel(stage string) func(w *world) (Result, error) {
+	return func(w *world) (Result, error) { return w.e.Cancel(w.ctx, w.req(), stage) }
+}
+
+func promote(stage, sha string) func(w *world) (Result, error) {
+	return func(w *world) (Result, error) { return w.e.Promote(w.ctx, w.req(), stage, sha) }
+}
+
+func rollback(stage, sha string, skip ...string) func(w *world) (Result, error) {
+	return func(w *world) (Result, error) {
+		return w.e.Rollback(w.ctx, w.req(), Move{Stage: stage, SHA: sha, Skip: skip})
+	}
+}
+
+func rollforward(stage, sha string) func(w *world) (Result, error) {
+	return func(w *world) (Result, error) {
+		return w.e.RollForward(w.ctx, w.req(), Move{Stage: stage, SHA: sha})
+	}
+}
+
+func deploy(sha string, seq int64) func(w *world) (Result, error) {
+	return func(w *world) (Result, error) { return w.e.Deploy(w.ctx, w.req(), sha, seq) }
+}
+
+func stop(w *world) (Result, error)    { return w.e.Stop(w.ctx, w.req()) }
+func resume(w *world) (Result, error)  { return w.e.Resume(w.ctx, w.req()) }
+func release(w *world) (Result, error) { return w.e.Release(w.ctx, w.req()) }
+
+func patch(stage, sha string) func(w *world) (Result, error) {
+	return func(w *world) (Result, error) { return w.e.Patch(w.ctx, w.req(), stage, sha) }
+}
+
+func unblock(stage string) func(w *world) (Result, error) {
+	return func(w *world) (Result, error) { return w.e.Unblock(w.ctx, w.req(), stage) }
+}
+
+func redeploy(stage string) func(w *world) (Result, error) {
+	return func(w *world) (Result, error) { return w.e.Redeploy(w.ctx, w.req(), stage, "skip") }
+}
+
+func restart(stage string) func(w *world) (Result, error) {
+	return func(w *world) (Result, error) { return w.e.Restart(w.ctx, w.req(), stage) }
+}
+
+func shutdown(stage string) func(w *world) (Result, error) {
+	return func(w *world) (Result, error) { return w.e.Shutdown(w.ctx, w.req(), stage) }
+}
+
+// in puts a stage in a state with its job at sha.
+func in(stage string, st State, sha string) func(p *Pipeline) {
+	return func(p *Pipeline) {
+		s := p.Stage(stage)
+		s.State = st
+		s.Job = &Job{ID: "job-" + stage + "-" + string(st), Stage: stage, SHA: sha, Operation: OpDeploy, Actor: "carol", ConfigSHA: shaB}
+	}
+}
+
+func stopped(p *Pipeline) { p.Stopped = &Hold{Actor: "bob", Reason: "incident"} }
+func patched(p *Pipeline) {
+	p.Patch = &Hold{Actor: "bob", Reason: "hotfix", Stage: "staging", SHA: shaB}
+}
+
+func both(fs ...func(p *Pipeline)) func(p *Pipeline) {
+	return func(p *Pipeline) {
+		for _, f := range fs {
+			f(p)
+		}
+	}
+}
+
+// waitingIn makes sha wait in stage for the reason hold.
+func waitingIn(stage, sha, hold string) func(p *Pipeline) {
+	return func(p *Pipeline) {
+		p.Stage(stage).Waiting = &Job{ID: "waiting-" + stage, Stage: stage, SHA: sha, Operation: OpDeploy, Actor: "carol", ConfigSHA: shaB, Hold: hold}
+	}
+}
+
+var allStates = []State{Idle, Queued, InProgress, Cancelling, Cancelled, Failed, Succeeded, RollingBack, RolledBack, RollingForward, RolledForward}
+
+// stateCases covers SPEC §4 operation by operation.
+func stateCases() []opCase {
+	var cases []opCase
+
+	// deploy: any state; held while stopped, patched, blocked or busy.
+	cases = append(cases,
+		opCase{name: "deploy/first push", empty: true, do: deploy(shaC, 1),
+			want: want{stage: "build", state: Queued, op: OpDeploy, sha: shaC, queued: []string{"build"}, message: "Deploying ccccccc to build."}},
+		opCase{name: "deploy/build busy", setup: in("build", InProgress, shaB), do: deploy(shaC, 3),
+			want: want{stage: "build", state: InProgress, op: OpDeploy, sha: shaB, waiting: shaC}},
+		opCase{name: "deploy/stopped", setup: stopped, do: deploy(shaC, 3),
+			want:  want{stage: "build", state: Succeeded, op: OpDeploy, sha: shaB, waiting: shaC},
+			check: holdIs("build", "held: the pipeline is stopped by @bob: incident")},
+		opCase{name: "deploy/patched", setup: patched, do: deploy(shaC, 3),
+			want:  want{stage: "build", state: Succeeded, op: OpDeploy, sha: shaB, waiting: shaC},
+			check: holdIs("build", "held: patch mode (staging at bbbbbbb by @bob)")},
+		opCase{name: "deploy/blocked", setup: func(p *Pipeline) { p.Stage("build").Blocked, p.Stage("build").BlockedBy = true, "rollback by @bob" }, do: deploy(shaC, 3),
+			want:  want{stage: "build", state: Succeeded, op: OpDeploy, sha: shaB, waiting: shaC, blocked: true},
+			check: holdIs("build", "held: build is blocked (rollback by @bob); /unblock stage=build")},
+	)
+
+	// promote: the revision succeeded in the previous stage.
+	cases = append(cases,
+		opCase{name: "promote/previous current", do: promote("prod", ""),
+			want: want{stage: "prod", state: Queued, op: OpPromote, sha: shaB, queued: []string{"prod"}, message: "Promoting bbbbbbb to prod."}},
+		opCase{name: "promote/older good revision", setup: in("prod", Succeeded, shaB), do: promote("prod", shaA),
+			want: want{stage: "prod", state: Queued, op: OpPromote, sha: shaA, queued: []string{"prod"}}},
+		opCase{name: "promote/the waiting revision keeps its job", setup: waitingIn("prod", shaB, "waiting for /promote stage=prod"), do: promote("prod", shaB),
+			want: want{stage: "prod", state: Queued, op: OpPromote, sha: shaB, queued: []string{"prod"}},
+			check: func(t *testing.T, p *Pipeline) {
+				if id := p.Stage("prod").Job.ID; id != "waiting-prod" {
+					t.Errorf("promotion made job %s; want the waiting job, so it keeps its check run", id)
+				}
+			}},
+		opCase{name: "promote/first stage", do: promote("build", shaB),
+			refusal: "cannot promote build: it is the first stage; pushes to main deploy it"},
+		opCase{name: "promote/not succeeded before", do: promote("prod", shaC),
+			refusal: "cannot promote prod: ccccccc has not succeeded in staging"},
+		opCase{name: "promote/nothing to promote", setup: func(p *Pipeline) { p.Stage("staging").Current, p.Stage("staging").Good = "", nil }, do: promote("prod", ""),
+			refusal: "cannot promote prod: staging has no deployed revision to promote"},
+		opCase{name: "promote/stopped", setup: stopped, do: promote("prod", ""),
+			refusal: "cannot promote prod: the pipeline is stopped by @bob (incident); /resume first"},
+		opCase{name: "promote/patched", setup: patched, do: promote("prod", ""),
+			refusal: "cannot promote prod: the pipeline is in patch mode (staging at bbbbbbb by @bob); /release first"},
+	)
+
+	// cancel: in_progress, rolling_back, rolling_forward.
+	for _, st := range allStates {
+		c := opCase{name: "cancel/" + string(st), setup: in("prod", st, shaB), do: cancel("prod")}
+		switch st {
+		case InProgress, RollingBack, RollingForward:
+			c.want = want{stage: "prod", state: Cancelling, op: OpDeploy, sha: shaB, message: "Cancelling deploy of prod at bbbbbbb."}
+			c.check = func(t *testing.T, p *Pipeline) {
+				if by := p.Stage("prod").Job.CancelledBy; by != "alice" {
+					t.Errorf("job cancelled by %q, want alice", by)
+				}
+			}
+		default:
+			c.refusal = fmt.Sprintf("cannot cancel prod: it is %s, not running", st)
+		}
+		cases = append(cases, c)
+	}
+
+	// retry: failed only, and not while stopped or patched.
+	for _, st := range allStates {
+		c := opCase{name: "retry/" + string(st), setup: in("prod", st, shaB), do: retry("prod")}
+		if st == Failed {
+			c.want = want{stage: "prod", state: Queued, op: OpRetry, sha: shaB, queued: []string{"prod"}, message: "Retrying prod at bbbbbbb."}
+			c.check = func(t *testing.T, p *Pipeline) {
+				if prev := p.Stage("prod").Job.Previous; prev != shaA {
+					t.Errorf("retry's previous revision %.7s, want the current aaaaaaa", prev)
+				}
+			}
+		} else {
+			c.refusal = fmt.Sprintf("cannot retry prod: it is %s, not failed", st)
+		}
+		cases = append(cases, c)
+	}
+	cases = append(cases,
+		opCase{name: "retry/failed but stopped", setup: both(in("prod", Failed, shaB), stopped), do: retry("prod"),
+			refusal: "cannot retry prod: the pipeline is stopped by @bob (incident); /resume first"},
+		opCase{name: "retry/unknown stage", do: retry("nope"),
+			refusal: `cannot retry nope: there is no stage "nope" in .github/railyard.yml`},
+	)
+
+	// rollback and roll forward: any state; the target passed build.
+	cases = append(cases,
+		opCase{name: "rollback/prod at rest", setup: in("prod", Succeeded, shaB), do: rollback("prod", shaA),
+			want: want{stage: "prod", state: Queued, op: OpRollback, sha: shaA, blocked: true, queued: []string{"prod"}, message: "Rolling back prod to aaaaaaa."}},
+		opCase{name: "rollback/prod running", setup: in("prod", InProgress, shaB), do: rollback("prod", shaA),
+			want: want{stage: "prod", state: Queued, op: OpRollback, sha: shaA, blocked: true, queued: []string{"prod"}}},
+		opCase{name: "rollback/while stopped", setup: stopped, do: rollback("staging", shaA),
+			want: want{stage: "staging", state: Queued, op: OpRollback, sha: shaA, blocked: true, queued: []string{"staging"}},
+			check: func(t *testing.T, p *Pipeline) {
+				if s := p.Stage("prod"); !s.Blocked || s.BlockedBy != "rollback by @alice" {
+					t.Errorf("the stage after a rolled back one: blocked=%v by %q", s.Blocked, s.BlockedBy)
+				}
+			}},
+		opCase{name: "rollback/never built", do: rollback("prod", shaC),
+			refusal: "cannot rollback prod: ccccccc never passed build"},
+		opCase{name: "rollback/unknown skip", do: rollback("prod", shaA, "nope"),
+			refusal: `cannot rollback prod: prod has no step "nope"`},
+		opCase{name: "rollforward/staging", setup: in("staging", Succeeded, shaA), do: rollforward("staging", shaB),
+			want: want{stage: "staging", state: Queued, op: OpRollForward, sha: shaB, blocked: true, queued: []string{"staging"}, message: "Rolling forward staging to bbbbbbb."},
+			check: func(t *testing.T, p *Pipeline) {
+				if p.Stage("prod").Blocked {
+					t.Error("roll forward blocked the next stage")
+				}
+			}},
+		opCase{name: "rollforward/never built", do: rollforward("staging", shaC),
+			refusal: "cannot rollforward staging: ccccccc never passed build"},
+	)
+
+	// unblock: S blocked; what waited behind the block starts.
+	cases = append(cases,
+		opCase{name: "unblock/blocked", setup: both(func(p *Pipeline) { p.Stage("staging").Blocked = true }, waitingIn("staging", shaC, "held: staging is blocked")),
+			do:   unblock("staging"),
+			want: want{stage: "staging", state: Queued, op: OpDeploy, sha: shaC, queued: []string{"staging"}, message: "Unblocked staging"}},
+		opCase{name: "unblock/not blocked", do: unblock("staging"),
+			refusal: "cannot unblock staging: it is not blocked"},
+	)
+
+	// stop / resume.
+	cases = append(cases,
+		opCase{name: "stop/running", do: stop,
+			want: want{stage: "build", state: Succeeded, op: OpDeploy, sha: shaB, message: "Stopped the pipeline"},
+			check: func(t *testing.T, p *Pipeline) {
+				if p.Stopped == nil || p.Stopped.Actor != "alice" || p.Stopped.Reason != "because" {
+					t.Errorf("stopped = %+v, want by alice because", p.Stopped)
+				}
+			}},
+		opCase{name: "stop/stopped", setup: stopped, do: stop,
+			refusal: "cannot stop: the pipeline is already stopped by @bob (incident)"},
+		opCase{name: "resume/stopped", setup: both(stopped, waitingIn("build", shaC, "held: the pipeline is stopped by @bob: incident")), do: resume,
+			want: want{stage: "build", state: Queued, op: OpDeploy, sha: shaC, queued: []string{"build"}, message: "Resumed the pipeline. Started build at ccccccc."},
+			check: func(t *testing.T, p *Pipeline) {
+				if p.Stopped != nil {
+					t.Errorf("still stopped: %+v", p.Stopped)
+				}
+			}},
+		opCase{name: "resume/running", do: resume,
+			refusal: "cannot resume: the pipeline is not stopped"},
+	)
+
+	// patch / release.
+	cases = append(cases,
+		opCase{name: "patch/running", do: patch("prod", shaC),
+			want: want{stage: "prod", state: Queued, op: OpPatch, sha: shaC, queued: []string{"prod"}, message: "Patch mode: deploying ccccccc to prod"},
+			check: func(t *testing.T, p *Pipeline) {
+				if h := p.Patch; h == nil || h.Stage != "prod" || h.SHA != shaC || h.Actor != "alice" {
+					t.Errorf("patch = %+v", h)
+				}
+			}},
+		opCase{name: "patch/while stopped", setup: stopped, do: patch("prod", shaC),
+			want: want{stage: "prod", state: Queued, op: OpPatch, sha: shaC, queued: []string{"prod"}}},
+		opCase{name: "patch/patched", setup: patched, do: patch("prod", shaC),
+			refusal: "cannot patch prod: the pipeline is already in patch mode (staging at bbbbbbb by @bob); /release first"},
+		opCase{name: "release/patched", setup: both(patched, waitingIn("build", shaC, "held: patch mode (staging at bbbbbbb by @bob)")), do: release,
+			want: want{stage: "build", state: Queued, op: OpDeploy, sha: shaC, queued: []string{"build"}, message: "Left patch mode. Started build at ccccccc."},
+			check: func(t *testing.T, p *Pipeline) {
+				if p.Patch != nil {
+					t.Errorf("still in patch mode: %+v", p.Patch)
+				}
+			}},
+		opCase{name: "release/not patched", do: release,
+			refusal: "cannot release: the pipeline is not in patch mode"},
+	)
+
+	// redeploy, restart, shutdown: S has a current revision and is not busy.
+	cases = append(cases,
+		opCase{name: "redeploy/at rest", do: redeploy("prod"),
+			want: want{stage: "prod", state: Queued, op: OpRedeploy, sha: shaA, queued: []string{"prod"}, message: "Queued redeploy of prod at aaaaaaa."},
+			check: func(t *testing.T, p *Pipeline) {
+				if c := p.Stage("prod").Job.Cache; c != "skip" {
+					t.Errorf("cache = %q, want skip", c)
+				}
+			}},
+		opCase{name: "redeploy/failed", setup: in("prod", Failed, shaB), do: redeploy("prod"),
+			want: want{stage: "prod", state: Queued, op: OpRedeploy, sha: shaA, queued: []string{"prod"}}},
+		opCase{name: "redeploy/no current", setup: func(p *Pipeline) { p.Stage("prod").Current = "" }, do: redeploy("prod"),
+			refusal: "cannot redeploy prod: it has no current revision"},
+		opCase{name: "restart/staging", do: restart("staging"),
+			want: want{stage: "staging", state: Queued, op: OpRestart, sha: shaB, queued: []string{"staging"}}},
+		opCase{name: "restart/no restart steps", do: restart("build"),
+			refusal: "cannot restart build: build has no restart steps in .github/railyard.yml"},
+		opCase{name: "shutdown/prod", do: shutdown("prod"),
+			want: want{stage: "prod", state: Queued, op: OpShutdown, sha: shaA, queued: []string{"prod"}}},
+		opCase{name: "shutdown/no shutdown steps", do: shutdown("staging"),
+			refusal: "cannot shutdown staging: staging has no shutdown steps in .github/railyard.yml"},
+		opCase{name: "shutdown/no current", setup: func(p *Pipeline) { p.Stage("prod").Current = "" }, do: shutdown("prod"),
+			refusal: "cannot shutdown prod: it has no current revision"},
+	)
+	for _, st := range []State{Queued, InProgress, Cancelling, RollingBack, RollingForward} {
+		cases = append(cases, opCase{name: "redeploy/" + string(st), setup: in("prod", st, shaB), do: redeploy("prod"),
+			refusal: fmt.Sprintf("cannot redeploy prod: it is %s; wait for it or /cancel it", st)})
+	}
+	return cases
+}
+
+func holdIs(stage, hold string) func(t *testing.T, p *Pipeline) {
+	return func(t *testing.T, p *Pipeline) {
+		if w := p.Stage(stage).Waiting; w == nil || w.Hold != hold {
+			t.Errorf("%s waits with %+v, want hold %q", stage, w, hold)
+		}
+	}
+}
+
+// TestOperationsFollowTheStateTable runs every operation in states that
+// allow it and states that refuse it. A refusal is typed, says why, and
+// leaves the stored state byte for byte, the audit log, the queue and
+// GitHub alone.
+func TestOperationsFollowTheStateTable(t *testing.T) {
+	for _, c := range stateCases() {
+		t.Run(c.name, func(t *testing.T) {
+			w := newWorld(t)
+			if !c.empty {
+				p := settled()
+				if c.setup != nil {
+					c.setup(p)
+				}
+				w.seed(p)
+			}
+			before, audit, depth := w.raw(), w.auditLen(), w.depth()
+
+			res, err := c.do(w)
+
+			if c.refusal != "" {
+				if !IsRefusal(err) || err.Error() != c.refusal {
+					t.Fatalf("got %v (%T), want the refusal %q", err, err, c.refusal)
+				}
+				if after := w.raw(); after != before {
+					t.Errorf("a refusal changed the state:\nbefore %s\nafter  %s", before, after)
+				}
+				if n := w.auditLen(); n != audit {
+					t.Errorf("a refusal wrote %d audit entries", n-audit)
+				}
+				if d := w.depth(); d != depth {
+					t.Errorf("a refusal queued jobs: %+v, before %+v", d, depth)
+				}
+				if n := w.rep.calls(); n != 0 {
+					t.Errorf("a refusal reported %d things to GitHub", n)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("refused: %v", err)
+			}
+			if !strings.Contains(res.Message, c.want.message) {
+				t.Errorf("reply %q, want it to say %q", res.Message, c.want.message)
+			}
+			if w.auditLen() != audit+1 {
+				t.Errorf("audit log grew by %d entries, want 1", w.auditLen()-audit)
+			}
+			p := w.pipeline()
+			s := p.Stage(c.want.stage)
+			if s.State != c.want.state || s.Job == nil || s.Job.Operation != c.want.op || s.Job.SHA != c.want.sha || s.Blocked != c.want.blocked {
+				t.Errorf("%s is %s blocked=%v with job %+v; want %s blocked=%v with %s at %.7s",
+					s.Name, s.State, s.Blocked, s.Job, c.want.state, c.want.blocked, c.want.op, c.want.sha)
+			}
+			switch {
+			case c.want.waiting == "" && s.Waiting != nil:
+				t.Errorf("%s has a waiting revision %.7s, want none", s.Name, s.Waiting.SHA)
+			case c.want.waiting != "" && (s.Waiting == nil || s.Waiting.SHA != c.want.waiting):
+				t.Errorf("%s waits with %+v, want %.7s", s.Name, s.Waiting, c.want.waiting)
+			}
+			var queued []string
+			for _, j := range w.claimAll() {
+				queued = append(queued, j.ref.Stage)
+				// What a person sees of every queued job: a queued check
+				// run, and a deployment for operations that deploy.
+				sj := p.Stage(j.ref.Stage).Job
+				if sj == nil || sj.ID != j.ref.Job {
+					t.Errorf("queued job %s is not %s's job", j.ref.Job, j.ref.Stage)
+					continue
+				}
+				if cr, ok := w.rep.checkRun(sj.ID); !ok || cr.Status != "queued" || cr.Name != "railyard/"+sj.Stage || cr.HeadSHA != sj.SHA {
+					t.Errorf("check run of the queued job: %+v", cr)
+				}
+				if _, ok := w.rep.deployment(sj.ID); ok != sj.Operation.deploys() {
+					t.Errorf("%s job created a deployment: %v", sj.Operation, ok)
+				}
+			}
+			if !slices.Equal(queued, c.want.queued) {
+				t.Errorf("queued jobs for %v, want %v", queued, c.want.queued)
+			}
+			if c.check != nil {
+				c.check(t, p)
+			}
+		})
+	}
+}
+
+// TestIdempotencyKeyActsOnce repeats operations under one key, as a queue
+// that delivers at least once would after a crash: each happens once.
+func TestIdempotencyKeyActsOnce(t *testing.T) {
+	ops := []struct {
+		name string
+		do   func(w *world, req Request) (Result, error)
+	}{
+		{"deploy", func(w *world, req Request) (Result, error) { return w.e.Deploy(w.ctx, req, shaC, 0) }},
+		{"rollback", func(w *world, req Request) (Result, error) {
+			return w.e.Rollback(w.ctx, req, Move{Stage: "prod", SHA: shaA})
+		}},
+		{"stop", func(w *world, req Request) (Result, error) { return w.e.Stop(w.ctx, req) }},
+	}
+	for _, op := range ops {
+		t.Run(op.name, func(t *testing.T) {
+			w := newWorld(t)
+			w.seed(settled())
+			req := w.req()
+			req.Idempotency = "comment:42"
+			if _, err := op.do(w, req); err != nil {
+				t.Fatal(err)
+			}
+			once, audit, depth := w.raw(), w.auditLen(), w.depth()
+			if _, err := op.do(w, req); err != nil {
+				t.Fatalf("the repeat: %v", err)
+			}
+			if w.raw() != once || w.auditLen() != audit || w.depth() != depth {
+				t.Errorf("the repeat acted again: audit %d→%d, queue %+v→%+v", audit, w.auditLen(), depth, w.depth())
+			}
+			// A new key is a new operation.
+			req.Idempotency = "comment:43"
+			_, err := op.do(w, req)
+			if op.name == "stop" {
+				if !IsRefusal(err) {
+					t.Errorf("a second stop under a new key: %v, want a refusal", err)
+				}
+				return
+			}
+			if err != nil || w.auditLen() != audit+1 {
+				t.Errorf("a new key did not act: %v, audit %d→%d", err, audit, w.auditLen())
+			}
+		})
+	}
+}
+
+// TestRefusalDoesNotUseUpItsKey checks that a refused operation can be
+// asked again under the same key once the state allows it.
+func TestRefusalDoesNotUseUpItsKey(t *testing.T) {
+	w := newWorld(t)
+	w.seed(settled())
+	req := w.req()
+	req.Idempotency = "comment:7"
+	if _, err := w.e.Resume(w.ctx, req); !IsRefusal(err) {
+		t.Fatalf("resume of a running pipeline: %v, want a refusal", err)
+	}
+	if _, err := w.e.Stop(w.ctx, w.req()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.e.Resume(w.ctx, req); err != nil {
+		t.Fatalf("resume under the refused key: %v", err)
+	}
+	if p := w.pipeline(); p.Stopped != nil {
+		t.Error("resume under a key a refusal had seen did nothing")
+	}
+}
