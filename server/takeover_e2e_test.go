@@ -1,0 +1,363 @@
+package server_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/railyard/railyard/config"
+	"github.com/railyard/railyard/engine"
+	"github.com/railyard/railyard/internal/githubtest"
+	"github.com/railyard/railyard/internal/webhooktest"
+	"github.com/railyard/railyard/queue"
+	"github.com/railyard/railyard/report"
+	"github.com/railyard/railyard/server"
+)
+
+// takeoverPipeline's build stage has a first step that only leaves a mark,
+// and a second that leaves a mark, records its process id and, the first
+// time only, sleeps far longer than the test: the process running it is
+// killed during that sleep.
+const takeoverPipeline = `
+stages:
+  - name: build
+    steps:
+` + "%s" + `      - name: compile
+        run: |
+          echo "build:compile:started" >> $DIR/log
+          if mkdir $DIR/first-run 2>/dev/null; then
+            echo $$ > $DIR/step.pid
+            sleep 600
+          fi
+  - name: staging
+    steps:
+` + "%s"
+
+// TestKilledProcessJobIsTakenOver runs the real bot binary as a child
+// process, SIGKILLs it in the middle of a step, and checks that a second
+// Railyard on the same Redis takes the job over once its lease runs out:
+// the stage runs again from its first step, its check run and deployment
+// end in success, promotion continues, and nothing stays in_progress
+// (SPEC §7).
+func TestKilledProcessJobIsTakenOver(t *testing.T) {
+	redisURL := takeoverRedis(t)
+	bin := buildBot(t)
+
+	gh := githubtest.New(t)
+	// Not newHarness: it starts a Railyard at once, which would race the
+	// child for the push. The harness's helpers only need these fields.
+	h := &harness{t: t, gh: gh, repo: gh.AddRepo(repoName, defaultBranch), dir: t.TempDir()}
+	h.repo.SetPermission(user, "admin", "admin")
+	h.files = map[string]githubtest.File{".github/railyard.yml": {
+		Content: h.expand(fmt.Sprintf(takeoverPipeline, markStep("prepare"), markStep("deploy"))),
+	}}
+	h.env = config.Env{
+		V3APIURL: gh.URL, WebURL: "https://github.com/", AppID: 1, WebhookSecret: secret,
+		PrivateKey: gh.PrivateKeyPEM(), WorkDir: filepath.Join(t.TempDir(), "work"), Workers: 4,
+		RedisURL: redisURL, LogLevel: zerolog.InfoLevel, LogFormat: "json",
+	}
+	// The survivor judges the dead process's lease by its own length, so a
+	// short one keeps the test short; the child runs with the defaults.
+	h.opts = server.Options{
+		Engine: engine.Options{Poll: 20 * time.Millisecond, Grace: 2 * time.Second},
+		Report: report.Options{Poll: 10 * time.Millisecond},
+		Queue:  queue.Options{Lease: 2 * time.Second},
+	}
+
+	bot := startBot(t, bin, h)
+	sha := h.commit()
+	bot.push(sha)
+
+	s7 := short(sha)
+	stepPID := 0
+	// The killed process's step outlives it (see the end); never the test.
+	t.Cleanup(func() {
+		if pid := readPID(h); pid > 0 { // -0 would be the test's own group
+			syscall.Kill(-pid, syscall.SIGKILL)
+		}
+	})
+	rdb := redisClient(t, redisURL)
+	h.await("the compile step to start and GitHub to show the job running", func() bool {
+		stepPID = readPID(h)
+		ds := h.deployments("build")
+		// Killing the child while it sends to GitHub would leave the
+		// outbox leased to a dead process for a minute; wait until it is idle.
+		return stepPID > 0 && len(ds) == 1 && len(ds[0].Statuses) == 2 && ds[0].Statuses[1].State == "in_progress" &&
+			outboxIdle(rdb)
+	})
+
+	bot.kill()
+	killed := time.Now()
+	h.srv = h.another()
+
+	h.awaitStage("staging", engine.Succeeded, sha)
+	t.Logf("took %v from SIGKILL to staging succeeded", time.Since(killed).Round(time.Millisecond))
+
+	want := []string{
+		"build:prepare:" + s7 + ":deploy", "build:compile:started", // the killed run
+		"build:prepare:" + s7 + ":deploy", "build:compile:started", // the takeover, from the first step
+		"staging:deploy:" + s7 + ":deploy",
+	}
+	if got := h.marks(); strings.Join(got, ",") != strings.Join(want, ",") {
+		t.Errorf("steps ran %v, want %v", got, want)
+	}
+
+	// The takeover goes on with the job's own check run and deployment.
+	cr := h.awaitCheckRun("railyard/build", sha, "success")
+	if n := countCheckRuns(h, "railyard/build", sha); n != 1 {
+		t.Errorf("%d railyard/build check runs on the commit, want the one the killed process started", n)
+	}
+	if !strings.Contains(cr.Summary, "| compile | success |") {
+		t.Errorf("build check run summary lacks the rerun compile step:\n%s", cr.Summary)
+	}
+	h.awaitCheckRun("railyard/staging", sha, "success")
+	h.await("build deployment to succeed", func() bool {
+		ds := h.deployments("build")
+		return len(ds) == 1 && len(ds[0].Statuses) > 0 && ds[0].Statuses[len(ds[0].Statuses)-1].State == "success"
+	})
+	var states []string
+	for _, st := range h.deployments("build")[0].Statuses {
+		states = append(states, st.State)
+	}
+	if got := strings.Join(states, ","); got != "queued,in_progress,in_progress,success" {
+		t.Errorf("build deployment statuses %s, want queued,in_progress,in_progress,success", got)
+	}
+
+	// Nothing stays in_progress: not a stage, not a check run.
+	for _, s := range h.pipeline().Stages {
+		if s.State != engine.Succeeded {
+			t.Errorf("stage %s ends %s, want succeeded", s.Name, s.State)
+		}
+	}
+	h.await("every check run to complete", func() bool {
+		for _, c := range h.repo.CheckRuns() {
+			if c.Status != "completed" {
+				return false
+			}
+		}
+		return true
+	})
+
+	// Known gap, reported: steps run in a process group of their own, so
+	// killing the bot's group does not reach them, and nothing stops the
+	// step of a dead process; it runs on beside the takeover's rerun.
+	if groupAlive(stepPID) {
+		t.Logf("the killed process's step (process group %d) still runs; the test kills it", stepPID)
+	}
+}
+
+// readPID returns the process id the compile step recorded, or 0.
+func readPID(h *harness) int {
+	data, err := os.ReadFile(filepath.Join(h.dir, "step.pid"))
+	if err != nil {
+		return 0
+	}
+	pid, _ := strconv.Atoi(strings.TrimSpace(string(data)))
+	return pid
+}
+
+// takeoverRedis is a real Redis for the child bot, whose queue keys cannot
+// be given a prefix: a private redis-server when one is installed, else the
+// test Redis with the keys of the test cleaned before and after.
+func takeoverRedis(t *testing.T) string {
+	url := os.Getenv("RAILYARD_TEST_REDIS_URL")
+	if url == "" {
+		t.Skip("needs RAILYARD_TEST_REDIS_URL: the bot runs as a separate process on a real Redis")
+	}
+	bin, err := exec.LookPath("redis-server")
+	if err != nil {
+		cleanKeys(t, url, "railyard:{codertocat/hello-world}:*", "railyard:{railyard}:intake:*",
+			"railyard:{railyard}:stage:*", "railyard:{railyard}:outbox:*")
+		return url
+	}
+	port := freePort(t)
+	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	url = "redis://127.0.0.1:" + port + "/0"
+	rdb := redisClient(t, url)
+	deadline := time.Now().Add(10 * time.Second)
+	for rdb.Ping(context.Background()).Err() != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("private redis-server did not answer")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return url
+}
+
+func redisClient(t *testing.T, url string) *redis.Client {
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	t.Cleanup(func() { rdb.Close() })
+	return rdb
+}
+
+func cleanKeys(t *testing.T, url string, patterns ...string) {
+	rdb := redisClient(t, url)
+	clean := func() {
+		for _, p := range patterns {
+			if keys, _ := rdb.Keys(context.Background(), p).Result(); len(keys) > 0 {
+				rdb.Del(context.Background(), keys...)
+			}
+		}
+	}
+	clean()
+	t.Cleanup(clean)
+}
+
+// outboxIdle reports whether no process is sending the repository's
+// outbox to GitHub, and nothing is left in it.
+func outboxIdle(rdb *redis.Client) bool {
+	n, err := rdb.Exists(context.Background(), "railyard:{codertocat/hello-world}:outbox:lease", "railyard:{codertocat/hello-world}:outbox").Result()
+	return err == nil && n == 0
+}
+
+// buildBot builds cmd/bot, as an operator would run it.
+func buildBot(t *testing.T) string {
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("the go command is not on PATH; cannot build the bot")
+	}
+	bin := filepath.Join(t.TempDir(), "bot")
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, goBin, "build", "-o", bin, "github.com/railyard/railyard/cmd/bot").CombinedOutput()
+	if err != nil {
+		t.Fatalf("build the bot: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// childBot is the bot running as a child process in a process group of its
+// own.
+type childBot struct {
+	t    *testing.T
+	h    *harness
+	cmd  *exec.Cmd
+	url  string
+	logs *bytes.Buffer
+}
+
+// startBot runs the bot with the harness's GitHub, store and secrets in its
+// environment, and waits until it serves.
+func startBot(t *testing.T, bin string, h *harness) *childBot {
+	t.Helper()
+	addr := "127.0.0.1:" + freePort(t)
+	dir := t.TempDir() // no .env here
+	cmd := exec.Command(bin)
+	cmd.Dir = dir
+	cmd.Env = []string{
+		"PATH=" + os.Getenv("PATH"),
+		"HOME=" + dir,
+		"GITHUB_V3_API_URL=" + h.env.V3APIURL,
+		"GITHUB_WEB_URL=" + h.env.WebURL,
+		"GITHUB_APP_INTEGRATION_ID=" + strconv.FormatInt(h.env.AppID, 10),
+		"GITHUB_APP_WEBHOOK_SECRET=" + h.env.WebhookSecret,
+		"GITHUB_APP_PRIVATE_KEY=" + string(h.env.PrivateKey),
+		"RAILYARD_ADDR=" + addr,
+		"RAILYARD_REDIS_URL=" + h.env.RedisURL,
+		"RAILYARD_WORKDIR=" + filepath.Join(dir, "work"),
+		"RAILYARD_LOG_LEVEL=debug",
+	}
+	b := &childBot{t: t, h: h, cmd: cmd, url: "http://" + addr, logs: &bytes.Buffer{}}
+	cmd.Stdout, cmd.Stderr = b.logs, b.logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		b.kill()
+		if t.Failed() {
+			t.Logf("the child bot's log:\n%s", b.logs)
+		}
+	})
+	h.await("the child bot to be ready", func() bool {
+		resp, err := http.Get(b.url + "/readyz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	return b
+}
+
+// push delivers a push of sha to the child bot as GitHub would.
+func (b *childBot) push(sha string) {
+	b.t.Helper()
+	in := webhooktest.Request(b.t, secret, "push", fmt.Sprintf("delivery-takeover-%d", time.Now().UnixNano()), pushBody(b.t, sha))
+	body, _ := io.ReadAll(in.Body)
+	req, err := http.NewRequestWithContext(b.t.Context(), http.MethodPost, b.url+in.URL.Path, bytes.NewReader(body))
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	req.Header = in.Header.Clone()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		b.t.Fatalf("push to the child bot answered %d, want 202", resp.StatusCode)
+	}
+}
+
+// kill SIGKILLs the bot's process group: no shutdown, no hand-back of jobs.
+func (b *childBot) kill() {
+	if b.cmd.ProcessState != nil {
+		return
+	}
+	syscall.Kill(-b.cmd.Process.Pid, syscall.SIGKILL)
+	b.cmd.Wait()
+}
+
+func countCheckRuns(h *harness, name, sha string) int {
+	n := 0
+	for _, cr := range h.repo.CheckRuns() {
+		if cr.Name == name && cr.HeadSHA == sha {
+			n++
+		}
+	}
+	return n
+}
+
+// groupAlive reports whether process group pgid has a process that is not
+// a zombie.
+func groupAlive(pgid int) bool {
+	if pgid <= 0 {
+		return false
+	}
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid pgrp ...; comm may hold spaces.
+		rest := string(data[bytes.LastIndexByte(data, ')')+1:])
+		f := strings.Fields(rest)
+		if len(f) >= 3 && f[2] == strconv.Itoa(pgid) && f[0] != "Z" {
+			return true
+		}
+	}
+	return false
+}
