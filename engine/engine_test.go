@@ -432,15 +432,19 @@ func TestIdempotencyKeyActsOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 			once, audit, depth := w.raw(), w.auditLen(), w.depth()
-			if _, err := op.do(w, req); err != nil {
+			again, err := op.do(w, req)
+			if err != nil {
 				t.Fatalf("the repeat: %v", err)
+			}
+			if !strings.HasPrefix(again.Message, "Already done") {
+				t.Errorf("the repeat replied %q; a person should read that it was done before", again.Message)
 			}
 			if w.raw() != once || w.auditLen() != audit || w.depth() != depth {
 				t.Errorf("the repeat acted again: audit %d→%d, queue %+v→%+v", audit, w.auditLen(), depth, w.depth())
 			}
 			// A new key is a new operation.
 			req.Idempotency = "comment:43"
-			_, err := op.do(w, req)
+			_, err = op.do(w, req)
 			if op.name == "stop" {
 				if !IsRefusal(err) {
 					t.Errorf("a second stop under a new key: %v, want a refusal", err)

@@ -60,10 +60,11 @@ func refuse(op Operation, stage, format string, args ...any) error {
 }
 
 // apply runs an operation's transition, at most once per idempotency key.
-func (e *Engine) apply(ctx context.Context, req Request, fn func(p *Pipeline, fx *effects) error) error {
+func (e *Engine) apply(ctx context.Context, req Request, res *Result, fn func(p *Pipeline, fx *effects) error) error {
 	return e.update(ctx, req.Repo.FullName(), func(p *Pipeline, fx *effects) error {
 		if k := req.Idempotency; k != "" {
 			if slices.Contains(p.Seen, k) {
+				*res = Result{Message: "Already done: this request was carried out before."}
 				return nil
 			}
 			p.Seen = pushFront(p.Seen, k, keepSeen)
@@ -124,7 +125,7 @@ func (e *Engine) audit(fx *effects, req Request, op Operation, stage, from, to, 
 // one already seen is ignored, so the newest revision always ends up last.
 func (e *Engine) Deploy(ctx context.Context, req Request, sha string, seq int64) (Result, error) {
 	var res Result
-	err := e.apply(ctx, req, func(p *Pipeline, fx *effects) error {
+	err := e.apply(ctx, req, &res, func(p *Pipeline, fx *effects) error {
 		e.bind(p, req)
 		if seq != 0 && seq <= p.LastPush {
 			res = Result{Message: fmt.Sprintf("Ignored %s: a newer push arrived first.", short(sha))}
@@ -145,7 +146,7 @@ func (e *Engine) Deploy(ctx context.Context, req Request, sha string, seq int64)
 // it; by default the previous stage's current revision.
 func (e *Engine) Promote(ctx context.Context, req Request, stage, sha string) (Result, error) {
 	var res Result
-	err := e.apply(ctx, req, func(p *Pipeline, fx *effects) error {
+	err := e.apply(ctx, req, &res, func(p *Pipeline, fx *effects) error {
 		s, _, err := e.stageOf(p, req, OpPromote, stage)
 		if err != nil {
 			return err
@@ -208,7 +209,7 @@ func (e *Engine) accepted(j *Job, s *Stage, format string, args ...any) Result {
 // by the worker that runs it.
 func (e *Engine) Cancel(ctx context.Context, req Request, stage string) (Result, error) {
 	var res Result
-	err := e.apply(ctx, req, func(p *Pipeline, fx *effects) error {
+	err := e.apply(ctx, req, &res, func(p *Pipeline, fx *effects) error {
 		s, _, err := e.stageOf(p, req, OpCancel, stage)
 		if err != nil {
 			return err
@@ -230,7 +231,7 @@ func (e *Engine) Cancel(ctx context.Context, req Request, stage string) (Result,
 // Retry re-runs a failed stage's job for the same revision.
 func (e *Engine) Retry(ctx context.Context, req Request, stage string) (Result, error) {
 	var res Result
-	err := e.apply(ctx, req, func(p *Pipeline, fx *effects) error {
+	err := e.apply(ctx, req, &res, func(p *Pipeline, fx *effects) error {
 		s, _, err := e.stageOf(p, req, OpRetry, stage)
 		if err != nil {
 			return err
@@ -274,7 +275,7 @@ func (e *Engine) RollForward(ctx context.Context, req Request, m Move) (Result, 
 
 func (e *Engine) move(ctx context.Context, req Request, op Operation, m Move) (Result, error) {
 	var res Result
-	err := e.apply(ctx, req, func(p *Pipeline, fx *effects) error {
+	err := e.apply(ctx, req, &res, func(p *Pipeline, fx *effects) error {
 		s, fs, err := e.stageOf(p, req, op, m.Stage)
 		if err != nil {
 			return err
@@ -324,7 +325,7 @@ func (e *Engine) preempt(p *Pipeline, s *Stage, j *Job, fx *effects) {
 // Unblock lets automatic promotion into a stage resume.
 func (e *Engine) Unblock(ctx context.Context, req Request, stage string) (Result, error) {
 	var res Result
-	err := e.apply(ctx, req, func(p *Pipeline, fx *effects) error {
+	err := e.apply(ctx, req, &res, func(p *Pipeline, fx *effects) error {
 		s, _, err := e.stageOf(p, req, OpUnblock, stage)
 		if err != nil {
 			return err
@@ -345,7 +346,7 @@ func (e *Engine) Unblock(ctx context.Context, req Request, stage string) (Result
 // Stop holds the pipeline: running jobs finish, nothing new starts.
 func (e *Engine) Stop(ctx context.Context, req Request) (Result, error) {
 	var res Result
-	err := e.apply(ctx, req, func(p *Pipeline, fx *effects) error {
+	err := e.apply(ctx, req, &res, func(p *Pipeline, fx *effects) error {
 		e.bind(p, req)
 		if p.Stopped != nil {
 			return refuse(OpStop, "", "the pipeline is already stopped by @%s (%s)", p.Stopped.Actor, p.Stopped.Reason)
@@ -369,7 +370,7 @@ func (e *Engine) Resume(ctx context.Context, req Request) (Result, error) {
 // waited behind it.
 func (e *Engine) lift(ctx context.Context, req Request, op Operation, hold func(*Pipeline) **Hold, notHeld, title, done string) (Result, error) {
 	var res Result
-	err := e.apply(ctx, req, func(p *Pipeline, fx *effects) error {
+	err := e.apply(ctx, req, &res, func(p *Pipeline, fx *effects) error {
 		e.bind(p, req)
 		h := hold(p)
 		if *h == nil {
@@ -388,7 +389,7 @@ func (e *Engine) lift(ctx context.Context, req Request, op Operation, hold func(
 // Release.
 func (e *Engine) Patch(ctx context.Context, req Request, stage, sha string) (Result, error) {
 	var res Result
-	err := e.apply(ctx, req, func(p *Pipeline, fx *effects) error {
+	err := e.apply(ctx, req, &res, func(p *Pipeline, fx *effects) error {
 		s, _, err := e.stageOf(p, req, OpPatch, stage)
 		if err != nil {
 			return err
@@ -443,7 +444,7 @@ func (e *Engine) Shutdown(ctx context.Context, req Request, stage string) (Resul
 
 func (e *Engine) again(ctx context.Context, req Request, op Operation, stage, cache string) (Result, error) {
 	var res Result
-	err := e.apply(ctx, req, func(p *Pipeline, fx *effects) error {
+	err := e.apply(ctx, req, &res, func(p *Pipeline, fx *effects) error {
 		s, fs, err := e.stageOf(p, req, op, stage)
 		if err != nil {
 			return err
