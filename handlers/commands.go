@@ -291,17 +291,8 @@ func (p *Processors) Action(ctx context.Context, job queue.Job) error {
 	}
 	var res engine.Result
 	if err == nil {
-		c := &command.Command{Name: name, Stage: aj.Stage, Raw: "button " + aj.Identifier}
-		if name == command.NameRollback {
-			c.Reason = "Roll back button"
-			if c.To, err = p.previousGood(ctx, repo, aj.Stage); err != nil {
-				return err
-			}
-		}
-		if err == nil && c.To == "" && name == command.NameRollback {
-			err = refusef("cannot roll back %s: it has no previous good revision", aj.Stage)
-		}
-		if err == nil {
+		var c *command.Command
+		if c, err = p.buttonCommand(ctx, repo, aj, name); err == nil {
 			res, err = p.do(ctx, s, c, "action:"+aj.Delivery)
 		}
 	}
@@ -317,15 +308,41 @@ func (p *Processors) Action(ctx context.Context, job queue.Job) error {
 	return nil
 }
 
-func (p *Processors) previousGood(ctx context.Context, repo report.Repo, stage string) (string, error) {
-	st, err := p.Engine.Pipeline(ctx, repo.FullName())
+// buttonCommand turns a click into the command it stands for. A button
+// acts on the revision its check run is on: a click on an older check run
+// is refused, not applied to whatever the stage holds now.
+func (p *Processors) buttonCommand(ctx context.Context, repo report.Repo, aj actionJob, name command.Name) (*command.Command, error) {
+	pl, err := p.Engine.Pipeline(ctx, repo.FullName())
 	if err != nil {
-		return "", err
+		return nil, err
 	}
-	if s := st.Stage(stage); s != nil {
-		return s.PreviousGood(), nil
+	st := pl.Stage(aj.Stage)
+	now := ""
+	switch {
+	case st == nil:
+	case name == command.NameRollback:
+		now = st.Current
+	case st.Job != nil:
+		now = st.Job.SHA
 	}
-	return "", nil
+	if now != aj.HeadSHA {
+		return nil, refusef("this button is on %.7s, but %s is now at %s", aj.HeadSHA, aj.Stage, shortOrNone(now))
+	}
+	c := &command.Command{Name: name, Stage: aj.Stage, Raw: "button " + aj.Identifier}
+	if name == command.NameRollback {
+		c.Reason = "Roll back button"
+		if c.To = st.PreviousGood(); c.To == "" {
+			return nil, refusef("cannot roll back %s: it has no previous good revision", aj.Stage)
+		}
+	}
+	return c, nil
+}
+
+func shortOrNone(sha string) string {
+	if sha == "" {
+		return "no revision"
+	}
+	return sha[:min(7, len(sha))]
 }
 
 // buttonOutcome tells the person who clicked a refused button why, on the

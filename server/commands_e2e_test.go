@@ -563,6 +563,13 @@ stages:
 			t.Errorf("rollback should block build and staging: %s", h.describe())
 		}
 	})
+
+	// A button acts on the revision its check run is on, never on whatever
+	// the stage holds by the time someone clicks an older one.
+	h.run(t, "a button on an older check run", func(t *testing.T) {
+		h.refusedClick("staging", a, "cancel", clicker, fmt.Sprintf("this button is on %s, but staging is now at %s", short(a), short(b)))
+		h.refusedClick("build", b, "rollback", clicker, fmt.Sprintf("this button is on %s, but build is now at %s", short(b), short(a)))
+	})
 }
 
 // statusTable reads the /status reply's table: stage → its cells.
