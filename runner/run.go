@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -91,13 +92,24 @@ func runCmd(ctx context.Context, c Command) Result {
 		return res
 	}
 	defer pr.Close()
-	cmd := exec.Command("/bin/sh", "-c", c.Script)
+	lifeline, alive, err := os.Pipe()
+	if err != nil {
+		pw.Close()
+		res.Err = fmt.Errorf("run step: %w", err)
+		return res
+	}
+	// Only once the group is gone: closing it stops the step.
+	defer alive.Close()
+	graceTenths := strconv.Itoa(int(grace / (100 * time.Millisecond)))
+	cmd := exec.Command("/bin/sh", "-c", guard, "railyard-step", graceTenths, c.Script)
 	cmd.Dir = c.Dir
 	cmd.Env = append([]string{}, c.Env...) // never nil: nil would inherit the bot's environment
 	cmd.Stdout, cmd.Stderr = pw, pw
+	cmd.ExtraFiles = []*os.File{lifeline} // fd 3
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	err = cmd.Start()
 	pw.Close()
+	lifeline.Close()
 	if err != nil {
 		res.Err = fmt.Errorf("start step: %w", err)
 		return res
@@ -149,6 +161,23 @@ func runCmd(ctx context.Context, c Command) Result {
 	return res
 }
 
+// guard runs a step's script ($2) so that it cannot outlive this process.
+// Its watchdog reads fd 3, a pipe whose other end only this process holds
+// (close-on-exec keeps it out of every child). If this process dies, even
+// by SIGKILL, the pipe reaches EOF and the watchdog stops the whole group:
+// SIGTERM, then SIGKILL once the script's shell ($$) is gone or $1 tenths
+// of a second have passed. So an orphaned step never runs beside the
+// process that takes its job over. The script never sees fd 3, and exec
+// keeps the group leader's PID the step's. While the step runs normally
+// the watchdog is one more member of the group, stopped with the rest.
+const guard = `{
+	read _ <&3; trap '' TERM; kill -TERM 0
+	i=0; while [ $i -lt "$1" ] && kill -0 $$; do sleep 0.1; i=$((i+1)); done
+	kill -KILL 0
+} </dev/null >/dev/null 2>&1 &
+exec 3<&-
+exec /bin/sh -c "$2"`
+
 // stopGroup returns once process group pgid is gone, after SIGTERM and,
 // past grace, SIGKILL if it is still there. exited closes when the group
 // leader has been waited for.
@@ -171,14 +200,16 @@ func stopGroup(ctx context.Context, pgid int, grace time.Duration, exited <-chan
 func awaitGroupGone(pgid int, exited <-chan struct{}, limit time.Duration) bool {
 	deadline := time.NewTimer(limit)
 	defer deadline.Stop()
-	tick := time.NewTicker(pollEvery)
-	defer tick.Stop()
+	// A group usually goes within a millisecond of SIGTERM (a finished
+	// step's watchdog at least): look soon, then less often.
+	wait := time.Millisecond
 	for {
 		if groupGone(pgid, exited) {
 			return true
 		}
 		select {
-		case <-tick.C:
+		case <-time.After(wait):
+			wait = min(2*wait, pollEvery)
 		case <-deadline.C:
 			return groupGone(pgid, exited)
 		}

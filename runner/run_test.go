@@ -3,7 +3,9 @@ package runner_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -240,4 +242,52 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// A step must not outlive the process that runs it: if Railyard is killed
+// (SIGKILL, no chance to clean up), another process takes the job over and
+// runs the step again, and the two must never run side by side.
+func TestStepDiesWithItsProcess(t *testing.T) {
+	if os.Getenv("RUNNER_TEST_STEP_DIR") != "" {
+		return // the child's own copy of this test: see runStepInChild
+	}
+	t.Parallel()
+	dir := t.TempDir()
+	child := exec.Command(os.Args[0], "-test.run=^TestRunStepInChild$", "-test.count=1")
+	child.Env = append(os.Environ(), "RUNNER_TEST_STEP_DIR="+dir)
+	if err := child.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { _, err := os.Stat(filepath.Join(dir, "ready")); return err == nil })
+	if err := child.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = child.Wait()
+	for _, f := range []string{"shell.pid", "child.pid"} {
+		pid := readPID(t, filepath.Join(dir, f))
+		waitFor(t, func() bool { return gone(pid) })
+	}
+}
+
+// TestRunStepInChild runs a long step, in the child process of
+// TestStepDiesWithItsProcess only.
+func TestRunStepInChild(t *testing.T) {
+	dir := os.Getenv("RUNNER_TEST_STEP_DIR")
+	if dir == "" {
+		t.Skip("runs only as TestStepDiesWithItsProcess's child")
+	}
+	runner.Run(t.Context(), runner.Command{Script: spawnChild + ready + "wait", Dir: dir,
+		Env: runner.Env(dir, nil, nil), Grace: time.Second})
+}
+
+// gone reports whether pid has exited: no such process, or a zombie that
+// waits for whichever process it was reparented to.
+func gone(pid int) bool {
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true
+	}
+	// The state follows the parenthesised command name.
+	_, after, _ := strings.Cut(string(stat), ") ")
+	return strings.HasPrefix(after, "Z")
 }

@@ -83,7 +83,7 @@ func TestKilledProcessJobIsTakenOver(t *testing.T) {
 
 	s7 := short(sha)
 	stepPID := 0
-	// The killed process's step outlives it (see the end); never the test.
+	// Should the step outlive its process, it must not outlive the test.
 	t.Cleanup(func() {
 		if pid := readPID(h); pid > 0 { // -0 would be the test's own group
 			syscall.Kill(-pid, syscall.SIGKILL)
@@ -101,6 +101,9 @@ func TestKilledProcessJobIsTakenOver(t *testing.T) {
 
 	bot.kill()
 	killed := time.Now()
+	// The step's watchdog sees its process die and stops the step: it
+	// never runs beside the takeover's rerun.
+	h.await("the killed process's step to stop", func() bool { return !groupAlive(stepPID) })
 	h.srv = h.another()
 
 	h.awaitStage("staging", engine.Succeeded, sha)
@@ -151,12 +154,6 @@ func TestKilledProcessJobIsTakenOver(t *testing.T) {
 		return true
 	})
 
-	// Known gap, reported: steps run in a process group of their own, so
-	// killing the bot's group does not reach them, and nothing stops the
-	// step of a dead process; it runs on beside the takeover's rerun.
-	if groupAlive(stepPID) {
-		t.Logf("the killed process's step (process group %d) still runs; the test kills it", stepPID)
-	}
 }
 
 // readPID returns the process id the compile step recorded, or 0.
