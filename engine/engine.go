@@ -212,8 +212,10 @@ func newID() string {
 
 func short(sha string) string { return sha[:min(7, len(sha))] }
 
-func logFor(ctx context.Context, repo, stage, job string) *zerolog.Logger {
-	l := zerolog.Ctx(ctx).With().Str("github_repository", repo).Str(LogKeyStage, stage).Str(LogKeyJob, job).Logger()
+// logFor adds a stage job's keys to ctx's logger; the worker's logger
+// already names the repository.
+func logFor(ctx context.Context, stage, job string) *zerolog.Logger {
+	l := zerolog.Ctx(ctx).With().Str(LogKeyStage, stage).Str(LogKeyJob, job).Logger()
 	return &l
 }
 

@@ -55,7 +55,7 @@ func (e *Engine) RunJob(ctx context.Context, qj queue.Job) error {
 	if err := json.Unmarshal(qj.Data, &ref); err != nil {
 		return nil // not ours to retry: a malformed job can never run
 	}
-	log := logFor(ctx, ref.Repo, ref.Stage, ref.Job)
+	log := logFor(ctx, ref.Stage, ref.Job)
 	ctx = log.WithContext(ctx)
 
 	unlock, err := e.lock(ctx, ref)

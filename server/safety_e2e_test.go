@@ -125,7 +125,7 @@ func TestTwoServersNeverRunOneStageTwice(t *testing.T) {
 		mr := miniredis.RunT(t)
 		url = "redis://" + mr.Addr()
 	} else {
-		cleanRepoKeys(t, url)
+		cleanRepoKeys(t, url, prefix+"*")
 	}
 	shared := func(e *config.Env, o *server.Options) {
 		e.RedisURL = url
@@ -154,7 +154,9 @@ stages:
 	}
 }
 
-func cleanRepoKeys(t *testing.T, url string) {
+// cleanRepoKeys deletes the test repository's keys, and those matching
+// the patterns in more, from the Redis at url before and after t.
+func cleanRepoKeys(t *testing.T, url string, more ...string) {
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		t.Fatal(err)
@@ -162,9 +164,11 @@ func cleanRepoKeys(t *testing.T, url string) {
 	rdb := redis.NewClient(opts)
 	defer rdb.Close()
 	clean := func() {
-		keys, _ := rdb.Keys(context.Background(), "railyard:{codertocat/hello-world}:*").Result()
-		if len(keys) > 0 {
-			rdb.Del(context.Background(), keys...)
+		for _, pattern := range append([]string{"railyard:{codertocat/hello-world}:*"}, more...) {
+			keys, _ := rdb.Keys(context.Background(), pattern).Result()
+			if len(keys) > 0 {
+				rdb.Del(context.Background(), keys...)
+			}
 		}
 	}
 	clean()
