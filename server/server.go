@@ -73,10 +73,13 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 	intakeOpts.Prefix, stageOpts.Prefix = prefix+"intake:", prefix+"stage:"
 	intake, stages := queue.New(st.Redis, intakeOpts), queue.New(st.Redis, stageOpts)
 
-	clients, err := githubapp.NewClientCreator(env.V3APIURL, graphqlURL(env.V3APIURL), env.AppID, env.PrivateKey,
+	// One client per installation, kept: its access token then serves until
+	// it nearly expires, instead of a token request before every job's
+	// first call to GitHub (BENCHMARKS.md).
+	clients, err := githubapp.NewCachingClientCreator(githubapp.NewClientCreator(env.V3APIURL, graphqlURL(env.V3APIURL), env.AppID, env.PrivateKey,
 		githubapp.WithClientUserAgent("railyard/"+Version),
 		githubapp.WithClientTimeout(30*time.Second),
-	), nil
+	), githubapp.DefaultCachingClientCapacity)
 	if err != nil {
 		return nil, err
 	}
