@@ -1,11 +1,13 @@
 package queue
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"time"
 
@@ -20,6 +22,9 @@ type Job struct {
 	Repo       string // "owner/name", for logs and routing
 	Data       []byte // opaque payload (JSON from the caller)
 	Deliveries int    // how many times this job has been handed out (1 on first claim)
+	// First is the id of the job's first stream entry; a retried job keeps
+	// it. Ids grow with time, so First orders jobs by when they were queued.
+	First string
 }
 
 // Options tune a Queue; zero values take the defaults.
@@ -112,6 +117,18 @@ func (q *Queue) EnqueueOnce(ctx context.Context, dedupeKey string, ttl time.Dura
 	dup, _ := res[0].(int64)
 	id, _ = res[1].(string)
 	return id, dup == 1, nil
+}
+
+// Order is a number that orders stream entry ids ("ms-seq") as Redis
+// does, for comparing jobs by Job.First; 0 for an id that is not one.
+func Order(id string) int64 {
+	ms, seq, ok := strings.Cut(id, "-")
+	m, err1 := strconv.ParseInt(ms, 10, 64)
+	n, err2 := strconv.ParseInt(seq, 10, 64)
+	if !ok || err1 != nil || err2 != nil || n >= 1_000_000 {
+		return 0
+	}
+	return m*1_000_000 + n
 }
 
 // EnqueueIn adds j so that it can be claimed after delay, by the server's clock.
@@ -261,7 +278,7 @@ func (q *Queue) lease(ctx context.Context, consumer, id string, count int, job s
 		e.Prior = q.opts.MaxDeliveries
 	}
 	l.prior = e.Prior
-	l.Job = Job{ID: id, Kind: e.Kind, Repo: e.Repo, Data: e.Data, Deliveries: e.Prior + count}
+	l.Job = Job{ID: id, Kind: e.Kind, Repo: e.Repo, Data: e.Data, Deliveries: e.Prior + count, First: cmp.Or(e.First, id)}
 	return l
 }
 
@@ -296,7 +313,7 @@ func (q *Queue) Dead(ctx context.Context, count int64) ([]Job, error) {
 		id, _ := m.Values["id"].(string)
 		raw, _ := m.Values["job"].(string)
 		e, _ := decode(raw) // an unreadable job is still listed, by its id
-		jobs = append(jobs, Job{ID: id, Kind: e.Kind, Repo: e.Repo, Data: e.Data, Deliveries: e.Prior})
+		jobs = append(jobs, Job{ID: id, Kind: e.Kind, Repo: e.Repo, Data: e.Data, Deliveries: e.Prior, First: cmp.Or(e.First, id)})
 	}
 	return jobs, nil
 }
@@ -308,11 +325,12 @@ type envelope struct {
 	Repo  string `json:"repo,omitempty"`
 	Data  []byte `json:"data,omitempty"`
 	Prior int    `json:"prior,omitempty"` // deliveries before this entry (Retry keeps the count)
+	First string `json:"first,omitempty"` // the job's first entry id, when this one is a retry
 	Nonce string `json:"nonce,omitempty"` // keeps equal delayed jobs apart in the sorted set
 }
 
 func encode(j Job, prior int, unique bool) string {
-	e := envelope{Kind: j.Kind, Repo: j.Repo, Data: j.Data, Prior: prior}
+	e := envelope{Kind: j.Kind, Repo: j.Repo, Data: j.Data, Prior: prior, First: j.First}
 	if unique {
 		e.Nonce = rand.Text()
 	}

@@ -175,7 +175,7 @@ func TestEnqueueClaimAck(t *testing.T) {
 		for i, j := range jobs {
 			l := mustClaim(t, q, "a")
 			want := j
-			want.ID, want.Deliveries = ids[i], 1
+			want.ID, want.Deliveries, want.First = ids[i], 1, ids[i]
 			if !reflect.DeepEqual(l.Job, want) {
 				t.Errorf("claim %d = %+v, want %+v (in enqueue order)", i, l.Job, want)
 			}
@@ -425,27 +425,32 @@ func TestDelayed(t *testing.T) {
 	t.Parallel()
 	job := Job{Kind: "stage", Repo: "octo/app", Data: []byte(`{"stage":"prod"}`)}
 	tests := []struct {
-		name           string
-		delay          time.Duration
-		add            func(t *testing.T, q *Queue, delay time.Duration)
+		name  string
+		delay time.Duration
+		// add queues the job and returns the id of its first entry, or ""
+		// when that is the entry claimed below.
+		add            func(t *testing.T, q *Queue, delay time.Duration) string
 		wantDeliveries int
 	}{
-		{name: "EnqueueIn", delay: testLease, wantDeliveries: 1, add: func(t *testing.T, q *Queue, delay time.Duration) {
+		{name: "EnqueueIn", delay: testLease, wantDeliveries: 1, add: func(t *testing.T, q *Queue, delay time.Duration) string {
 			if err := q.EnqueueIn(t.Context(), job, delay); err != nil {
 				t.Fatalf("EnqueueIn: %v", err)
 			}
+			return ""
 		}},
-		{name: "Retry", delay: testLease, wantDeliveries: 2, add: func(t *testing.T, q *Queue, delay time.Duration) {
-			enqueue(t, q, job)
+		{name: "Retry", delay: testLease, wantDeliveries: 2, add: func(t *testing.T, q *Queue, delay time.Duration) string {
+			first := enqueue(t, q, job)
 			if err := mustClaim(t, q, "a").Retry(t.Context(), delay); err != nil {
 				t.Fatalf("Retry: %v", err)
 			}
+			return first
 		}},
-		{name: "Retry without delay", wantDeliveries: 2, add: func(t *testing.T, q *Queue, delay time.Duration) {
-			enqueue(t, q, job)
+		{name: "Retry without delay", wantDeliveries: 2, add: func(t *testing.T, q *Queue, delay time.Duration) string {
+			first := enqueue(t, q, job)
 			if err := mustClaim(t, q, "a").Retry(t.Context(), delay); err != nil {
 				t.Fatalf("Retry: %v", err)
 			}
+			return first
 		}},
 	}
 	for _, tt := range tests {
@@ -453,7 +458,7 @@ func TestDelayed(t *testing.T) {
 			t.Parallel()
 			eachBackend(t, func(t *testing.T, h *harness) {
 				q := h.queue(t, Options{})
-				tt.add(t, q, tt.delay)
+				first := tt.add(t, q, tt.delay)
 				if tt.delay > 0 {
 					wantDepth(t, q, Depth{Delayed: 1})
 					claimNothing(t, q, "b")
@@ -461,9 +466,13 @@ func TestDelayed(t *testing.T) {
 				}
 				l := mustClaim(t, q, "b")
 				got := l.Job
-				got.ID = ""
 				want := job
 				want.Deliveries = tt.wantDeliveries
+				want.First = cmp.Or(first, got.ID)
+				if Order(got.First) == 0 || (first != "" && Order(got.ID) <= Order(got.First)) {
+					t.Errorf("entry %s, first %s: a retry's entry must order after its first", got.ID, got.First)
+				}
+				got.ID = ""
 				if !reflect.DeepEqual(got, want) {
 					t.Errorf("claimed %+v, want %+v", got, want)
 				}
@@ -502,10 +511,13 @@ func TestDeadLetter(t *testing.T) {
 				q := h.queue(t, Options{MaxDeliveries: maxDeliveries})
 				job := Job{Kind: "stage", Repo: "octo/app", Data: []byte(`{"n":1}`)}
 				enqueue(t, q, job)
-				var last string // Retry re-enqueues the job under a new id
+				var first, last string // Retry re-enqueues the job under a new id
 				for i := 1; i <= maxDeliveries; i++ {
 					l := mustClaim(t, q, "a")
 					last = l.Job.ID
+					if i == 1 {
+						first = last
+					}
 					if l.Job.Deliveries != i {
 						t.Fatalf("delivery %d has Deliveries %d", i, l.Job.Deliveries)
 					}
@@ -518,7 +530,7 @@ func TestDeadLetter(t *testing.T) {
 					t.Fatalf("Dead: %v", err)
 				}
 				want := job
-				want.ID, want.Deliveries = last, maxDeliveries
+				want.ID, want.Deliveries, want.First = last, maxDeliveries, first
 				if len(dead) != 1 || !reflect.DeepEqual(dead[0], want) {
 					t.Errorf("dead jobs = %+v, want [%+v]", dead, want)
 				}
