@@ -95,7 +95,7 @@ func (p *Processors) Push(ctx context.Context, job queue.Job) error {
 	res, err := p.Engine.Deploy(ctx, engine.Request{
 		Repo: repo, File: loaded.Pipeline, ConfigSHA: configSHA, Head: pj.SHA,
 		Actor: pj.Pusher, Idempotency: "push:" + pj.Delivery,
-	}, pj.SHA, pj.Sequence)
+	}, pj.SHA, queue.Order(job.First)) // jobs running in parallel must not deploy an older push last
 	if err != nil {
 		return fmt.Errorf("deploy: %w", err)
 	}

@@ -45,6 +45,28 @@ func TestSignatureIsRequired(t *testing.T) {
 	}
 }
 
+func TestMalformedPushIsRefused(t *testing.T) {
+	h := newHarness(t, buildOnly)
+	sha := h.commit()
+	good := pushBody(t, sha)
+	for name, body := range map[string][]byte{
+		"not JSON":         []byte("{\"ref\": \"refs/heads/master\", "),
+		"trailing bytes":   append(append([]byte{}, good...), []byte("}{")...),
+		"no repository":    webhooktest.Payload(t, "push/with-new-branch.payload.json", webhooktest.Set("after", sha), webhooktest.Set("repository", nil)),
+		"ref not a string": webhooktest.Payload(t, "push/with-new-branch.payload.json", webhooktest.Set("after", sha), webhooktest.Set("ref", 42)),
+	} {
+		if code := h.deliver("push", body); code != http.StatusBadRequest {
+			t.Errorf("%s: answered %d, want 400", name, code)
+		}
+	}
+	// Nothing was queued: a good delivery now is the first and only deploy.
+	h.push(sha)
+	h.awaitStage("build", engine.Succeeded, sha)
+	if marks := h.marks(); len(marks) != 1 {
+		t.Errorf("build ran %d times, want once: %v", len(marks), marks)
+	}
+}
+
 func TestPingAndUnknownEvents(t *testing.T) {
 	h := newHarness(t, buildOnly)
 	if code := h.deliver("ping", webhooktest.Payload(t, "ping/payload.json")); code/100 != 2 {
