@@ -104,7 +104,7 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 		&handlers.IssueComment{Base: base},
 		&handlers.CheckRun{Base: base},
 		&handlers.WorkflowRun{Base: base},
-	}, env.WebhookSecret,
+	}, "", // s.webhook has checked X-Hub-Signature-256; with no secret go-github does not check again
 		githubapp.WithErrorCallback(onWebhookError),
 		githubapp.WithResponseCallback(onWebhookResponse),
 	)

@@ -22,9 +22,9 @@ import (
 // maxWebhookBody caps a delivery; GitHub caps payloads at 25 MB.
 const maxWebhookBody = 25 << 20
 
-// webhook is POST /api/github/hook: the signature is checked here with
+// webhook is POST /api/github/hook: the signature is checked here, with
 // SHA-256 only (go-github's ValidatePayload would accept SHA-1 and answers
-// 400); then go-githubapp's dispatcher runs the handler.
+// 400), and only here; then go-githubapp's dispatcher runs the handler.
 func (s *Server) webhook(dispatch http.Handler) http.Handler {
 	secret := []byte(s.env.WebhookSecret)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -35,8 +35,8 @@ func (s *Server) webhook(dispatch http.Handler) http.Handler {
 			s.metrics.webhooks.WithLabelValues(event, strconv.Itoa(rec.status)).Inc()
 			s.metrics.intake.WithLabelValues(event).Observe(time.Since(start).Seconds())
 		}()
-		log := s.log.With().Str(githubapp.LogKeyEventType, event).Str(githubapp.LogKeyDeliveryID, r.Header.Get("X-GitHub-Delivery")).Logger()
-		r = r.WithContext(log.WithContext(r.Context()))
+		// The dispatcher adds the event and delivery to the context's logger.
+		r = r.WithContext(s.log.WithContext(r.Context()))
 
 		body, err := io.ReadAll(http.MaxBytesReader(rec, r.Body, maxWebhookBody))
 		if err != nil {
@@ -44,11 +44,13 @@ func (s *Server) webhook(dispatch http.Handler) http.Handler {
 			return
 		}
 		if !validSignature(secret, body, r.Header.Get("X-Hub-Signature-256")) {
-			log.Warn().Msg("Webhook with a missing or bad X-Hub-Signature-256; refused.")
+			s.log.Warn().Str(githubapp.LogKeyEventType, event).Str(githubapp.LogKeyDeliveryID, r.Header.Get("X-GitHub-Delivery")).Msg("Webhook with a missing or bad X-Hub-Signature-256; refused.")
 			http.Error(rec, "missing or invalid X-Hub-Signature-256", http.StatusUnauthorized)
 			return
 		}
-		// The dispatcher checks again, and must not see a SHA-1 header.
+		// The dispatcher has no secret: without signature headers go-github
+		// checks nothing again (and never falls back to SHA-1).
+		r.Header.Del("X-Hub-Signature-256")
 		r.Header.Del("X-Hub-Signature")
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		dispatch.ServeHTTP(rec, r)
