@@ -28,11 +28,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/internal/githubtest"
 	"github.com/railyard/railyard/internal/webhooktest"
+	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/report"
 	"github.com/railyard/railyard/server"
 )
@@ -222,6 +224,72 @@ func bareHook(secret string) http.Handler {
 	})
 }
 
+// floorHook is bareHook plus the one durable write intake cannot do
+// without: the same enqueue-once of the delivery on q that Railyard makes.
+// It shows how far any handler that queues before answering can go.
+func floorHook(secret string, q *queue.Queue) http.Handler {
+	bare := bareHook(secret)
+	job := []byte(`{"installation_id":1,"owner":"railyard-bench","name":"hello-world","sha":"` +
+		strings.Repeat("0", 40) + `","branch":"master","default_branch":"master","pusher":"Codertocat","delivery":"0"}`)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusOnly{ResponseWriter: w}
+		bare.ServeHTTP(rec, r)
+		if rec.status != 0 {
+			return // refused; answered already
+		}
+		_, _, err := q.EnqueueOnce(r.Context(), "delivery:"+r.Header.Get("X-GitHub-Delivery"), 24*time.Hour,
+			queue.Job{Kind: "push", Repo: "railyard-bench/hello-world", Data: job})
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.WriteHeader(http.StatusAccepted)
+	})
+}
+
+// statusOnly holds back a 202 so floorHook can answer after its write.
+type statusOnly struct {
+	http.ResponseWriter
+	status int
+}
+
+func (s *statusOnly) WriteHeader(code int) {
+	if code == http.StatusAccepted {
+		return
+	}
+	s.status = code
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *statusOnly) Write(p []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	return s.ResponseWriter.Write(p)
+}
+
+// floorRig is a rig around floorHook on the real Redis at url.
+func floorRig(b *testing.B, url string) *rig {
+	r := intakeRig(b, "", false, false)
+	opts, err := redis.ParseURL(url)
+	if err != nil {
+		b.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	prefix := fmt.Sprintf("railyard:{railyard}:bench%d-%d:", os.Getpid(), rigSeq.Add(1))
+	b.Cleanup(func() {
+		keys, _ := rdb.Keys(context.Background(), prefix+"*").Result()
+		for c := range slices.Chunk(keys, 500) {
+			rdb.Del(context.Background(), c...)
+		}
+		rdb.Close()
+	})
+	hook := httptest.NewServer(floorHook(secret, queue.New(rdb, queue.Options{Prefix: prefix})))
+	b.Cleanup(hook.Close)
+	r.url = hook.URL + webhooktest.HookPath
+	return r
+}
+
 // stores runs f on the embedded store and, when RAILYARD_TEST_REDIS_URL is
 // set, on real Redis.
 func stores(b *testing.B, prefix string, f func(b *testing.B, redisURL string)) {
@@ -255,6 +323,13 @@ func intakeRig(b *testing.B, redisURL string, railyard, workers bool) *rig {
 // POST a signed push and wait for the answer, as fast as they can.
 func BenchmarkPushIntake(b *testing.B) {
 	b.Run("bare", func(b *testing.B) { closedLoop(b, intakeRig(b, "", false, false)) })
+	b.Run("bare+enqueue/redis", func(b *testing.B) {
+		url := os.Getenv("RAILYARD_TEST_REDIS_URL")
+		if url == "" {
+			b.Skip("needs RAILYARD_TEST_REDIS_URL")
+		}
+		closedLoop(b, floorRig(b, url))
+	})
 	stores(b, "workers/", func(b *testing.B, url string) { closedLoop(b, intakeRig(b, url, true, true)) })
 	stores(b, "intake-only/", func(b *testing.B, url string) { closedLoop(b, intakeRig(b, url, true, false)) })
 }
