@@ -109,8 +109,7 @@ func (s *Server) dispatchWorkflow(w http.ResponseWriter, req *http.Request) {
 		Inputs           map[string]any `json:"inputs"`
 		ReturnRunDetails bool           `json:"return_run_details"`
 	}
-	if err := decode(req, &in); err != nil {
-		s.writeError(w, http.StatusBadRequest, "Problems parsing JSON")
+	if !s.decodeBody(w, req, &in) {
 		return
 	}
 	s.mu.Lock()

@@ -62,8 +62,7 @@ func (s *Server) createCheckRun(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	var in checkRunInput
-	if err := decode(req, &in); err != nil {
-		s.writeError(w, http.StatusBadRequest, "Problems parsing JSON")
+	if !s.decodeBody(w, req, &in) {
 		return
 	}
 	s.mu.Lock()
@@ -89,8 +88,7 @@ func (s *Server) updateCheckRun(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	var in checkRunInput
-	if err := decode(req, &in); err != nil {
-		s.writeError(w, http.StatusBadRequest, "Problems parsing JSON")
+	if !s.decodeBody(w, req, &in) {
 		return
 	}
 	s.mu.Lock()

@@ -85,8 +85,7 @@ func (s *Server) createDeployment(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	var in deploymentInput
-	if err := decode(req, &in); err != nil {
-		s.writeError(w, http.StatusBadRequest, "Problems parsing JSON")
+	if !s.decodeBody(w, req, &in) {
 		return
 	}
 	s.mu.Lock()
@@ -210,8 +209,7 @@ func (s *Server) createDeploymentStatus(w http.ResponseWriter, req *http.Request
 		return
 	}
 	var in statusInput
-	if err := decode(req, &in); err != nil {
-		s.writeError(w, http.StatusBadRequest, "Problems parsing JSON")
+	if !s.decodeBody(w, req, &in) {
 		return
 	}
 	s.mu.Lock()

@@ -57,8 +57,7 @@ func (s *Server) createComment(w http.ResponseWriter, req *http.Request) {
 	var in struct {
 		Body string `json:"body"`
 	}
-	if err := decode(req, &in); err != nil {
-		s.writeError(w, http.StatusBadRequest, "Problems parsing JSON")
+	if !s.decodeBody(w, req, &in) {
 		return
 	}
 	s.mu.Lock()
@@ -101,8 +100,7 @@ func (s *Server) updateComment(w http.ResponseWriter, req *http.Request) {
 	var in struct {
 		Body string `json:"body"`
 	}
-	if err := decode(req, &in); err != nil {
-		s.writeError(w, http.StatusBadRequest, "Problems parsing JSON")
+	if !s.decodeBody(w, req, &in) {
 		return
 	}
 	s.mu.Lock()
@@ -139,8 +137,7 @@ func (s *Server) createReaction(w http.ResponseWriter, req *http.Request) {
 	var in struct {
 		Content string `json:"content"`
 	}
-	if err := decode(req, &in); err != nil {
-		s.writeError(w, http.StatusBadRequest, "Problems parsing JSON")
+	if !s.decodeBody(w, req, &in) {
 		return
 	}
 	s.mu.Lock()

@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"maps"
 	"net/http"
@@ -438,11 +437,14 @@ func (s *Server) writeError(w http.ResponseWriter, status int, message string) {
 }
 
 // decode reads the (already validated) JSON body of r into v.
-func decode(r *http.Request, v any) error {
+// decodeBody reads a request's JSON body into v; on a body that is not
+// JSON it answers 400 as GitHub does and returns false.
+func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
 	if err := json.NewDecoder(r.Body).Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		return fmt.Errorf("decode body: %w", err)
+		s.writeError(w, http.StatusBadRequest, "Problems parsing JSON")
+		return false
 	}
-	return nil
+	return true
 }
 
 // pathID reads an integer path parameter.
