@@ -252,7 +252,6 @@ type runInfo struct {
 	id                 int64
 	url                string
 	path, branch       string
-	event              string
 	status, conclusion string
 	created            time.Time
 }
@@ -261,7 +260,7 @@ type runInfo struct {
 func infoOf(run *github.WorkflowRun, path string) runInfo {
 	return runInfo{
 		id: run.GetID(), url: run.GetHTMLURL(), path: path, branch: run.GetHeadBranch(),
-		event: run.GetEvent(), status: run.GetStatus(), conclusion: run.GetConclusion(),
+		status: run.GetStatus(), conclusion: run.GetConclusion(),
 		created: run.GetCreatedAt().Time,
 	}
 }

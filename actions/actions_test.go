@@ -140,8 +140,9 @@ func TestRetakenStepCancelsTheEarlierRun(t *testing.T) {
 func TestRecordKeepsOnlyDispatchedRuns(t *testing.T) {
 	rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
 	push := &github.WorkflowRun{ID: github.Int64(7), Event: github.String("push"), Status: github.String("completed")}
-	if err := actions.Record(t.Context(), rdb, "octo/app", ".github/workflows/ci.yml", push); err != nil {
-		t.Fatal(err)
+	recorded, err := actions.Record(t.Context(), rdb, "octo/app", ".github/workflows/ci.yml", push)
+	if err != nil || recorded {
+		t.Fatalf("Record of a push run = %v, %v; want false, nil", recorded, err)
 	}
 	if n, _ := rdb.DBSize(t.Context()).Result(); n != 0 {
 		t.Errorf("a push run left %d keys; runs Railyard did not start are none of its business", n)

@@ -27,11 +27,12 @@ func claimKey(repo string, id int64) string {
 func stepKey(st Step) string { return store.RepoKey(st.Repo.FullName(), "actions", "step", st.Key) }
 
 // Record keeps what a workflow_run webhook says of a dispatched run of the
-// workflow file at path, for the step that waits for it. Runs started any
-// other way are none of Railyard's business and are not recorded.
-func Record(ctx context.Context, rdb redis.UniversalClient, repo, path string, run *github.WorkflowRun) error {
+// workflow file at path, for the step that waits for it, and reports
+// whether it did. Runs started any other way are none of Railyard's
+// business and are not recorded.
+func Record(ctx context.Context, rdb redis.UniversalClient, repo, path string, run *github.WorkflowRun) (bool, error) {
 	if run.GetEvent() != "workflow_dispatch" || run.GetID() == 0 {
-		return nil
+		return false, nil
 	}
 	created := run.GetCreatedAt().Time
 	key := runKey(repo, run.GetID())
@@ -47,9 +48,9 @@ func Record(ctx context.Context, rdb redis.UniversalClient, repo, path string, r
 		return nil
 	})
 	if err != nil {
-		return fmt.Errorf("record workflow run %d: %w", run.GetID(), err)
+		return false, fmt.Errorf("record workflow run %d: %w", run.GetID(), err)
 	}
-	return nil
+	return true, nil
 }
 
 var errNotRecorded = errors.New("no webhook recorded this run")
@@ -65,7 +66,7 @@ func (r *Runner) recorded(ctx context.Context, repo string, id int64) (runInfo, 
 	}
 	created, _ := strconv.ParseInt(m["created"], 10, 64)
 	return runInfo{
-		id: id, url: m["url"], path: m["path"], branch: m["branch"], event: "workflow_dispatch",
+		id: id, url: m["url"], path: m["path"], branch: m["branch"],
 		status: m["status"], conclusion: m["conclusion"], created: time.Unix(created, 0),
 	}, nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -278,9 +279,7 @@ func (e *Engine) runWorkflow(ctx context.Context, repo Repo, branch string, j *J
 		return false
 	}
 	inputs := map[string]string{"stage": j.Stage, "sha": j.SHA, "operation": string(j.Operation)}
-	for k, v := range st.Inputs {
-		inputs[k] = v
-	}
+	maps.Copy(inputs, st.Inputs)
 	r := e.opts.Workflows.Run(ctx, actions.Step{
 		Repo: repo, Key: j.ID + ":" + st.Name, Workflow: st.Workflow, Ref: branch,
 		Inputs: inputs, Timeout: st.Timeout,

@@ -26,12 +26,13 @@ func (h *WorkflowRun) Handle(ctx context.Context, eventType, deliveryID string, 
 	repo := ev.GetRepo()
 	ctx, log := githubapp.PrepareRepoContext(ctx, ev.GetInstallation().GetID(), repo)
 	run := ev.GetWorkflowRun()
-	if run.GetEvent() != "workflow_dispatch" {
+	recorded, err := actions.Record(ctx, h.Redis, repo.GetFullName(), ev.GetWorkflow().GetPath(), run)
+	if err != nil {
+		return fmt.Errorf("%w: %v", store.ErrUnavailable, err)
+	}
+	if !recorded {
 		log.Debug().Str("event", run.GetEvent()).Msg("Workflow run not started by a dispatch; ignoring.")
 		return nil
-	}
-	if err := actions.Record(ctx, h.Redis, repo.GetFullName(), ev.GetWorkflow().GetPath(), run); err != nil {
-		return fmt.Errorf("%w: %v", store.ErrUnavailable, err)
 	}
 	log.Info().Int64("railyard_run", run.GetID()).Str("status", run.GetStatus()).
 		Str("conclusion", run.GetConclusion()).Msg("Recorded workflow run.")
