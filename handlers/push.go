@@ -9,7 +9,7 @@ import (
 
 	"github.com/palantir/go-githubapp/githubapp"
 	"github.com/redis/go-redis/v9"
-	"github.com/tidwall/gjson"
+	"github.com/valyala/fastjson"
 
 	"github.com/railyard/railyard/store"
 )
@@ -41,54 +41,44 @@ type pushEvent struct {
 	InstallationID                  int64
 }
 
-// decodePush reads the fields the handler needs out of a push payload in
-// one pass, skipping the rest (commits, most of the repository): a full
-// decode with encoding/json was most of the cost of taking a push
+// pushParsers parse push payloads without allocating a tree per push.
+var pushParsers fastjson.ParserPool
+
+// decodePush validates a push payload and reads the fields the handler
+// needs in one pass, skipping the rest (commits, most of the repository):
+// a full decode with encoding/json was most of the cost of taking a push
 // (BENCHMARKS.md).
 func decodePush(payload []byte) (pushEvent, error) {
-	if !gjson.ValidBytes(payload) {
-		return pushEvent{}, fmt.Errorf("%w: push payload is not JSON", errBadPayload)
+	p := pushParsers.Get()
+	defer pushParsers.Put(p)
+	v, err := p.ParseBytes(payload)
+	if err != nil {
+		return pushEvent{}, fmt.Errorf("%w: push payload is not JSON: %v", errBadPayload, err)
 	}
-	var ev pushEvent
-	var have uint8 // a bit for each of ref, after, repository.name and .default_branch
-	str := func(dst *string, bit uint8, v gjson.Result) {
-		if v.Type == gjson.String {
-			*dst = v.Str
-			have |= bit
+	// The parser's values live only until it is reused: copy what is kept.
+	str := func(keys ...string) (string, bool) {
+		s := v.Get(keys...)
+		if s == nil || s.Type() != fastjson.TypeString {
+			return "", false
 		}
+		return string(s.GetStringBytes()), true
 	}
-	gjson.ParseBytes(payload).ForEach(func(k, v gjson.Result) bool {
-		switch k.Str {
-		case "ref":
-			str(&ev.Ref, 1, v)
-		case "after":
-			str(&ev.After, 2, v)
-		case "deleted":
-			ev.Deleted = v.Bool()
-		case "installation":
-			ev.InstallationID = v.Get("id").Int()
-		case "sender":
-			ev.Sender = v.Get("login").String()
-		case "pusher":
-			ev.Pusher = v.Get("name").String()
-		case "repository":
-			v.ForEach(func(k, v gjson.Result) bool {
-				switch k.Str {
-				case "name":
-					str(&ev.Repo, 4, v)
-				case "default_branch":
-					str(&ev.DefaultBranch, 8, v)
-				case "owner":
-					ev.Owner, ev.OwnerName = v.Get("login").String(), v.Get("name").String()
-				}
-				return true
-			})
-		}
-		return true
-	})
-	if have != 15 {
+	ev := pushEvent{
+		Deleted:        v.GetBool("deleted"),
+		InstallationID: v.GetInt64("installation", "id"),
+	}
+	var ok [4]bool
+	ev.Ref, ok[0] = str("ref")
+	ev.After, ok[1] = str("after")
+	ev.Repo, ok[2] = str("repository", "name")
+	ev.DefaultBranch, ok[3] = str("repository", "default_branch")
+	if ok != [4]bool{true, true, true, true} {
 		return pushEvent{}, fmt.Errorf("%w: push payload lacks ref, after, repository.name or repository.default_branch", errBadPayload)
 	}
+	ev.Owner, _ = str("repository", "owner", "login")
+	ev.OwnerName, _ = str("repository", "owner", "name")
+	ev.Sender, _ = str("sender", "login")
+	ev.Pusher, _ = str("pusher", "name")
 	return ev, nil
 }
 
