@@ -38,7 +38,7 @@ func (s *Server) webhook(dispatch http.Handler) http.Handler {
 		// The dispatcher adds the event and delivery to the context's logger.
 		r = r.WithContext(s.log.WithContext(r.Context()))
 
-		body, err := io.ReadAll(http.MaxBytesReader(rec, r.Body, maxWebhookBody))
+		body, err := readBody(rec, r)
 		if err != nil {
 			http.Error(rec, "request body too large or unreadable", http.StatusRequestEntityTooLarge)
 			return
@@ -55,6 +55,21 @@ func (s *Server) webhook(dispatch http.Handler) http.Handler {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		dispatch.ServeHTTP(rec, r)
 	})
+}
+
+// readBody reads a delivery of at most maxWebhookBody bytes. GitHub sends
+// Content-Length, so the body is read into one buffer of its size rather
+// than a growing one: payloads are large and every push copies one.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body := http.MaxBytesReader(w, r.Body, maxWebhookBody)
+	if n := r.ContentLength; n >= 0 && n <= maxWebhookBody {
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(body, buf); err != nil {
+			return nil, err
+		}
+		return buf, nil
+	}
+	return io.ReadAll(body)
 }
 
 func validSignature(secret, body []byte, header string) bool {
