@@ -33,6 +33,10 @@ type Options struct {
 	Group         string        // consumer group; default "workers"
 	Lease         time.Duration // a claimed job not extended for this long may be taken over; default 30s
 	MaxDeliveries int           // after this many deliveries a job goes to the dead-letter stream; default 10
+	// SingleProcess says the store serves this process alone and loses
+	// everything when it stops: the embedded store. EnqueueOnce then needs
+	// no Lua script, which the embedded store runs slowly (BENCHMARKS.md).
+	SingleProcess bool
 }
 
 // Depth counts jobs by where they are.
@@ -108,6 +112,9 @@ func (q *Queue) Enqueue(ctx context.Context, j Job) (string, error) {
 func (q *Queue) EnqueueOnce(ctx context.Context, dedupeKey string, ttl time.Duration, j Job) (id string, duplicate bool, err error) {
 	if ttl < time.Millisecond {
 		return "", false, fmt.Errorf("enqueue %s job once: ttl %v is below 1ms", j.Kind, ttl)
+	}
+	if q.opts.SingleProcess {
+		return q.enqueueOnceLocal(ctx, q.opts.Prefix+"once:"+dedupeKey, ttl, j)
 	}
 	keys := []string{q.opts.Prefix + "once:" + dedupeKey, q.stream}
 	res, err := enqueueOnceScript.Run(ctx, q.rdb, keys, ttl.Milliseconds(), encode(j, 0, false)).Slice()
@@ -202,24 +209,16 @@ func (q *Queue) Claim(ctx context.Context, consumer string, wait time.Duration) 
 
 // reclaim takes over a job whose lease expired.
 func (q *Queue) reclaim(ctx context.Context, consumer string) (*Lease, error) {
-	res, err := reclaimScript.Run(ctx, q.rdb, []string{q.stream}, q.opts.Group, consumer, q.leaseMs).Slice()
-	if errors.Is(err, redis.Nil) {
-		return nil, nil
+	take := q.takeOver
+	if q.opts.SingleProcess {
+		take = q.takeOverLocal
 	}
+	id, job, count, err := take(ctx, consumer)
 	if err != nil {
 		return nil, fmt.Errorf("take over expired leases: %w", err)
 	}
-	if len(res) != 3 {
-		return nil, fmt.Errorf("take over expired leases: unexpected reply %v", res)
-	}
-	id, _ := res[0].(string)
-	fields, _ := res[1].([]any)
-	count, _ := res[2].(int64)
-	var job string
-	for i := 0; i+1 < len(fields); i += 2 {
-		if fields[i] == "job" {
-			job, _ = fields[i+1].(string)
-		}
+	if id == "" {
+		return nil, nil
 	}
 	l := q.lease(ctx, consumer, id, int(count), job)
 	l.log(zerolog.Ctx(ctx).Info()).Int("railyard_job_deliveries", l.Job.Deliveries).
@@ -227,10 +226,40 @@ func (q *Queue) reclaim(ctx context.Context, consumer string) (*Lease, error) {
 	return l, nil
 }
 
+// takeOver gives consumer the oldest entry whose lease expired: its id
+// ("" for none), its job and its delivery count.
+func (q *Queue) takeOver(ctx context.Context, consumer string) (id, job string, count int64, err error) {
+	res, err := reclaimScript.Run(ctx, q.rdb, []string{q.stream}, q.opts.Group, consumer, q.leaseMs).Slice()
+	if errors.Is(err, redis.Nil) {
+		return "", "", 0, nil
+	}
+	if err != nil {
+		return "", "", 0, err
+	}
+	if len(res) != 3 {
+		return "", "", 0, fmt.Errorf("unexpected reply %v", res)
+	}
+	id, _ = res[0].(string)
+	fields, _ := res[1].([]any)
+	count, _ = res[2].(int64)
+	for i := 0; i+1 < len(fields); i += 2 {
+		if fields[i] == "job" {
+			job, _ = fields[i+1].(string)
+		}
+	}
+	return id, job, count, nil
+}
+
+// promoteBatch is how many due jobs one promote moves at most.
+const promoteBatch = 100
+
 // promote moves due delayed jobs into the stream and tells how long until
 // the next one is due (negative: none left).
 func (q *Queue) promote(ctx context.Context) (time.Duration, error) {
-	ms, err := promoteScript.Run(ctx, q.rdb, []string{q.delayed, q.stream}, 100).Int64()
+	if q.opts.SingleProcess {
+		return q.promoteLocal(ctx)
+	}
+	ms, err := promoteScript.Run(ctx, q.rdb, []string{q.delayed, q.stream}, promoteBatch).Int64()
 	if err != nil {
 		return 0, fmt.Errorf("move due delayed jobs: %w", err)
 	}

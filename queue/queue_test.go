@@ -8,7 +8,9 @@ import (
 	"os"
 	"reflect"
 	"slices"
+	"strconv"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -26,6 +28,7 @@ const (
 type harness struct {
 	rdb     redis.UniversalClient
 	advance func(d time.Duration) // lets d pass on the server's clock
+	single  bool                  // queues take the Options.SingleProcess paths
 }
 
 type backend struct {
@@ -35,7 +38,11 @@ type backend struct {
 
 // backends is miniredis always, plus real Redis when RAILYARD_TEST_REDIS_URL is set.
 func backends(t testing.TB) []backend {
-	bs := []backend{{"miniredis", openMiniredis}}
+	bs := []backend{{"miniredis", openMiniredis}, {"miniredis/single-process", func(t testing.TB) *harness {
+		h := openMiniredis(t)
+		h.single = true
+		return h
+	}}}
 	if url := os.Getenv("RAILYARD_TEST_REDIS_URL"); url != "" {
 		bs = append(bs, backend{"redis", func(t testing.TB) *harness { return openRedis(t, url) }})
 	} else {
@@ -90,6 +97,7 @@ func eachBackend(t *testing.T, fn func(t *testing.T, h *harness)) {
 func (h *harness) queue(t testing.TB, opts Options) *Queue {
 	t.Helper()
 	opts.Prefix = "railyard-test:{" + rand.Text() + "}:"
+	opts.SingleProcess = h.single
 	if opts.Lease == 0 {
 		opts.Lease = testLease
 	}
@@ -338,6 +346,34 @@ func TestEnqueueOnce(t *testing.T) {
 		if _, _, err := q.EnqueueOnce(t.Context(), "k", 0, Job{Kind: "push"}); err == nil {
 			t.Error("EnqueueOnce with ttl 0 succeeded, want an error")
 		}
+	})
+}
+
+// TestEnqueueOnceConcurrently: deliveries of one key racing each other,
+// as GitHub's redeliveries can, queue one job between them.
+func TestEnqueueOnceConcurrently(t *testing.T) {
+	t.Parallel()
+	const racers = 16
+	eachBackend(t, func(t *testing.T, h *harness) {
+		q := h.queue(t, Options{})
+		var fresh atomic.Int64
+		var wg sync.WaitGroup
+		for range racers {
+			wg.Go(func() {
+				_, dup, err := q.EnqueueOnce(t.Context(), "delivery-1", time.Minute, Job{Kind: "push"})
+				if err != nil {
+					t.Errorf("EnqueueOnce: %v", err)
+				}
+				if !dup {
+					fresh.Add(1)
+				}
+			})
+		}
+		wg.Wait()
+		if n := fresh.Load(); n != 1 {
+			t.Errorf("%d of %d racing deliveries were queued, want 1", n, racers)
+		}
+		wantDepth(t, q, Depth{Ready: 1})
 	})
 }
 
@@ -683,8 +719,16 @@ func TestConcurrentConsumersAckEachJobOnce(t *testing.T) {
 	const consumers, jobs = 8, 200
 	eachBackend(t, func(t *testing.T, h *harness) {
 		q := h.queue(t, Options{Lease: long})
-		for range jobs {
-			enqueue(t, q, Job{Kind: "push"})
+		// Half the jobs wait in the delayed set, so that consumers race to
+		// move them too; each is known by its data, which a doubled move
+		// would repeat.
+		for i := range jobs {
+			j := Job{Kind: "push", Data: []byte(strconv.Itoa(i))}
+			if i%2 == 0 {
+				enqueue(t, q, j)
+			} else if err := q.EnqueueIn(t.Context(), j, 0); err != nil {
+				t.Fatalf("EnqueueIn: %v", err)
+			}
 		}
 		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 		defer cancel()
@@ -715,7 +759,7 @@ func TestConcurrentConsumersAckEachJobOnce(t *testing.T) {
 						continue
 					}
 					mu.Lock()
-					acks[l.Job.ID]++
+					acks[string(l.Job.Data)]++
 					mu.Unlock()
 				}
 			})
@@ -724,9 +768,9 @@ func TestConcurrentConsumersAckEachJobOnce(t *testing.T) {
 		if len(acks) != jobs {
 			t.Errorf("%d distinct jobs acked, want %d", len(acks), jobs)
 		}
-		for id, n := range acks {
+		for data, n := range acks {
 			if n != 1 {
-				t.Errorf("job %s acked %d times", id, n)
+				t.Errorf("job %s acked %d times", data, n)
 			}
 		}
 		wantDepth(t, q, Depth{})

@@ -71,6 +71,7 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 		prefix = "railyard:{railyard}:"
 	}
 	intakeOpts.Prefix, stageOpts.Prefix = prefix+"intake:", prefix+"stage:"
+	intakeOpts.SingleProcess, stageOpts.SingleProcess = st.Embedded(), st.Embedded()
 	intake, stages := queue.New(st.Redis, intakeOpts), queue.New(st.Redis, stageOpts)
 
 	// One client per installation, kept: its access token then serves until
