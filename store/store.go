@@ -7,12 +7,15 @@ package store
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
+	"net"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+	"google.golang.org/grpc/test/bufconn"
 )
 
 // Store is an open Redis connection and, for the embedded store, the
@@ -20,6 +23,7 @@ import (
 type Store struct {
 	Redis    redis.UniversalClient
 	embedded *miniredis.Miniredis
+	pipes    *bufconn.Listener // connections to embedded
 }
 
 // ErrUnavailable marks errors caused by the store being unreachable.
@@ -29,11 +33,7 @@ var ErrUnavailable = errors.New("store unavailable")
 // in-process store when url is empty.
 func Open(ctx context.Context, url string) (*Store, error) {
 	if url == "" {
-		m := miniredis.NewMiniRedis()
-		if err := m.Start(); err != nil {
-			return nil, fmt.Errorf("start embedded store: %w", err)
-		}
-		return &Store{Redis: redis.NewClient(&redis.Options{Addr: m.Addr()}), embedded: m}, nil
+		return openEmbedded()
 	}
 	opts, err := redis.ParseURL(url)
 	if err != nil {
@@ -46,6 +46,43 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	opts.WriteTimeout = 2 * time.Second
 	opts.MaxRetries = 1
 	return &Store{Redis: redis.NewClient(opts)}, nil
+}
+
+// embeddedPipeBuffer is how many bytes each direction of a connection to
+// the embedded store holds before a write waits for the reader. A pipeline
+// would deadlock only if both its commands and its replies outgrew it.
+const embeddedPipeBuffer = 256 << 10
+
+// openEmbedded starts miniredis inside the process and connects to it over
+// in-memory pipes: a round trip then costs a few microseconds instead of
+// four system calls over loopback TCP (BENCHMARKS.md).
+func openEmbedded() (*Store, error) {
+	m := miniredis.NewMiniRedis()
+	// miniredis also listens on a loopback port, which Railyard does not
+	// use; a password nobody knows keeps other local users out of it.
+	password := rand.Text()
+	m.RequireAuth(password)
+	if err := m.Start(); err != nil {
+		return nil, fmt.Errorf("start embedded store: %w", err)
+	}
+	pipes := bufconn.Listen(embeddedPipeBuffer)
+	go func() {
+		for {
+			conn, err := pipes.Accept()
+			if err != nil {
+				return // closed
+			}
+			m.Server().ServeConn(conn)
+		}
+	}()
+	rdb := redis.NewClient(&redis.Options{
+		Addr:     "embedded",
+		Password: password,
+		Dialer: func(ctx context.Context, _, _ string) (net.Conn, error) {
+			return pipes.DialContext(ctx)
+		},
+	})
+	return &Store{Redis: rdb, embedded: m, pipes: pipes}, nil
 }
 
 // Embedded reports whether the store lives inside this process and so
@@ -64,6 +101,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	err := s.Redis.Close()
 	if s.embedded != nil {
+		s.pipes.Close()
 		s.embedded.Close()
 	}
 	return err

@@ -3,8 +3,11 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/redis/go-redis/v9"
 )
 
 func TestOpenEmbedded(t *testing.T) {
@@ -18,6 +21,52 @@ func TestOpenEmbedded(t *testing.T) {
 	}
 	if err := s.Ping(context.Background()); err != nil {
 		t.Errorf("ping embedded store: %v", err)
+	}
+}
+
+// TestEmbeddedPortIsClosedToOthers: miniredis also listens on loopback;
+// another local user connecting there must not reach Railyard's state.
+func TestEmbeddedPortIsClosedToOthers(t *testing.T) {
+	s, err := Open(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Redis.Set(t.Context(), "railyard:secret", "state", 0).Err(); err != nil {
+		t.Fatalf("write through the store: %v", err)
+	}
+	other := redis.NewClient(&redis.Options{Addr: s.embedded.Addr()})
+	defer other.Close()
+	if v, err := other.Get(t.Context(), "railyard:secret").Result(); err == nil || !strings.Contains(err.Error(), "NOAUTH") {
+		t.Errorf("a client on the embedded store's port read %q, %v; want NOAUTH", v, err)
+	}
+}
+
+// TestEmbeddedLargeValuesAndPipelines: a value, and a pipeline's commands,
+// larger than an in-memory connection's buffer get through.
+func TestEmbeddedLargeValuesAndPipelines(t *testing.T) {
+	s, err := Open(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	big := strings.Repeat("x", 3*embeddedPipeBuffer)
+	if err := s.Redis.Set(ctx, "big", big, 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Redis.Get(ctx, "big").Result(); err != nil || got != big {
+		t.Fatalf("GET of a %d-byte value: %d bytes, %v", len(big), len(got), err)
+	}
+	const n = 3000 // ~400 KB of commands
+	cmds, err := s.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range n {
+			p.Set(ctx, fmt.Sprint("k", i), strings.Repeat("v", 100), 0)
+		}
+		return nil
+	})
+	if err != nil || len(cmds) != n {
+		t.Fatalf("pipeline of %d SETs: %d replies, %v", n, len(cmds), err)
 	}
 }
 
