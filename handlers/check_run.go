@@ -38,13 +38,13 @@ func (h *CheckRun) Handle(ctx context.Context, eventType, deliveryID string, pay
 	stage, isOurs := strings.CutPrefix(cr.GetName(), "railyard/")
 	switch {
 	case ev.GetAction() != "requested_action":
-		log.Debug().Str("action", ev.GetAction()).Msg("Not a button click; ignoring check run event.")
+		log.Info().Str("action", ev.GetAction()).Msg("Not a button click; ignoring check run event.")
 		return nil
 	case !isOurs || stage == "pipeline" || stage == "config":
-		log.Debug().Str("check_run", cr.GetName()).Msg("Not a Railyard stage check run; ignoring.")
+		log.Info().Str("check_run", cr.GetName()).Msg("Not a Railyard stage check run; ignoring.")
 		return nil
 	case isBot(ev.GetSender()):
-		log.Debug().Msg("Button clicked by a bot; ignoring.")
+		log.Info().Msg("Button clicked by a bot; ignoring.")
 		return nil
 	}
 	return h.enqueue(ctx, "delivery:"+deliveryID, KindAction, repo.GetFullName(), actionJob{

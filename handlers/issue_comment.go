@@ -39,16 +39,16 @@ func (h *IssueComment) Handle(ctx context.Context, eventType, deliveryID string,
 	comment := ev.GetComment()
 	switch {
 	case ev.GetAction() != "created":
-		log.Debug().Str("action", ev.GetAction()).Msg("Comment edited or deleted; ignoring.")
+		log.Info().Str("action", ev.GetAction()).Msg("Comment edited or deleted; ignoring.")
 		return nil
 	case isBot(comment.GetUser()):
-		log.Debug().Str("user", comment.GetUser().GetLogin()).Msg("Comment by a bot; ignoring.")
+		log.Info().Str("user", comment.GetUser().GetLogin()).Msg("Comment by a bot; ignoring.")
 		return nil
 	case ev.GetInstallation().GetID() == 0:
-		log.Debug().Msg("Comment without an installation; ignoring.")
+		log.Info().Msg("Comment without an installation; ignoring.")
 		return nil
 	case len(command.Parse(comment.GetBody())) == 0:
-		log.Debug().Msg("No commands in comment.")
+		log.Info().Msg("No commands in comment; ignoring.")
 		return nil
 	}
 	// Keyed on the comment, not the delivery: GitHub may deliver one comment

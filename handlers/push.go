@@ -93,13 +93,13 @@ func (h *Push) Handle(ctx context.Context, eventType, deliveryID string, payload
 	ref := ev.Ref
 	switch {
 	case ev.Deleted:
-		log.Debug().Str("ref", ref).Msg("Ref deleted; ignoring push.")
+		log.Info().Str("ref", ref).Msg("Ref deleted; ignoring push.")
 		return nil
 	case !strings.HasPrefix(ref, "refs/heads/"):
-		log.Debug().Str("ref", ref).Msg("Not a branch; ignoring push.")
+		log.Info().Str("ref", ref).Msg("Not a branch; ignoring push.")
 		return nil
 	case ev.InstallationID == 0:
-		log.Debug().Msg("Push without an installation; ignoring.")
+		log.Info().Msg("Push without an installation; ignoring.")
 		return nil
 	}
 	branch := strings.TrimPrefix(ref, "refs/heads/")
@@ -112,7 +112,7 @@ func (h *Push) Handle(ctx context.Context, eventType, deliveryID string, payload
 			return err
 		}
 		if known != branch && known != unknownBranch {
-			log.Debug().Str("ref", ref).Str("pipeline_branch", known).Msg("Not the pipeline branch; ignoring push.")
+			log.Info().Str("ref", ref).Str("pipeline_branch", known).Msg("Not the pipeline branch; ignoring push.")
 			return nil
 		}
 	}

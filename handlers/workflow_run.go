@@ -31,7 +31,7 @@ func (h *WorkflowRun) Handle(ctx context.Context, eventType, deliveryID string, 
 		return fmt.Errorf("%w: %v", store.ErrUnavailable, err)
 	}
 	if !recorded {
-		log.Debug().Str("event", run.GetEvent()).Msg("Workflow run not started by a dispatch; ignoring.")
+		log.Info().Str("event", run.GetEvent()).Msg("Workflow run not started by a dispatch; ignoring.")
 		return nil
 	}
 	log.Info().Int64("railyard_run", run.GetID()).Str("status", run.GetStatus()).

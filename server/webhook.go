@@ -27,6 +27,7 @@ const maxWebhookBody = 25 << 20
 // 400), and only here; then go-githubapp's dispatcher runs the handler.
 func (s *Server) webhook(dispatch http.Handler) http.Handler {
 	secret := []byte(s.env.WebhookSecret)
+	log := s.log.Hook(dropDispatcherLine{})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		event := r.Header.Get("X-GitHub-Event")
@@ -36,7 +37,7 @@ func (s *Server) webhook(dispatch http.Handler) http.Handler {
 			s.metrics.intake.WithLabelValues(event).Observe(time.Since(start).Seconds())
 		}()
 		// The dispatcher adds the event and delivery to the context's logger.
-		r = r.WithContext(s.log.WithContext(r.Context()))
+		r = r.WithContext(log.WithContext(r.Context()))
 
 		body, err := readBody(rec, r)
 		if err != nil {
@@ -106,11 +107,28 @@ func onWebhookError(w http.ResponseWriter, r *http.Request, err error) {
 
 // onWebhookResponse answers 202: the work happens later on the queue.
 func onWebhookResponse(w http.ResponseWriter, r *http.Request, event string, handled bool) {
-	if event == "ping" {
+	switch {
+	case event == "ping":
+		zerolog.Ctx(r.Context()).Info().Msg("Ping answered.")
 		w.WriteHeader(http.StatusOK)
 		return
+	case !handled:
+		zerolog.Ctx(r.Context()).Info().Msg("Event Railyard does not handle; ignoring.")
 	}
 	w.WriteHeader(http.StatusAccepted)
+}
+
+// dropDispatcherLine keeps each delivery to one log line. go-githubapp's
+// dispatcher logs "Received webhook event" for every delivery, before the
+// handler logs what it did with it (queued, or ignored and why) under the
+// same event and delivery id; that second line is the one worth keeping,
+// and the only one at 1,000 deliveries a second.
+type dropDispatcherLine struct{}
+
+func (dropDispatcherLine) Run(e *zerolog.Event, level zerolog.Level, msg string) {
+	if level == zerolog.InfoLevel && msg == "Received webhook event" {
+		e.Discard()
+	}
 }
 
 type statusRecorder struct {

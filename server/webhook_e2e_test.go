@@ -2,17 +2,22 @@ package server_test
 
 import (
 	"context"
+	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/rs/zerolog"
 
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/engine"
 	"github.com/railyard/railyard/internal/githubtest"
+	"github.com/railyard/railyard/internal/logtest"
 	"github.com/railyard/railyard/internal/webhooktest"
 	"github.com/railyard/railyard/server"
 )
@@ -180,4 +185,52 @@ func freePort(t *testing.T) string {
 	defer l.Close()
 	_, port, _ := net.SplitHostPort(l.Addr().String())
 	return port
+}
+
+// TestEachDeliveryLogsOneLine: an operator finds every delivery in the log
+// under its delivery id, once, saying what became of it.
+func TestEachDeliveryLogsOneLine(t *testing.T) {
+	h := newHarness(t, buildOnly)
+	var logs logtest.Buffer
+	srv, err := server.New(t.Context(), h.env, zerolog.New(&logs).Level(zerolog.InfoLevel), h.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	logs.Reset() // the start-up warning about the embedded store
+	sha := h.commit()
+	comment := webhooktest.Payload(t, "issue_comment/created.with-installation.payload.json",
+		webhooktest.Set("comment.body", "Looks good to me."))
+	deliveries := []struct {
+		event, id string
+		body      []byte
+		sign      bool
+		want      string // the message of its one line
+	}{
+		{"push", "d-push", pushBody(t, sha), true, "Queued."},
+		{"push", "d-push", pushBody(t, sha), true, "Seen before; not queued again."},
+		{"push", "d-tag", webhooktest.Payload(t, "push/ghes-35.payload.json", webhooktest.Set("installation", map[string]any{"id": 1})), true, "Not a branch; ignoring push."},
+		{"push", "d-delete", webhooktest.Payload(t, "push/with-installation.payload.json", webhooktest.Set("ref", "refs/heads/master")), true, "Ref deleted; ignoring push."},
+		{"issue_comment", "d-comment", comment, true, "No commands in comment; ignoring."},
+		{"ping", "d-ping", webhooktest.Payload(t, "ping/payload.json"), true, "Ping answered."},
+		{"installation", "d-installation", webhooktest.Payload(t, "installation/created.payload.json"), true, "Event Railyard does not handle; ignoring."},
+		{"push", "d-forged", pushBody(t, sha), false, "Webhook with a missing or bad X-Hub-Signature-256; refused."},
+	}
+	var want []string
+	for _, d := range deliveries {
+		req := webhooktest.Request(t, secret, d.event, d.id, d.body)
+		if !d.sign {
+			req.Header.Set("X-Hub-Signature-256", webhooktest.Sign([]byte("not the secret"), d.body))
+		}
+		srv.Handler().ServeHTTP(httptest.NewRecorder(), req)
+		want = append(want, d.id+": "+d.want)
+	}
+	var got []string
+	for _, l := range logs.Lines(t) {
+		id, _ := l["github_delivery_id"].(string)
+		got = append(got, fmt.Sprintf("%s: %s", id, l["message"]))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("log lines:\n%s\nwant one per delivery:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
 }

@@ -25,6 +25,7 @@ import (
 
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/internal/githubtest"
+	"github.com/railyard/railyard/internal/logtest"
 	"github.com/railyard/railyard/setup"
 )
 
@@ -38,7 +39,7 @@ type fixture struct {
 	gh     *githubtest.Server
 	dotenv string
 	now    time.Time // the handler's clock
-	logs   syncBuffer
+	logs   logtest.Buffer
 }
 
 func newFixture(t *testing.T, publicURL string) *fixture {
@@ -618,23 +619,6 @@ func assertNoSecret(t *testing.T, where, text string, secrets []string) {
 func pemBody(p []byte) string {
 	lines := strings.Split(string(p), "\n")
 	return lines[len(lines)/2]
-}
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // HTML helpers: what a person sees and what the browser submits.
