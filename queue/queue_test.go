@@ -16,6 +16,8 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
+
+	"github.com/railyard/railyard/store"
 )
 
 const (
@@ -29,6 +31,8 @@ type harness struct {
 	rdb     redis.UniversalClient
 	advance func(d time.Duration) // lets d pass on the server's clock
 	single  bool                  // queues take the Options.SingleProcess paths
+	// ttlSlack is how late keys may expire after their TTL.
+	ttlSlack time.Duration
 }
 
 type backend struct {
@@ -42,7 +46,7 @@ func backends(t testing.TB) []backend {
 		h := openMiniredis(t)
 		h.single = true
 		return h
-	}}}
+	}}, {"embedded-store", openEmbeddedStore}}
 	if url := os.Getenv("RAILYARD_TEST_REDIS_URL"); url != "" {
 		bs = append(bs, backend{"redis", func(t testing.TB) *harness { return openRedis(t, url) }})
 	} else {
@@ -67,6 +71,18 @@ func openMiniredis(t testing.TB) *harness {
 		now = now.Add(d)
 		m.SetTime(now)
 	}}
+}
+
+// openEmbeddedStore is the store Railyard runs on without Redis, as the
+// server configures the queue for it: real time, single-process paths.
+func openEmbeddedStore(t testing.TB) *harness {
+	st, err := store.Open(context.Background(), "")
+	if err != nil {
+		t.Fatalf("embedded store: %v", err)
+	}
+	t.Cleanup(func() { st.Close() })
+	return &harness{rdb: st.Redis, single: true, ttlSlack: store.EmbeddedExpiry,
+		advance: func(d time.Duration) { time.Sleep(d + 5*time.Millisecond) }}
 }
 
 func openRedis(t testing.TB, url string) *harness {
@@ -321,7 +337,9 @@ func TestEnqueueOnce(t *testing.T) {
 		q := h.queue(t, Options{})
 		ids := make([]string, len(steps))
 		for i, s := range steps {
-			h.advance(s.advance)
+			if s.advance > 0 {
+				h.advance(s.advance + h.ttlSlack)
+			}
 			id, dup, err := q.EnqueueOnce(t.Context(), s.key, ttl, Job{Kind: "comment", Data: []byte(s.name)})
 			if err != nil {
 				t.Fatalf("%s: EnqueueOnce: %v", s.name, err)

@@ -24,6 +24,8 @@ type Store struct {
 	Redis    redis.UniversalClient
 	embedded *miniredis.Miniredis
 	pipes    *bufconn.Listener // connections to embedded
+	// stopExpiry ends expireKeys.
+	stopExpiry chan struct{}
 }
 
 // ErrUnavailable marks errors caused by the store being unreachable.
@@ -75,6 +77,8 @@ func openEmbedded() (*Store, error) {
 			m.Server().ServeConn(conn)
 		}
 	}()
+	stop := make(chan struct{})
+	go expireKeys(m, stop)
 	rdb := redis.NewClient(&redis.Options{
 		Addr:     "embedded",
 		Password: password,
@@ -82,7 +86,31 @@ func openEmbedded() (*Store, error) {
 			return pipes.DialContext(ctx)
 		},
 	})
-	return &Store{Redis: rdb, embedded: m, pipes: pipes}, nil
+	return &Store{Redis: rdb, embedded: m, pipes: pipes, stopExpiry: stop}, nil
+}
+
+// EmbeddedExpiry is how often the embedded store expires keys: a key with
+// a TTL lives up to this much longer than asked.
+const EmbeddedExpiry = time.Second
+
+// expireKeys lets the embedded store's TTLs run with the clock. miniredis
+// only expires keys when told time has passed (it is made for tests), so
+// without this every delivery's dedupe key, lock and lease would live
+// forever. Its ClockTTL option would do the same on every command, and
+// each pass visits every key: once a second costs far less.
+func expireKeys(m *miniredis.Miniredis, stop <-chan struct{}) {
+	tick := time.NewTicker(EmbeddedExpiry)
+	defer tick.Stop()
+	last := time.Now()
+	for {
+		select {
+		case <-stop:
+			return
+		case now := <-tick.C:
+			m.FastForward(now.Sub(last))
+			last = now
+		}
+	}
 }
 
 // Embedded reports whether the store lives inside this process and so
@@ -101,6 +129,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	err := s.Redis.Close()
 	if s.embedded != nil {
+		close(s.stopExpiry)
 		s.pipes.Close()
 		s.embedded.Close()
 	}

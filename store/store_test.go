@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -67,6 +68,33 @@ func TestEmbeddedLargeValuesAndPipelines(t *testing.T) {
 	})
 	if err != nil || len(cmds) != n {
 		t.Fatalf("pipeline of %d SETs: %d replies, %v", n, len(cmds), err)
+	}
+}
+
+// TestEmbeddedKeysExpire: keys with a TTL (deliveries remembered for a
+// day, stage locks, leases) expire on the embedded store as on Redis.
+func TestEmbeddedKeysExpire(t *testing.T) {
+	s, err := Open(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := t.Context()
+	if err := s.Redis.Set(ctx, "lease", "mine", 50*time.Millisecond).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Redis.Set(ctx, "kept", "forever", 0).Err(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * EmbeddedExpiry)
+	for s.Redis.Exists(ctx, "lease").Val() == 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("a key with a 50 ms TTL still exists after %v", 5*EmbeddedExpiry)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if v := s.Redis.Get(ctx, "kept").Val(); v != "forever" {
+		t.Errorf("a key without TTL = %q, want it kept", v)
 	}
 }
 
