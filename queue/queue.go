@@ -59,6 +59,7 @@ type Queue struct {
 	stream  string // jobs ready or leased
 	delayed string // sorted set of jobs by due time (server ms)
 	dead    string // stream of dead-lettered jobs
+	group   *groupCommit
 }
 
 // New returns a queue on rdb. Call Init once before claiming.
@@ -84,6 +85,7 @@ func New(rdb redis.UniversalClient, opts Options) *Queue {
 		stream:  opts.Prefix + "jobs",
 		delayed: opts.Prefix + "delayed",
 		dead:    opts.Prefix + "dead",
+		group:   &groupCommit{},
 	}
 }
 
@@ -109,6 +111,7 @@ func (q *Queue) Enqueue(ctx context.Context, j Job) (string, error) {
 // EnqueueOnce enqueues j unless dedupeKey was seen within ttl. A repeat
 // returns the first job's id, duplicate=true and no error. The check and the
 // add are one Lua script, so a crash can neither lose nor double the job.
+// Concurrent calls share round trips to Redis (groupCommit).
 func (q *Queue) EnqueueOnce(ctx context.Context, dedupeKey string, ttl time.Duration, j Job) (id string, duplicate bool, err error) {
 	if ttl < time.Millisecond {
 		return "", false, fmt.Errorf("enqueue %s job once: ttl %v is below 1ms", j.Kind, ttl)
@@ -116,8 +119,15 @@ func (q *Queue) EnqueueOnce(ctx context.Context, dedupeKey string, ttl time.Dura
 	if q.opts.SingleProcess {
 		return q.enqueueOnceLocal(ctx, q.opts.Prefix+"once:"+dedupeKey, ttl, j)
 	}
-	keys := []string{q.opts.Prefix + "once:" + dedupeKey, q.stream}
-	res, err := enqueueOnceScript.Run(ctx, q.rdb, keys, ttl.Milliseconds(), encode(j, 0, false)).Slice()
+	c := &onceCall{
+		keys: []string{q.opts.Prefix + "once:" + dedupeKey, q.stream},
+		args: []any{ttl.Milliseconds(), encode(j, 0, false)},
+	}
+	q.group.do(ctx, q.rdb, c)
+	res, err := c.res, c.err
+	if err == nil && len(res) != 2 {
+		err = fmt.Errorf("unexpected reply %v", res)
+	}
 	if err != nil {
 		return "", false, fmt.Errorf("enqueue %s job once: %w", j.Kind, err)
 	}
