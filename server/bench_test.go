@@ -39,8 +39,9 @@ import (
 	"github.com/railyard/railyard/server"
 )
 
-// benchClients is how many clients deliver at once in the closed loop.
-const benchClients = 4
+// benchClients are the numbers of clients delivering at once in the closed
+// loop: throughput is compared at each and at each handler's peak.
+var benchClients = []int{2, 4, 8, 16, 32}
 
 // benchPaced is the open-loop rate of issue #2's latency target.
 const benchPaced = 1000
@@ -65,6 +66,8 @@ type rig struct {
 	dir    string      // where steps leave their marks
 	files  map[string]githubtest.File
 	seq    atomic.Int64
+	// stopWorkers stops the workers and reporter, if the rig runs them.
+	stopWorkers func()
 }
 
 type rigConfig struct {
@@ -136,7 +139,8 @@ func (r *rig) railyard(cfg rigConfig) http.Handler {
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.Cleanup(stop)
+		r.stopWorkers = sync.OnceFunc(stop)
+		b.Cleanup(r.stopWorkers)
 	}
 	return srv.Handler()
 }
@@ -319,19 +323,27 @@ func intakeRig(b *testing.B, redisURL string, railyard, workers bool) *rig {
 	return r
 }
 
-// BenchmarkPushIntake is issue #2's throughput: benchClients clients each
-// POST a signed push and wait for the answer, as fast as they can.
+// BenchmarkPushIntake is issue #2's throughput: for each count in
+// benchClients, that many clients each POST a signed push and wait for the
+// answer, as fast as they can. Each handler is measured between two runs
+// of the bare handler, and reports its throughput as a share of theirs:
+// this machine's speed drifts by more than the differences measured, and
+// a pair taken seconds apart shares the drift.
 func BenchmarkPushIntake(b *testing.B) {
-	b.Run("bare", func(b *testing.B) { closedLoop(b, intakeRig(b, "", false, false)) })
-	b.Run("bare+enqueue/redis", func(b *testing.B) {
-		url := os.Getenv("RAILYARD_TEST_REDIS_URL")
-		if url == "" {
-			b.Skip("needs RAILYARD_TEST_REDIS_URL")
-		}
-		closedLoop(b, floorRig(b, url))
-	})
-	stores(b, "workers/", func(b *testing.B, url string) { closedLoop(b, intakeRig(b, url, true, true)) })
-	stores(b, "intake-only/", func(b *testing.B, url string) { closedLoop(b, intakeRig(b, url, true, false)) })
+	for _, clients := range benchClients {
+		b.Run(fmt.Sprintf("clients=%d", clients), func(b *testing.B) {
+			b.Run("bare", func(b *testing.B) { closedLoop(b, clients, intakeRig(b, "", false, false)) })
+			b.Run("bare+enqueue/redis", func(b *testing.B) {
+				url := os.Getenv("RAILYARD_TEST_REDIS_URL")
+				if url == "" {
+					b.Skip("needs RAILYARD_TEST_REDIS_URL")
+				}
+				pairedLoop(b, clients, floorRig(b, url))
+			})
+			stores(b, "workers/", func(b *testing.B, url string) { pairedLoop(b, clients, intakeRig(b, url, true, true)) })
+			stores(b, "intake-only/", func(b *testing.B, url string) { pairedLoop(b, clients, intakeRig(b, url, true, false)) })
+		})
+	}
 }
 
 // BenchmarkPushIntakePaced is issue #2's latency target: deliveries sent at
@@ -343,21 +355,50 @@ func BenchmarkPushIntakePaced(b *testing.B) {
 	stores(b, "intake-only/", func(b *testing.B, url string) { openLoop(b, intakeRig(b, url, true, false)) })
 }
 
-// closedLoop has benchClients clients deliver b.N pushes, each client
-// sending its next as soon as it has an answer.
-func closedLoop(b *testing.B, r *rig) {
+// closedLoop has clients clients deliver b.N pushes, each client sending
+// its next as soon as it has an answer.
+func closedLoop(b *testing.B, clients int, r *rig) float64 {
+	return r.drive(b, "bench", func(send func(i int, from time.Time)) { closed(clients, b.N, send) })
+}
+
+// closed has clients clients send n pushes, each sending its next as soon
+// as it has an answer.
+func closed(clients, n int, send func(i int, from time.Time)) {
 	var next atomic.Int64
-	r.drive(b, "bench", func(send func(i int, from time.Time)) {
-		var wg sync.WaitGroup
-		for range benchClients {
-			wg.Go(func() {
-				for i := int(next.Add(1) - 1); i < b.N; i = int(next.Add(1) - 1) {
-					send(i, time.Now())
-				}
-			})
-		}
-		wg.Wait()
-	})
+	var wg sync.WaitGroup
+	for range clients {
+		wg.Go(func() {
+			for i := int(next.Add(1) - 1); i < n; i = int(next.Add(1) - 1) {
+				send(i, time.Now())
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// pairedLoop is closedLoop on r between two untimed closed loops of as
+// many pushes on a bare handler, and reports r's throughput as a share of
+// the bare one's mean ("%-of-bare").
+func pairedLoop(b *testing.B, clients int, r *rig) {
+	b.StopTimer()
+	bare := intakeRig(b, "", false, false)
+	rate := func() float64 {
+		var failures failureLog
+		prefix := fmt.Sprintf("pair-%d-%d-", os.Getpid(), time.Now().UnixNano())
+		start := time.Now()
+		closed(clients, b.N, func(i int, _ time.Time) { failures.note(bare.send(bare.body, prefix+strconv.Itoa(i))) })
+		failures.check(b)
+		return float64(b.N) / time.Since(start).Seconds()
+	}
+	before := rate()
+	b.StartTimer()
+	got := closedLoop(b, clients, r)
+	if r.stopWorkers != nil {
+		r.stopWorkers() // or they would work through the backlog during the second bare run
+	}
+	bareRate := (before + rate()) / 2
+	b.ReportMetric(bareRate, "bare-webhooks/s")
+	b.ReportMetric(100*got/bareRate, "%-of-bare")
 }
 
 // openLoop sends b.N pushes benchPaced a second whatever the answers; each
@@ -383,7 +424,7 @@ func openLoop(b *testing.B, r *rig) {
 // its latency from from, and reports throughput (below benchPaced in the
 // open loop means the sender fell behind), CPU, latency and how many
 // requests the fake GitHub served meanwhile.
-func (r *rig) drive(b *testing.B, name string, loop func(send func(i int, from time.Time))) {
+func (r *rig) drive(b *testing.B, name string, loop func(send func(i int, from time.Time))) (webhooksPerSecond float64) {
 	lat := make([]time.Duration, b.N)
 	var failures failureLog
 	prefix := fmt.Sprintf("%s-%d-%d-", name, os.Getpid(), time.Now().UnixNano())
@@ -398,10 +439,12 @@ func (r *rig) drive(b *testing.B, name string, loop func(send func(i int, from t
 	elapsed, cpu := time.Since(start), cpuTime(b)-cpu0
 	b.StopTimer()
 	failures.check(b)
-	b.ReportMetric(float64(b.N)/elapsed.Seconds(), "webhooks/s")
+	rate := float64(b.N) / elapsed.Seconds()
+	b.ReportMetric(rate, "webhooks/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
 	b.ReportMetric(float64(len(r.gh.Requests())-gh0), "gh-reqs")
 	reportPercentiles(b, lat, "")
+	return rate
 }
 
 // cpuTime is the CPU time this process has used: clients and server
