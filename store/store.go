@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 
 	"github.com/alicebob/miniredis/v2"
@@ -24,8 +25,8 @@ type Store struct {
 	Redis    redis.UniversalClient
 	embedded *miniredis.Miniredis
 	pipes    *bufconn.Listener // connections to embedded
-	// stopExpiry ends expireKeys.
-	stopExpiry chan struct{}
+	// stopExpiry ends expireKeys; a second call does nothing.
+	stopExpiry func()
 }
 
 // ErrUnavailable marks errors caused by the store being unreachable.
@@ -86,7 +87,7 @@ func openEmbedded() (*Store, error) {
 			return pipes.DialContext(ctx)
 		},
 	})
-	return &Store{Redis: rdb, embedded: m, pipes: pipes, stopExpiry: stop}, nil
+	return &Store{Redis: rdb, embedded: m, pipes: pipes, stopExpiry: sync.OnceFunc(func() { close(stop) })}, nil
 }
 
 // EmbeddedExpiry is how often the embedded store expires keys: a key with
@@ -129,7 +130,7 @@ func (s *Store) Ping(ctx context.Context) error {
 func (s *Store) Close() error {
 	err := s.Redis.Close()
 	if s.embedded != nil {
-		close(s.stopExpiry)
+		s.stopExpiry()
 		s.pipes.Close()
 		s.embedded.Close()
 	}

@@ -98,6 +98,15 @@ func TestEmbeddedKeysExpire(t *testing.T) {
 	}
 }
 
+func TestCloseTwice(t *testing.T) {
+	s, err := Open(t.Context(), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s.Close() // a second Close must not panic
+}
+
 func TestOpenBadURLDoesNotLeakPassword(t *testing.T) {
 	_, err := Open(context.Background(), "http://user:hunter2@example")
 	if err == nil {
