@@ -12,11 +12,7 @@ import (
 )
 
 func TestOpenEmbedded(t *testing.T) {
-	s, err := Open(context.Background(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := embeddedForTest(t)
 	if !s.Embedded() {
 		t.Error("empty URL should give the embedded store")
 	}
@@ -28,11 +24,7 @@ func TestOpenEmbedded(t *testing.T) {
 // TestEmbeddedPortIsClosedToOthers: miniredis also listens on loopback;
 // another local user connecting there must not reach Railyard's state.
 func TestEmbeddedPortIsClosedToOthers(t *testing.T) {
-	s, err := Open(t.Context(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := embeddedForTest(t)
 	if err := s.Redis.Set(t.Context(), "railyard:secret", "state", 0).Err(); err != nil {
 		t.Fatalf("write through the store: %v", err)
 	}
@@ -46,11 +38,7 @@ func TestEmbeddedPortIsClosedToOthers(t *testing.T) {
 // TestEmbeddedLargeValuesAndPipelines: a value, and a pipeline's commands,
 // larger than an in-memory connection's buffer get through.
 func TestEmbeddedLargeValuesAndPipelines(t *testing.T) {
-	s, err := Open(t.Context(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := embeddedForTest(t)
 	ctx := t.Context()
 	big := strings.Repeat("x", 3*embeddedPipeBuffer)
 	if err := s.Redis.Set(ctx, "big", big, 0).Err(); err != nil {
@@ -74,11 +62,7 @@ func TestEmbeddedLargeValuesAndPipelines(t *testing.T) {
 // TestEmbeddedKeysExpire: keys with a TTL (deliveries remembered for a
 // day, stage locks, leases) expire on the embedded store as on Redis.
 func TestEmbeddedKeysExpire(t *testing.T) {
-	s, err := Open(t.Context(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
+	s := embeddedForTest(t)
 	ctx := t.Context()
 	if err := s.Redis.Set(ctx, "lease", "mine", 50*time.Millisecond).Err(); err != nil {
 		t.Fatal(err)
@@ -99,12 +83,20 @@ func TestEmbeddedKeysExpire(t *testing.T) {
 }
 
 func TestCloseTwice(t *testing.T) {
+	s := embeddedForTest(t)
+	s.Close()
+	s.Close() // a second Close (and the cleanup's third) must not panic
+}
+
+// embeddedForTest opens an embedded store that the test closes.
+func embeddedForTest(t *testing.T) *Store {
+	t.Helper()
 	s, err := Open(t.Context(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.Close()
-	s.Close() // a second Close must not panic
+	t.Cleanup(func() { s.Close() })
+	return s
 }
 
 func TestOpenBadURLDoesNotLeakPassword(t *testing.T) {
