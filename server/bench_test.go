@@ -383,12 +383,8 @@ func pairedLoop(b *testing.B, clients int, r *rig) {
 	b.StopTimer()
 	bare := intakeRig(b, "", false, false)
 	rate := func() float64 {
-		var failures failureLog
-		prefix := fmt.Sprintf("pair-%d-%d-", os.Getpid(), time.Now().UnixNano())
-		start := time.Now()
-		closed(clients, b.N, func(i int, _ time.Time) { failures.note(bare.send(bare.body, prefix+strconv.Itoa(i))) })
-		failures.check(b)
-		return float64(b.N) / time.Since(start).Seconds()
+		elapsed, _ := bare.run(b, "pair", b.N, func(send func(i int, from time.Time)) { closed(clients, b.N, send) })
+		return float64(b.N) / elapsed.Seconds()
 	}
 	before := rate()
 	b.StartTimer()
@@ -425,26 +421,36 @@ func openLoop(b *testing.B, r *rig) {
 // open loop means the sender fell behind), CPU, latency and how many
 // requests the fake GitHub served meanwhile.
 func (r *rig) drive(b *testing.B, name string, loop func(send func(i int, from time.Time))) (webhooksPerSecond float64) {
-	lat := make([]time.Duration, b.N)
-	var failures failureLog
-	prefix := fmt.Sprintf("%s-%d-%d-", name, os.Getpid(), time.Now().UnixNano())
 	gh0 := len(r.gh.Requests())
 	b.ResetTimer()
-	cpu0, start := cpuTime(b), time.Now()
-	loop(func(i int, from time.Time) {
-		code, err := r.send(r.body, prefix+strconv.Itoa(i))
-		lat[i] = time.Since(from)
-		failures.note(code, err)
-	})
-	elapsed, cpu := time.Since(start), cpuTime(b)-cpu0
+	cpu0 := cpuTime(b)
+	elapsed, lat := r.run(b, name, b.N, loop)
+	cpu := cpuTime(b) - cpu0
 	b.StopTimer()
-	failures.check(b)
 	rate := float64(b.N) / elapsed.Seconds()
 	b.ReportMetric(rate, "webhooks/s")
 	b.ReportMetric(float64(cpu.Microseconds())/float64(b.N), "cpu-µs/op")
 	b.ReportMetric(float64(len(r.gh.Requests())-gh0), "gh-reqs")
 	reportPercentiles(b, lat, "")
 	return rate
+}
+
+// run has loop send n pushes, each with a delivery id of its own, and
+// returns how long they took and each one's latency, counted from when
+// loop says it was due. An answer other than 202 fails b.
+func (r *rig) run(b *testing.B, name string, n int, loop func(send func(i int, from time.Time))) (time.Duration, []time.Duration) {
+	lat := make([]time.Duration, n)
+	var failures failureLog
+	prefix := fmt.Sprintf("%s-%d-%d-", name, os.Getpid(), time.Now().UnixNano())
+	start := time.Now()
+	loop(func(i int, from time.Time) {
+		code, err := r.send(r.body, prefix+strconv.Itoa(i))
+		lat[i] = time.Since(from)
+		failures.note(code, err)
+	})
+	elapsed := time.Since(start)
+	failures.check(b)
+	return elapsed, lat
 }
 
 // cpuTime is the CPU time this process has used: clients and server
