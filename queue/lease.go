@@ -60,7 +60,11 @@ func (l *Lease) bury(ctx context.Context, deliveries int) error {
 	if _, err := decode(l.raw); err == nil {
 		job = encode(l.Job, deliveries, false)
 	}
-	if err := l.run(ctx, "dead-letter", buryScript, []string{l.q.stream, l.q.dead}, job); err != nil {
+	keys := []string{l.q.stream, l.q.dead}
+	if l.Job.once != "" {
+		keys = append(keys, l.Job.once)
+	}
+	if err := l.run(ctx, "dead-letter", buryScript, keys, job, l.q.opts.DeadKept); err != nil {
 		return err
 	}
 	l.log(zerolog.Ctx(ctx).Error()).Int("railyard_job_deliveries", deliveries).

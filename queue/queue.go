@@ -25,6 +25,10 @@ type Job struct {
 	// First is the id of the job's first stream entry; a retried job keeps
 	// it. Ids grow with time, so First orders jobs by when they were queued.
 	First string
+
+	// once is the dedupe key EnqueueOnce added the job under. Burying the
+	// job frees it, so that the same work sent again is not refused as seen.
+	once string
 }
 
 // Options tune a Queue; zero values take the defaults.
@@ -33,6 +37,10 @@ type Options struct {
 	Group         string        // consumer group; default "workers"
 	Lease         time.Duration // a claimed job not extended for this long may be taken over; default 30s
 	MaxDeliveries int           // after this many deliveries a job goes to the dead-letter stream; default 10
+	// DeadKept is how many dead-lettered jobs are kept, newest first:
+	// enough to inspect and replay an outage's worth, without a stream that
+	// grows forever. Default 10,000.
+	DeadKept int
 	// SingleProcess says the store serves this process alone and loses
 	// everything when it stops: the embedded store. EnqueueOnce then needs
 	// no Lua script, which the embedded store runs slowly (BENCHMARKS.md).
@@ -78,6 +86,9 @@ func New(rdb redis.UniversalClient, opts Options) *Queue {
 	if opts.MaxDeliveries <= 0 {
 		opts.MaxDeliveries = 10
 	}
+	if opts.DeadKept <= 0 {
+		opts.DeadKept = 10000
+	}
 	return &Queue{
 		rdb:     rdb,
 		opts:    opts,
@@ -99,6 +110,44 @@ func (q *Queue) Init(ctx context.Context) error {
 	return nil
 }
 
+// ErrNotReady means the queue's stream or consumer group is missing: the
+// store lost its data (a restart without persistence, a failover to an
+// empty replica, FLUSHALL). The next Claim recreates them.
+var ErrNotReady = errors.New("queue: stream or consumer group missing")
+
+// Check reports whether the queue's stream and consumer group exist, so
+// that readiness means jobs can be claimed, not only that the store answers.
+func (q *Queue) Check(ctx context.Context) error {
+	groups, err := q.rdb.XInfoGroups(ctx, q.stream).Result()
+	if err != nil {
+		if isMissing(err) {
+			return fmt.Errorf("%w: %s", ErrNotReady, q.stream)
+		}
+		return fmt.Errorf("check queue %s: %w", q.stream, err)
+	}
+	for _, g := range groups {
+		if g.Name == q.opts.Group {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: group %s of %s", ErrNotReady, q.opts.Group, q.stream)
+}
+
+// isMissing tells the store's answers for a stream or group that does not
+// exist: NOGROUP from the stream commands, "no such key" from XINFO.
+func isMissing(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "NOGROUP") || strings.Contains(msg, "no such key")
+}
+
+// heal recreates the stream and group after the store lost them, so that
+// workers go on instead of failing every claim until a restart.
+func (q *Queue) heal(ctx context.Context, cause error) error {
+	zerolog.Ctx(ctx).Warn().Err(cause).Str("railyard_stream", q.stream).
+		Msg("Queue stream or consumer group missing; the store lost its data. Recreating them.")
+	return q.Init(ctx)
+}
+
 // Enqueue adds j and returns its id.
 func (q *Queue) Enqueue(ctx context.Context, j Job) (string, error) {
 	id, err := q.rdb.XAdd(ctx, q.xadd(encode(j, 0, false))).Result()
@@ -117,10 +166,12 @@ func (q *Queue) EnqueueOnce(ctx context.Context, dedupeKey string, ttl time.Dura
 		return "", false, fmt.Errorf("enqueue %s job once: ttl %v is below 1ms", j.Kind, ttl)
 	}
 	if q.opts.SingleProcess {
-		return q.enqueueOnceLocal(ctx, q.opts.Prefix+"once:"+dedupeKey, ttl, j)
+		j.once = q.opts.Prefix + "once:" + dedupeKey
+		return q.enqueueOnceLocal(ctx, j.once, ttl, j)
 	}
+	j.once = q.opts.Prefix + "once:" + dedupeKey
 	c := &onceCall{
-		keys: []string{q.opts.Prefix + "once:" + dedupeKey, q.stream},
+		keys: []string{j.once, q.stream},
 		args: []any{ttl.Milliseconds(), encode(j, 0, false)},
 	}
 	q.group.do(ctx, q.rdb, c)
@@ -179,6 +230,17 @@ func (q *Queue) Claim(ctx context.Context, consumer string, wait time.Duration) 
 		return nil, errors.New("claim: empty consumer name")
 	}
 	deadline := time.Now().Add(wait)
+	l, err := q.claim(ctx, consumer, deadline)
+	if err != nil && isMissing(err) {
+		if herr := q.heal(ctx, err); herr != nil {
+			return nil, herr
+		}
+		return q.claim(ctx, consumer, deadline)
+	}
+	return l, err
+}
+
+func (q *Queue) claim(ctx context.Context, consumer string, deadline time.Time) (*Lease, error) {
 	for {
 		l, err := q.reclaim(ctx, consumer)
 		if err != nil {
@@ -317,7 +379,7 @@ func (q *Queue) lease(ctx context.Context, consumer, id string, count int, job s
 		e.Prior = q.opts.MaxDeliveries
 	}
 	l.prior = e.Prior
-	l.Job = Job{ID: id, Kind: e.Kind, Repo: e.Repo, Data: e.Data, Deliveries: e.Prior + count, First: cmp.Or(e.First, id)}
+	l.Job = Job{ID: id, Kind: e.Kind, Repo: e.Repo, Data: e.Data, Deliveries: e.Prior + count, First: cmp.Or(e.First, id), once: e.Once}
 	return l
 }
 
@@ -365,11 +427,12 @@ type envelope struct {
 	Data  []byte `json:"data,omitempty"`
 	Prior int    `json:"prior,omitempty"` // deliveries before this entry (Retry keeps the count)
 	First string `json:"first,omitempty"` // the job's first entry id, when this one is a retry
+	Once  string `json:"once,omitempty"`  // Job.once
 	Nonce string `json:"nonce,omitempty"` // keeps equal delayed jobs apart in the sorted set
 }
 
 func encode(j Job, prior int, unique bool) string {
-	e := envelope{Kind: j.Kind, Repo: j.Repo, Data: j.Data, Prior: prior, First: j.First}
+	e := envelope{Kind: j.Kind, Repo: j.Repo, Data: j.Data, Prior: prior, First: j.First, Once: j.once}
 	if unique {
 		e.Nonce = rand.Text()
 	}

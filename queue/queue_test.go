@@ -816,3 +816,101 @@ func BenchmarkEnqueueClaimAck(b *testing.B) {
 		})
 	}
 }
+
+// TestQueueHealsAfterDataLoss: when the store comes back empty (a restart
+// without persistence, FLUSHALL), Check says so, and the next Claim
+// recreates the stream and group instead of failing until a restart. Jobs
+// enqueued after the loss are handed out, whether they came before or
+// after the heal.
+func TestQueueHealsAfterDataLoss(t *testing.T) {
+	eachBackend(t, func(t *testing.T, h *harness) {
+		q := h.queue(t, Options{})
+		if err := q.Check(t.Context()); err != nil {
+			t.Fatalf("Check on a fresh queue: %v", err)
+		}
+		enqueue(t, q, Job{Kind: "push", Repo: "o/r", Data: []byte("lost")})
+
+		// The store loses everything of this queue.
+		if err := h.rdb.Del(t.Context(), q.stream, q.delayed, q.dead).Err(); err != nil {
+			t.Fatal(err)
+		}
+		if err := q.Check(t.Context()); !errors.Is(err, ErrNotReady) {
+			t.Fatalf("Check after the loss = %v, want ErrNotReady", err)
+		}
+		// Intake goes on: XADD makes a stream without the group.
+		before := enqueue(t, q, Job{Kind: "push", Repo: "o/r", Data: []byte("before heal")})
+		if err := q.Check(t.Context()); !errors.Is(err, ErrNotReady) {
+			t.Fatalf("Check with the stream but no group = %v, want ErrNotReady", err)
+		}
+
+		l := mustClaim(t, q, "c1")
+		if l.Job.ID != before || string(l.Job.Data) != "before heal" {
+			t.Fatalf("first claim after the loss = %s %q, want %s %q", l.Job.ID, l.Job.Data, before, "before heal")
+		}
+		if err := l.Ack(t.Context()); err != nil {
+			t.Fatalf("Ack: %v", err)
+		}
+		if err := q.Check(t.Context()); err != nil {
+			t.Fatalf("Check after the heal: %v", err)
+		}
+		after := enqueue(t, q, Job{Kind: "push", Repo: "o/r", Data: []byte("after heal")})
+		if l := mustClaim(t, q, "c1"); l.Job.ID != after {
+			t.Fatalf("claim after the heal = %s, want %s", l.Job.ID, after)
+		}
+		claimNothing(t, q, "c2")
+	})
+}
+
+// TestDeadLetteredDeliveryIsTakenAgain: a job enqueued once under a
+// delivery id and then given up no longer blocks that delivery: GitHub's
+// redelivery of it is queued, not refused as seen before.
+func TestDeadLetteredDeliveryIsTakenAgain(t *testing.T) {
+	eachBackend(t, func(t *testing.T, h *harness) {
+		q := h.queue(t, Options{MaxDeliveries: 1})
+		job := Job{Kind: "push", Repo: "octo/app", Data: []byte(`{"n":1}`)}
+		if _, dup, err := q.EnqueueOnce(t.Context(), "delivery-1", time.Hour, job); err != nil || dup {
+			t.Fatalf("EnqueueOnce = dup %v, %v", dup, err)
+		}
+		if _, dup, err := q.EnqueueOnce(t.Context(), "delivery-1", time.Hour, job); err != nil || !dup {
+			t.Fatalf("EnqueueOnce while queued = dup %v, %v; want a duplicate", dup, err)
+		}
+		l := mustClaim(t, q, "a")
+		if err := l.Retry(t.Context(), 0); err != nil { // the last delivery: buried
+			t.Fatalf("Retry: %v", err)
+		}
+		wantDepth(t, q, Depth{Dead: 1})
+
+		id, dup, err := q.EnqueueOnce(t.Context(), "delivery-1", time.Hour, job)
+		if err != nil || dup {
+			t.Fatalf("EnqueueOnce after the job was given up = dup %v, %v; want it queued", dup, err)
+		}
+		if l := mustClaim(t, q, "a"); l.Job.ID != id {
+			t.Errorf("claimed %s, want the redelivery %s", l.Job.ID, id)
+		}
+	})
+}
+
+// TestDeadLetterStreamIsTrimmed: the dead-letter stream keeps the newest
+// Options.DeadKept jobs, so a long outage cannot grow it without bound.
+func TestDeadLetterStreamIsTrimmed(t *testing.T) {
+	eachBackend(t, func(t *testing.T, h *harness) {
+		q := h.queue(t, Options{MaxDeliveries: 1, DeadKept: 2})
+		for i := range 4 {
+			enqueue(t, q, Job{Kind: "stage", Repo: "octo/app", Data: []byte(strconv.Itoa(i))})
+			if err := mustClaim(t, q, "a").Retry(t.Context(), 0); err != nil {
+				t.Fatalf("Retry: %v", err)
+			}
+		}
+		dead, err := q.Dead(t.Context(), 10)
+		if err != nil {
+			t.Fatalf("Dead: %v", err)
+		}
+		var got []string
+		for _, j := range dead {
+			got = append(got, string(j.Data))
+		}
+		if !slices.Equal(got, []string{"3", "2"}) {
+			t.Errorf("dead jobs = %v, want the newest two [3 2]", got)
+		}
+	})
+}

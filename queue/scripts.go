@@ -91,7 +91,10 @@ var retryScript = redis.NewScript(owned + nowMs + `
 redis.call('ZADD', KEYS[2], now + tonumber(ARGV[5]), ARGV[6])
 ` + finish)
 
-// buryScript moves the entry to the dead-letter stream KEYS[2] as job ARGV[5].
+// buryScript moves the entry to the dead-letter stream KEYS[2] as job
+// ARGV[5], keeping the newest ARGV[6] entries there, and deletes the job's dedupe key KEYS[3] if it has one, so that
+// the same delivery sent again is taken rather than refused as seen.
 var buryScript = redis.NewScript(owned + `
-redis.call('XADD', KEYS[2], '*', 'id', ARGV[3], 'job', ARGV[5])
+redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[6], '*', 'id', ARGV[3], 'job', ARGV[5])
+if KEYS[3] then redis.call('DEL', KEYS[3]) end
 ` + finish)

@@ -152,6 +152,15 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "store unreachable", http.StatusServiceUnavailable)
 		return
 	}
+	// A store that answers but lost its data cannot hand out jobs until a
+	// worker's next claim recreates the queues.
+	for _, q := range []*queue.Queue{s.intake, s.stages} {
+		if err := q.Check(ctx); err != nil {
+			s.log.Warn().Err(err).Msg("Not ready: a queue is missing.")
+			http.Error(w, "queue missing: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+	}
 	fmt.Fprintln(w, "ready")
 }
 

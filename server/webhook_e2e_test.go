@@ -234,3 +234,40 @@ func TestEachDeliveryLogsOneLine(t *testing.T) {
 		t.Errorf("log lines:\n%s\nwant one per delivery:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestStoreDataLossHeals: when the store comes back empty (FLUSHALL, a
+// restart without persistence), /readyz says so, and the bot recreates its
+// queues by itself: a push delivered after the loss deploys, with no
+// restart. The delivery id seen before the loss is accepted again, since
+// what remembered it is gone too.
+func TestStoreDataLossHeals(t *testing.T) {
+	h := newHarness(t, buildOnly)
+	first := h.commit()
+	if code := h.deliverAs("push", "before-loss", pushBody(t, first)); code != http.StatusAccepted {
+		t.Fatalf("push answered %d", code)
+	}
+	h.awaitStage("build", engine.Succeeded, first)
+
+	if err := h.srv.Store().Redis.FlushAll(t.Context()).Err(); err != nil {
+		t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	h.srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz after the store lost its data answered %d, want 503", rec.Code)
+	}
+
+	second := h.commit()
+	if code := h.deliverAs("push", "before-loss", pushBody(t, second)); code != http.StatusAccepted {
+		t.Fatalf("redelivered push after the loss answered %d, want 202", code)
+	}
+	h.awaitStage("build", engine.Succeeded, second)
+	h.await("/readyz to answer 200 again", func() bool {
+		rec := httptest.NewRecorder()
+		h.srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+		return rec.Code == http.StatusOK
+	})
+	if !h.hasMark("build:" + short(second)) {
+		t.Errorf("build did not run for the push after the loss: %v", h.marks())
+	}
+}
