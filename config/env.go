@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/joho/godotenv"
 	"github.com/rs/zerolog"
@@ -35,6 +36,7 @@ type Env struct {
 	LogFormat  string        // RAILYARD_LOG_FORMAT: "json" or "console"
 	PublicURL  string        // RAILYARD_PUBLIC_URL without a trailing "/"; "" means taken from the request
 	StatusPage bool          // RAILYARD_STATUS_PAGE
+	RetryFor   time.Duration // RAILYARD_RETRY_FOR: how long failing work is retried before it is dead-lettered
 
 	StatusUser     string // RAILYARD_STATUS_USER; basic auth for the status pages when set
 	StatusPassword string `json:"-"` // RAILYARD_STATUS_PASSWORD
@@ -64,6 +66,7 @@ func LoadEnv(getenv func(string) (string, bool), dotenvPath string) (Env, error)
 		LogFormat:  r.oneOf("RAILYARD_LOG_FORMAT", "json", "json", "console"),
 		PublicURL:  r.publicURL("RAILYARD_PUBLIC_URL"),
 		StatusPage: r.onOff("RAILYARD_STATUS_PAGE"),
+		RetryFor:   r.duration("RAILYARD_RETRY_FOR", time.Hour, time.Minute),
 	}
 	e.AppID, e.WebhookSecret, e.PrivateKey = r.credentials()
 	e.StatusUser, e.StatusPassword = r.statusAuth()
@@ -259,6 +262,24 @@ func (r *envReader) workers(key string, def int) int {
 		r.failf("%s: %d is not between 1 and %d", key, n, maxWorkers)
 	}
 	return n
+}
+
+// duration reads a Go duration ("90m", "2h") of at least min.
+func (r *envReader) duration(key string, def, min time.Duration) time.Duration {
+	v := strings.TrimSpace(r.get(key, ""))
+	if v == "" {
+		return def
+	}
+	d, err := time.ParseDuration(v)
+	switch {
+	case err != nil:
+		r.failf("%s: %q is not a duration such as 90m or 2h", key, v)
+		return def
+	case d < min:
+		r.failf("%s: %v is shorter than %v", key, d, min)
+		return def
+	}
+	return d
 }
 
 func (r *envReader) logLevel(key string, def zerolog.Level) zerolog.Level {

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/rs/zerolog"
 )
@@ -79,6 +80,7 @@ var defaultEnv = Env{
 	Workers:   4,
 	LogLevel:  zerolog.InfoLevel,
 	LogFormat: "json",
+	RetryFor:  time.Hour,
 }
 
 func TestLoadEnv(t *testing.T) {
@@ -124,6 +126,7 @@ func TestLoadEnv(t *testing.T) {
 				"RAILYARD_STATUS_PAGE":     "on",
 				"RAILYARD_STATUS_USER":     "ops",
 				"RAILYARD_STATUS_PASSWORD": leakStatus,
+				"RAILYARD_RETRY_FOR":       "90m",
 			}),
 			want: Env{
 				V3APIURL:       "https://ghe.example.com/api/v3/",
@@ -141,6 +144,7 @@ func TestLoadEnv(t *testing.T) {
 				StatusPage:     true,
 				StatusUser:     "ops",
 				StatusPassword: leakStatus,
+				RetryFor:       90 * time.Minute,
 			},
 		},
 		{
@@ -329,6 +333,16 @@ func TestLoadEnvProblems(t *testing.T) {
 			name: "workers out of range",
 			env:  map[string]string{"RAILYARD_WORKERS": "257"},
 			want: []string{"RAILYARD_WORKERS: 257 is not between 1 and 256"},
+		},
+		{
+			name: "retry duration",
+			env:  map[string]string{"RAILYARD_RETRY_FOR": "forever"},
+			want: []string{`RAILYARD_RETRY_FOR: "forever" is not a duration such as 90m or 2h`},
+		},
+		{
+			name: "retry duration too short",
+			env:  map[string]string{"RAILYARD_RETRY_FOR": "10s"},
+			want: []string{"RAILYARD_RETRY_FOR: 10s is shorter than 1m0s"},
 		},
 		{
 			name: "no workers",

@@ -4,8 +4,10 @@
 // Delivery is at least once. A claimed job is leased to one consumer; a
 // consumer that stops extending its lease (it died, or hangs) loses the job
 // to the next consumer after Options.Lease, so no job is stuck forever. A
-// job that keeps failing goes to a dead-letter stream after
-// Options.MaxDeliveries and is kept there, never dropped. Jobs may be
+// job whose processor keeps failing is retried for Options.RetryFor (an
+// hour) from its first failure, and one whose holders keep dying for
+// Options.MaxDeliveries deliveries; then it goes to a dead-letter stream,
+// where it is kept (the newest Options.DeadKept) to be replayed. Jobs may be
 // delayed, deduplicated (EnqueueOnce), or added inside a caller's MULTI
 // (AddTx) so that a state change and the job it implies commit together.
 //

@@ -42,14 +42,28 @@ func (l *Lease) Release(ctx context.Context) error {
 	return l.run(ctx, "release lease", renewScript, []string{l.q.stream}, l.q.leaseMs)
 }
 
+// ErrGivenUp is what Retry returns when it dead-lettered the job instead:
+// it had been failing for Options.RetryFor.
+var ErrGivenUp = errors.New("queue: job failed for too long; dead-lettered")
+
 // Retry acks this delivery and enqueues the same job again, claimable after
-// delay, keeping its delivery count. A job that has used up
-// Options.MaxDeliveries goes to the dead-letter stream instead.
+// delay, keeping its counts. A job failing for Options.RetryFor since its
+// first failure goes to the dead-letter stream instead, and Retry returns
+// ErrGivenUp.
 func (l *Lease) Retry(ctx context.Context, delay time.Duration) error {
-	if l.Job.Deliveries >= l.q.opts.MaxDeliveries {
-		return l.bury(ctx, l.Job.Deliveries)
+	now := time.Now()
+	if !l.Job.FailingSince.IsZero() && now.Sub(l.Job.FailingSince) >= l.q.opts.RetryFor {
+		if err := l.bury(ctx, l.Job.Deliveries); err != nil {
+			return err
+		}
+		return ErrGivenUp
 	}
-	job := encode(l.Job, l.Job.Deliveries, true)
+	next := l.Job
+	next.Retries++
+	if next.FailingSince.IsZero() {
+		next.FailingSince = now
+	}
+	job := encode(next, next.Deliveries, true)
 	return l.run(ctx, "retry", retryScript, []string{l.q.stream, l.q.delayed}, delay.Milliseconds(), job)
 }
 
@@ -67,8 +81,11 @@ func (l *Lease) bury(ctx context.Context, deliveries int) error {
 	if err := l.run(ctx, "dead-letter", buryScript, keys, job, l.q.opts.DeadKept); err != nil {
 		return err
 	}
-	l.log(zerolog.Ctx(ctx).Error()).Int("railyard_job_deliveries", deliveries).
-		Msg("Job moved to the dead-letter stream after too many deliveries.")
+	e := l.log(zerolog.Ctx(ctx).Error()).Int("railyard_job_deliveries", deliveries).Int("railyard_job_retries", l.Job.Retries)
+	if !l.Job.FailingSince.IsZero() {
+		e = e.Time("railyard_job_failing_since", l.Job.FailingSince)
+	}
+	e.Msg("Job given up and moved to the dead-letter stream; `bot jobs` lists and replays it.")
 	return nil
 }
 

@@ -22,6 +22,10 @@ type Job struct {
 	Repo       string // "owner/name", for logs and routing
 	Data       []byte // opaque payload (JSON from the caller)
 	Deliveries int    // how many times this job has been handed out (1 on first claim)
+	Retries    int    // how many of those deliveries ended in Lease.Retry
+	// FailingSince is when the job's processor first asked for a retry
+	// (zero while it never has). Options.RetryFor runs from then.
+	FailingSince time.Time
 	// First is the id of the job's first stream entry; a retried job keeps
 	// it. Ids grow with time, so First orders jobs by when they were queued.
 	First string
@@ -33,10 +37,19 @@ type Job struct {
 
 // Options tune a Queue; zero values take the defaults.
 type Options struct {
-	Prefix        string        // key prefix; default "railyard:{railyard}:" (the hash tag keeps all keys on one slot)
-	Group         string        // consumer group; default "workers"
-	Lease         time.Duration // a claimed job not extended for this long may be taken over; default 30s
-	MaxDeliveries int           // after this many deliveries a job goes to the dead-letter stream; default 10
+	Prefix string        // key prefix; default "railyard:{railyard}:" (the hash tag keeps all keys on one slot)
+	Group  string        // consumer group; default "workers"
+	Lease  time.Duration // a claimed job not extended for this long may be taken over; default 30s
+	// MaxDeliveries bounds deliveries that ended without an answer (the
+	// holder died, hung or handed the job back): past it the job is
+	// dead-lettered, so a job that crashes every process cannot loop
+	// forever. Deliveries that ended in Retry do not count. Default 10.
+	MaxDeliveries int
+	// RetryFor is how long a job that keeps failing (Lease.Retry) is
+	// retried, counted from its first failure, before it is
+	// dead-lettered: long enough for GitHub or the network to come back.
+	// Default one hour.
+	RetryFor time.Duration
 	// DeadKept is how many dead-lettered jobs are kept, newest first:
 	// enough to inspect and replay an outage's worth, without a stream that
 	// grows forever. Default 10,000.
@@ -85,6 +98,9 @@ func New(rdb redis.UniversalClient, opts Options) *Queue {
 	opts.Lease = max(opts.Lease, time.Millisecond)
 	if opts.MaxDeliveries <= 0 {
 		opts.MaxDeliveries = 10
+	}
+	if opts.RetryFor <= 0 {
+		opts.RetryFor = time.Hour
 	}
 	if opts.DeadKept <= 0 {
 		opts.DeadKept = 10000
@@ -261,10 +277,10 @@ func (q *Queue) claim(ctx context.Context, consumer string, deadline time.Time) 
 			}
 		}
 		if l != nil {
-			if l.Job.Deliveries <= q.opts.MaxDeliveries {
+			if l.Job.Deliveries-l.Job.Retries <= q.opts.MaxDeliveries {
 				return l, nil
 			}
-			// Handed out too often: the previous holders all failed or died.
+			// Handed out too often: the previous holders all died or hung.
 			if err := l.bury(ctx, l.Job.Deliveries-1); err != nil && !errors.Is(err, ErrLeaseLost) {
 				return nil, err
 			}
@@ -379,7 +395,8 @@ func (q *Queue) lease(ctx context.Context, consumer, id string, count int, job s
 		e.Prior = q.opts.MaxDeliveries
 	}
 	l.prior = e.Prior
-	l.Job = Job{ID: id, Kind: e.Kind, Repo: e.Repo, Data: e.Data, Deliveries: e.Prior + count, First: cmp.Or(e.First, id), once: e.Once}
+	l.Job = e.job(id)
+	l.Job.Deliveries += count
 	return l
 }
 
@@ -414,9 +431,51 @@ func (q *Queue) Dead(ctx context.Context, count int64) ([]Job, error) {
 		id, _ := m.Values["id"].(string)
 		raw, _ := m.Values["job"].(string)
 		e, _ := decode(raw) // an unreadable job is still listed, by its id
-		jobs = append(jobs, Job{ID: id, Kind: e.Kind, Repo: e.Repo, Data: e.Data, Deliveries: e.Prior, First: cmp.Or(e.First, id)})
+		j := e.job(id)
+		j.once = "" // freed when it was buried
+		jobs = append(jobs, j)
 	}
 	return jobs, nil
+}
+
+// ErrNoSuchJob means Replay found no dead-lettered job with that id.
+var ErrNoSuchJob = errors.New("queue: no dead-lettered job with that id")
+
+// Replay queues the dead-lettered job that had id in the queue again, as new:
+// its delivery and retry counts start over. It returns the job as queued.
+func (q *Queue) Replay(ctx context.Context, id string) (Job, error) {
+	start := "+"
+	for {
+		msgs, err := q.rdb.XRevRangeN(ctx, q.dead, start, "-", 100).Result()
+		if err != nil {
+			return Job{}, fmt.Errorf("read dead jobs: %w", err)
+		}
+		for _, m := range msgs {
+			if m.Values["id"] != id {
+				continue
+			}
+			raw, _ := m.Values["job"].(string)
+			e, err := decode(raw)
+			if err != nil {
+				return Job{}, fmt.Errorf("replay job %s: %w", id, err)
+			}
+			j := e.job(id)
+			j.Deliveries, j.Retries, j.FailingSince, j.once = 0, 0, time.Time{}, ""
+			newID, err := replayScript.Run(ctx, q.rdb, []string{q.dead, q.stream}, m.ID, encode(j, 0, false)).Text()
+			if errors.Is(err, redis.Nil) {
+				return Job{}, ErrNoSuchJob // replayed by someone else meanwhile
+			}
+			if err != nil {
+				return Job{}, fmt.Errorf("replay job %s: %w", id, err)
+			}
+			j.ID = newID
+			return j, nil
+		}
+		if len(msgs) < 100 {
+			return Job{}, ErrNoSuchJob
+		}
+		start = "(" + msgs[len(msgs)-1].ID
+	}
 }
 
 // envelope is a job as stored: one JSON field of a stream entry, or one
@@ -428,16 +487,33 @@ type envelope struct {
 	Prior int    `json:"prior,omitempty"` // deliveries before this entry (Retry keeps the count)
 	First string `json:"first,omitempty"` // the job's first entry id, when this one is a retry
 	Once  string `json:"once,omitempty"`  // Job.once
-	Nonce string `json:"nonce,omitempty"` // keeps equal delayed jobs apart in the sorted set
+	// Retries and Failing (unix ms) are Job.Retries and Job.FailingSince.
+	Retries int    `json:"retries,omitempty"`
+	Failing int64  `json:"failing,omitempty"`
+	Nonce   string `json:"nonce,omitempty"` // keeps equal delayed jobs apart in the sorted set
 }
 
 func encode(j Job, prior int, unique bool) string {
-	e := envelope{Kind: j.Kind, Repo: j.Repo, Data: j.Data, Prior: prior, First: j.First, Once: j.once}
+	e := envelope{Kind: j.Kind, Repo: j.Repo, Data: j.Data, Prior: prior, First: j.First, Once: j.once, Retries: j.Retries}
+	if !j.FailingSince.IsZero() {
+		e.Failing = j.FailingSince.UnixMilli()
+	}
 	if unique {
 		e.Nonce = rand.Text()
 	}
 	b, _ := json.Marshal(e) // cannot fail: strings, bytes and ints only
 	return string(b)
+}
+
+// job is the envelope as the Job of stream entry id, with the deliveries
+// before this entry.
+func (e envelope) job(id string) Job {
+	j := Job{ID: id, Kind: e.Kind, Repo: e.Repo, Data: e.Data, Deliveries: e.Prior, First: cmp.Or(e.First, id),
+		Retries: e.Retries, once: e.Once}
+	if e.Failing != 0 {
+		j.FailingSince = time.UnixMilli(e.Failing)
+	}
+	return j
 }
 
 func decode(s string) (envelope, error) {

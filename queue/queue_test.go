@@ -485,6 +485,7 @@ func TestDelayed(t *testing.T) {
 		// when that is the entry claimed below.
 		add            func(t *testing.T, q *Queue, delay time.Duration) string
 		wantDeliveries int
+		wantRetries    int
 	}{
 		{name: "EnqueueIn", delay: testLease, wantDeliveries: 1, add: func(t *testing.T, q *Queue, delay time.Duration) string {
 			if err := q.EnqueueIn(t.Context(), job, delay); err != nil {
@@ -492,14 +493,14 @@ func TestDelayed(t *testing.T) {
 			}
 			return ""
 		}},
-		{name: "Retry", delay: testLease, wantDeliveries: 2, add: func(t *testing.T, q *Queue, delay time.Duration) string {
+		{name: "Retry", delay: testLease, wantDeliveries: 2, wantRetries: 1, add: func(t *testing.T, q *Queue, delay time.Duration) string {
 			first := enqueue(t, q, job)
 			if err := mustClaim(t, q, "a").Retry(t.Context(), delay); err != nil {
 				t.Fatalf("Retry: %v", err)
 			}
 			return first
 		}},
-		{name: "Retry without delay", wantDeliveries: 2, add: func(t *testing.T, q *Queue, delay time.Duration) string {
+		{name: "Retry without delay", wantDeliveries: 2, wantRetries: 1, add: func(t *testing.T, q *Queue, delay time.Duration) string {
 			first := enqueue(t, q, job)
 			if err := mustClaim(t, q, "a").Retry(t.Context(), delay); err != nil {
 				t.Fatalf("Retry: %v", err)
@@ -521,8 +522,12 @@ func TestDelayed(t *testing.T) {
 				l := mustClaim(t, q, "b")
 				got := l.Job
 				want := job
-				want.Deliveries = tt.wantDeliveries
+				want.Deliveries, want.Retries = tt.wantDeliveries, tt.wantRetries
 				want.First = cmp.Or(first, got.ID)
+				if (tt.wantRetries > 0) == got.FailingSince.IsZero() {
+					t.Errorf("FailingSince = %v after %d retries", got.FailingSince, tt.wantRetries)
+				}
+				got.FailingSince = time.Time{}
 				if Order(got.First) == 0 || (first != "" && Order(got.ID) <= Order(got.First)) {
 					t.Errorf("entry %s, first %s: a retry's entry must order after its first", got.ID, got.First)
 				}
@@ -552,11 +557,6 @@ func TestDeadLetter(t *testing.T) {
 			}
 		}},
 		{"lease expired", func(_ *testing.T, h *harness, _ *Lease) { h.advance(testLease) }},
-		{"retried", func(t *testing.T, _ *harness, l *Lease) {
-			if err := l.Retry(t.Context(), 0); err != nil {
-				t.Fatalf("Retry: %v", err)
-			}
-		}},
 	}
 	for _, f := range failures {
 		t.Run(f.name, func(t *testing.T) {
@@ -868,16 +868,17 @@ func TestDeadLetteredDeliveryIsTakenAgain(t *testing.T) {
 	eachBackend(t, func(t *testing.T, h *harness) {
 		q := h.queue(t, Options{MaxDeliveries: 1})
 		job := Job{Kind: "push", Repo: "octo/app", Data: []byte(`{"n":1}`)}
+		// Released with MaxDeliveries 1: the next claim buries it.
 		if _, dup, err := q.EnqueueOnce(t.Context(), "delivery-1", time.Hour, job); err != nil || dup {
 			t.Fatalf("EnqueueOnce = dup %v, %v", dup, err)
 		}
 		if _, dup, err := q.EnqueueOnce(t.Context(), "delivery-1", time.Hour, job); err != nil || !dup {
 			t.Fatalf("EnqueueOnce while queued = dup %v, %v; want a duplicate", dup, err)
 		}
-		l := mustClaim(t, q, "a")
-		if err := l.Retry(t.Context(), 0); err != nil { // the last delivery: buried
-			t.Fatalf("Retry: %v", err)
+		if err := mustClaim(t, q, "a").Release(t.Context()); err != nil {
+			t.Fatalf("Release: %v", err)
 		}
+		claimNothing(t, q, "a")
 		wantDepth(t, q, Depth{Dead: 1})
 
 		id, dup, err := q.EnqueueOnce(t.Context(), "delivery-1", time.Hour, job)
@@ -897,9 +898,10 @@ func TestDeadLetterStreamIsTrimmed(t *testing.T) {
 		q := h.queue(t, Options{MaxDeliveries: 1, DeadKept: 2})
 		for i := range 4 {
 			enqueue(t, q, Job{Kind: "stage", Repo: "octo/app", Data: []byte(strconv.Itoa(i))})
-			if err := mustClaim(t, q, "a").Retry(t.Context(), 0); err != nil {
-				t.Fatalf("Retry: %v", err)
+			if err := mustClaim(t, q, "a").Release(t.Context()); err != nil {
+				t.Fatalf("Release: %v", err)
 			}
+			claimNothing(t, q, "a") // buries it
 		}
 		dead, err := q.Dead(t.Context(), 10)
 		if err != nil {
@@ -911,6 +913,75 @@ func TestDeadLetterStreamIsTrimmed(t *testing.T) {
 		}
 		if !slices.Equal(got, []string{"3", "2"}) {
 			t.Errorf("dead jobs = %v, want the newest two [3 2]", got)
+		}
+	})
+}
+
+// TestRetryGivesUpAfterRetryFor: a job whose processor keeps failing is
+// retried past MaxDeliveries, for as long as Options.RetryFor from its first
+// failure, and only then dead-lettered, with Retry saying so.
+func TestRetryGivesUpAfterRetryFor(t *testing.T) {
+	eachBackend(t, func(t *testing.T, h *harness) {
+		const retryFor = 100 * time.Millisecond
+		q := h.queue(t, Options{MaxDeliveries: 2, RetryFor: retryFor})
+		enqueue(t, q, Job{Kind: "push", Repo: "octo/app", Data: []byte("x")})
+		var first time.Time
+		for retries := 0; ; retries++ {
+			l := mustClaim(t, q, "a")
+			if l.Job.Retries != retries {
+				t.Fatalf("delivery %d has Retries %d, want %d", l.Job.Deliveries, l.Job.Retries, retries)
+			}
+			if retries == 0 {
+				first = time.Now()
+			}
+			err := l.Retry(t.Context(), 0)
+			if errors.Is(err, ErrGivenUp) {
+				if waited := time.Since(first); waited < retryFor {
+					t.Errorf("given up %v after the first failure, before RetryFor %v", waited, retryFor)
+				}
+				if retries <= 2 {
+					t.Errorf("given up after %d retries; retries must not count towards MaxDeliveries", retries)
+				}
+				break
+			}
+			if err != nil {
+				t.Fatalf("Retry: %v", err)
+			}
+			if !l.Job.FailingSince.IsZero() && l.Job.FailingSince.After(first) {
+				t.Fatalf("FailingSince moved: %v", l.Job.FailingSince)
+			}
+		}
+		claimNothing(t, q, "a")
+		wantDepth(t, q, Depth{Dead: 1})
+	})
+}
+
+// TestReplay: a dead-lettered job, replayed by the id it had, is claimable
+// again with fresh counts and leaves the dead-letter stream; replaying it
+// twice, or an unknown id, says there is no such job.
+func TestReplay(t *testing.T) {
+	eachBackend(t, func(t *testing.T, h *harness) {
+		q := h.queue(t, Options{MaxDeliveries: 1})
+		id := enqueue(t, q, Job{Kind: "push", Repo: "octo/app", Data: []byte("lost push")})
+		if err := mustClaim(t, q, "a").Release(t.Context()); err != nil {
+			t.Fatalf("Release: %v", err)
+		}
+		claimNothing(t, q, "a") // buries it
+		wantDepth(t, q, Depth{Dead: 1})
+
+		replayed, err := q.Replay(t.Context(), id)
+		if err != nil {
+			t.Fatalf("Replay: %v", err)
+		}
+		wantDepth(t, q, Depth{Ready: 1})
+		l := mustClaim(t, q, "a")
+		if l.Job.ID != replayed.ID || string(l.Job.Data) != "lost push" || l.Job.Deliveries != 1 || l.Job.Retries != 0 {
+			t.Errorf("claimed %+v after replay, want the job as new under %s", l.Job, replayed.ID)
+		}
+		for _, again := range []string{id, "0-1"} {
+			if _, err := q.Replay(t.Context(), again); !errors.Is(err, ErrNoSuchJob) {
+				t.Errorf("Replay(%s) = %v, want ErrNoSuchJob", again, err)
+			}
 		}
 	})
 }

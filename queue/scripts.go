@@ -98,3 +98,13 @@ var buryScript = redis.NewScript(owned + `
 redis.call('XADD', KEYS[2], 'MAXLEN', ARGV[6], '*', 'id', ARGV[3], 'job', ARGV[5])
 if KEYS[3] then redis.call('DEL', KEYS[3]) end
 ` + finish)
+
+// replayScript moves the dead-letter entry ARGV[1] of stream KEYS[1] back to
+// the job stream KEYS[2] as job ARGV[2]. Returns the new id, or nil when the
+// entry is gone.
+var replayScript = redis.NewScript(`
+if #redis.call('XRANGE', KEYS[1], ARGV[1], ARGV[1]) == 0 then return false end
+local id = redis.call('XADD', KEYS[2], '*', 'job', ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[1])
+return id
+`)

@@ -4,6 +4,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/palantir/go-githubapp/githubapp"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/railyard/railyard/actions"
@@ -65,14 +67,11 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 	if st.Embedded() {
 		log.Warn().Msg("RAILYARD_REDIS_URL is not set: using an embedded in-process store. State is LOST when this process stops; set RAILYARD_REDIS_URL for anything real.")
 	}
-	intakeOpts, stageOpts := opts.Queue, opts.Queue
-	prefix := opts.Queue.Prefix
-	if prefix == "" {
-		prefix = "railyard:{railyard}:"
+	if opts.Queue.RetryFor == 0 {
+		opts.Queue.RetryFor = env.RetryFor
 	}
-	intakeOpts.Prefix, stageOpts.Prefix = prefix+"intake:", prefix+"stage:"
-	intakeOpts.SingleProcess, stageOpts.SingleProcess = st.Embedded(), st.Embedded()
-	intake, stages := queue.New(st.Redis, intakeOpts), queue.New(st.Redis, stageOpts)
+	opts.Queue.SingleProcess = st.Embedded()
+	intake, stages := Queues(st.Redis, opts.Queue)
 
 	// One client per installation, kept: its access token then serves until
 	// it nearly expires, instead of a token request before every job's
@@ -134,6 +133,15 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 	}
 	s.handler = mux
 	return s, nil
+}
+
+// Queues returns the intake queue (webhook work) and the stage queue on
+// rdb, under the keys every Railyard process uses.
+func Queues(rdb redis.UniversalClient, opts queue.Options) (intake, stages *queue.Queue) {
+	intakeOpts, stageOpts := opts, opts
+	prefix := cmp.Or(opts.Prefix, "railyard:{railyard}:")
+	intakeOpts.Prefix, stageOpts.Prefix = prefix+"intake:", prefix+"stage:"
+	return queue.New(rdb, intakeOpts), queue.New(rdb, stageOpts)
 }
 
 // Handler is the server's HTTP handler.

@@ -6,6 +6,7 @@ package worker
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -35,6 +36,9 @@ type Pool struct {
 	Consumer   string        // this process's name in the consumer group
 	Wait       time.Duration // how long one claim blocks; default 1s
 	Observe    Observer
+	// Backoff is the wait before a failed job's next try, by how often it
+	// was retried before; nil: doubling from 1s to 5 minutes, jittered.
+	Backoff func(retries int) time.Duration
 }
 
 // Run runs Workers goroutines until ctx is done, then waits for them; jobs
@@ -109,9 +113,16 @@ func (p *Pool) run(ctx context.Context, lease *queue.Lease) {
 		log.Warn().Msg("Lease lost; another process has the job.")
 	default:
 		outcome = "retried"
-		delay := backoff(job.Deliveries)
-		log.Warn().Err(err).Dur("retry_in", delay).Msg("Job failed; retrying later.")
-		if rerr := lease.Retry(bg, delay); rerr != nil {
+		wait := p.Backoff
+		if wait == nil {
+			wait = backoff
+		}
+		delay := wait(job.Retries)
+		log.Warn().Err(err).Dur("retry_in", delay).Int("railyard_job_retries", job.Retries).Msg("Job failed; retrying later.")
+		switch rerr := lease.Retry(bg, delay); {
+		case errors.Is(rerr, queue.ErrGivenUp):
+			outcome = "given-up" // the queue logged it at error
+		case rerr != nil:
 			log.Error().Err(rerr).Msg("Could not schedule retry; the job returns when its lease runs out.")
 		}
 	}
@@ -120,8 +131,14 @@ func (p *Pool) run(ctx context.Context, lease *queue.Lease) {
 	}
 }
 
-// backoff doubles from 1s up to 5 minutes.
-func backoff(deliveries int) time.Duration {
-	d := time.Second << min(max(deliveries-1, 0), 9)
-	return min(d, 5*time.Minute)
+// maxBackoff caps the wait between retries: a job waiting on GitHub or the
+// network goes again within minutes of it coming back.
+const maxBackoff = 5 * time.Minute
+
+// backoff is the wait before retry number retries+1: doubling from 1s up to
+// maxBackoff, less up to a fifth at random so that jobs that failed
+// together (an outage) do not all come back in the same instant.
+func backoff(retries int) time.Duration {
+	d := min(time.Second<<min(max(retries, 0), 16), maxBackoff)
+	return d - rand.N(d/5+1)
 }

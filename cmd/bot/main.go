@@ -1,5 +1,6 @@
 // Command bot runs Railyard: `bot` serves, `bot validate [FILE]` checks a
-// pipeline file, `bot version` prints the version. It only parses arguments
+// pipeline file, `bot jobs` lists and replays dead-lettered jobs, `bot
+// version` prints the version. It only parses arguments
 // and the environment and hands over to package server.
 package main
 
@@ -38,6 +39,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case "validate":
 		return validate(args, stdout, stderr)
+	case "jobs":
+		return jobs(args, stdout, stderr)
 	case "serve":
 		return serve(stderr)
 	case "help", "--help", "-h":
@@ -51,6 +54,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 const usage = `Usage:
   bot                  serve (configuration from the environment and .env)
   bot validate [FILE]  check a pipeline file (default .github/railyard.yml)
+  bot jobs [list]      list the jobs Railyard gave up on (needs RAILYARD_REDIS_URL)
+  bot jobs replay ID   queue one of them again
   bot version          print the version
 `
 
