@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -40,11 +41,12 @@ type fixture struct {
 	dotenv string
 	now    time.Time // the handler's clock
 	logs   logtest.Buffer
+	jar    http.CookieJar // the browser's cookies, sent and kept by do
 }
 
 func newFixture(t *testing.T, publicURL string) *fixture {
 	t.Helper()
-	f := &fixture{gh: githubtest.New(t), dotenv: filepath.Join(t.TempDir(), ".env"), now: time.Now()}
+	f := &fixture{gh: githubtest.New(t), dotenv: filepath.Join(t.TempDir(), ".env"), now: time.Now(), jar: newJar(t)}
 	h, err := setup.New(setup.Options{
 		ManifestPath: manifestFile,
 		DotenvPath:   f.dotenv,
@@ -60,7 +62,17 @@ func newFixture(t *testing.T, publicURL string) *fixture {
 	return f
 }
 
-// do serves one request, with a logger writing to f.logs in its context.
+func newJar(t *testing.T) http.CookieJar {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jar
+}
+
+// do serves one request as f.jar's browser would send it, with a logger
+// writing to f.logs in its context, and keeps the cookies it sets.
 func (f *fixture) do(t *testing.T, method, target string, form url.Values, header http.Header) *httptest.ResponseRecorder {
 	t.Helper()
 	var body io.Reader
@@ -72,10 +84,14 @@ func (f *fixture) do(t *testing.T, method, target string, form url.Values, heade
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	maps.Copy(req.Header, header)
+	for _, c := range f.jar.Cookies(req.URL) {
+		req.AddCookie(c)
+	}
 	logger := zerolog.New(&f.logs)
 	req = req.WithContext(logger.WithContext(t.Context()))
 	rec := httptest.NewRecorder()
 	f.h.ServeHTTP(rec, req)
+	f.jar.SetCookies(req.URL, rec.Result().Cookies())
 	return rec
 }
 
@@ -218,6 +234,15 @@ func TestIndexShowsManifest(t *testing.T) {
 			}
 			if !slices.Contains(buttons(doc), "Register on GitHub") {
 				t.Errorf("buttons %q, want a Register on GitHub button", buttons(doc))
+			}
+			// The form posts to the public URL, then on to GitHub.
+			gh, _ := url.Parse(f.gh.URL)
+			wantAction := "form-action 'self' " + gh.Scheme + "://" + gh.Host
+			if c.publicURL != "" {
+				wantAction += " " + c.wantPublic
+			}
+			if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, wantAction+";") {
+				t.Errorf("Content-Security-Policy %q, want %q", csp, wantAction)
 			}
 		})
 	}
@@ -430,6 +455,116 @@ func TestCallbackRefused(t *testing.T) {
 				t.Errorf("GitHub got %d conversions, want %d", n, c.wantCalls)
 			}
 			assertNoSecret(t, "logs", f.logs.String(), []string{code, app.WebhookSecret, pemBody(app.PEM)})
+		})
+	}
+}
+
+// The state in GitHub's redirect counts only in the browser that pressed
+// Register: a state anyone can fetch must not finish a registration in
+// someone else's browser.
+func TestCallbackFromAnotherBrowser(t *testing.T) {
+	cases := []struct {
+		name  string
+		other func(t *testing.T, f *fixture) // prepares the other browser, in f.jar
+	}{
+		{name: "a browser that never pressed Register", other: func(t *testing.T, f *fixture) {}},
+		{name: "a browser that pressed Register itself", other: func(t *testing.T, f *fixture) { f.state(t) }},
+		{name: "a browser with a made-up cookie", other: func(t *testing.T, f *fixture) {
+			u, _ := url.Parse("http://railyard.test/")
+			f.jar.SetCookies(u, []*http.Cookie{{Name: "railyard_setup", Value: "forged", Path: "/"}})
+		}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, "")
+			const before = "RAILYARD_WORKERS=2\n"
+			if err := os.WriteFile(f.dotenv, []byte(before), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code := "code" + strconv.FormatInt(time.Now().UnixNano(), 36)
+			app := f.gh.AddManifestCode(code)
+			state := f.state(t) // in the first browser
+			first := f.jar
+
+			f.jar = newJar(t)
+			c.other(t, f)
+			rec := f.callback(t, code, state)
+			if rec.Code != http.StatusBadRequest {
+				t.Errorf("status %d, want 400", rec.Code)
+			}
+			doc := parseHTML(t, rec.Body.String())
+			if text := visibleText(doc); !strings.Contains(text, "This registration was started in another browser") ||
+				!strings.Contains(text, "Nothing was written") {
+				t.Errorf("page %q does not say the registration belongs to another browser and nothing was written", text)
+			}
+			if !slices.Contains(links(doc), "/") {
+				t.Errorf("links %q, want a link back to /", links(doc))
+			}
+			if data, _ := os.ReadFile(f.dotenv); string(data) != before {
+				t.Errorf(".env changed to:\n%s", data)
+			}
+			if isClosed(f.h.Done()) || f.h.Credentials() != nil {
+				t.Error("Done closed or credentials returned, want neither")
+			}
+			if n := f.gh.Count(conversionOp); n != 0 {
+				t.Errorf("GitHub got %d conversions, want none", n)
+			}
+
+			// The browser that pressed Register still finishes.
+			f.jar = first
+			if rec := f.callback(t, code, state); rec.Code != http.StatusOK || !isClosed(f.h.Done()) {
+				t.Fatalf("callback in the first browser: status %d, want 200 and Done closed", rec.Code)
+			}
+			env, err := config.LoadEnv(func(string) (string, bool) { return "", false }, f.dotenv)
+			if err != nil || env.AppID != app.ID {
+				t.Errorf("LoadEnv = App %d, %v; want App %d", env.AppID, err, app.ID)
+			}
+			// Once registered, the other browser sees nothing of it.
+			f.jar = newJar(t)
+			if rec := f.callback(t, code, state); rec.Code != http.StatusConflict {
+				t.Errorf("the other browser after registration: status %d, want 409", rec.Code)
+			}
+		})
+	}
+}
+
+func TestRegisterSetsBrowserCookie(t *testing.T) {
+	cases := []struct {
+		name       string
+		publicURL  string
+		header     http.Header
+		wantSecure bool
+	}{
+		{name: "plain http", wantSecure: false},
+		{name: "https public URL", publicURL: "https://railyard.example.net", wantSecure: true},
+		{name: "https behind a proxy", header: http.Header{"X-Forwarded-Proto": {"https"}}, wantSecure: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, c.publicURL)
+			var values []string
+			for range 2 { // two presses in one browser share its cookie
+				rec := f.do(t, "POST", "http://railyard.test/setup/register", url.Values{}, c.header)
+				if rec.Code != http.StatusTemporaryRedirect {
+					t.Fatalf("status %d, want 307", rec.Code)
+				}
+				cookies := rec.Result().Cookies()
+				if len(cookies) != 1 {
+					t.Fatalf("cookies %v, want one", cookies)
+				}
+				ck := cookies[0]
+				if !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Secure != c.wantSecure || ck.Path != "/" || ck.MaxAge != 3600 {
+					t.Errorf("cookie %s, want HttpOnly, SameSite=Lax, Secure %t, Path=/, Max-Age=3600", ck, c.wantSecure)
+				}
+				values = append(values, ck.Value)
+				if c.wantSecure { // the jar would not send it back over http
+					f.jar.SetCookies(&url.URL{Scheme: "http", Host: "railyard.test", Path: "/"},
+						[]*http.Cookie{{Name: ck.Name, Value: ck.Value, Path: "/"}})
+				}
+			}
+			if len(values[0]) < 16 || values[0] != values[1] {
+				t.Errorf("cookie values %q, want one long random value kept across presses", values)
+			}
 		})
 	}
 }
