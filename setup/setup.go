@@ -218,6 +218,12 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 		h.renderIndex(w, r, http.StatusBadRequest, org, "") // explains the missing address
 		return
 	}
+	if unreachable(public) != "" && r.PostFormValue("anyway") != "yes" {
+		// Only the page's "Register anyway" button sends this: the warning
+		// was on the screen when it was pressed.
+		h.renderIndex(w, r, http.StatusBadRequest, org, "")
+		return
+	}
 	browser := browserOf(r)
 	if browser == "" {
 		browser = rand.Text()

@@ -780,7 +780,8 @@ func findForm(t *testing.T, doc *html.Node) form {
 		}
 		fm := form{method: strings.ToUpper(attr(n, "method")), action: attr(n, "action"), fields: url.Values{}}
 		for in := range n.Descendants() {
-			if in.DataAtom == atom.Input && attr(in, "name") != "" {
+			// The pages' forms have one submit button, sent when pressed.
+			if (in.DataAtom == atom.Input || in.DataAtom == atom.Button) && attr(in, "name") != "" {
 				fm.fields.Add(attr(in, "name"), attr(in, "value"))
 			}
 		}
