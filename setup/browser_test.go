@@ -2,38 +2,21 @@ package setup_test
 
 import (
 	"cmp"
-	"context"
 	"net/http/httptest"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/railyard/railyard/internal/browsertest"
 	"github.com/railyard/railyard/setup"
 )
-
-// findChromium returns the Chromium binary, or "" when none is installed.
-func findChromium() string {
-	if path, err := exec.LookPath("/usr/bin/chromium"); err == nil {
-		return path
-	}
-	if path, err := exec.LookPath("chromium"); err == nil {
-		return path
-	}
-	return ""
-}
 
 // TestSetupPageInBrowser loads the setup page in headless Chromium and checks
 // what a person sees: the explanation, the permissions and the button; and,
 // at an address GitHub cannot reach (the test server's loopback), the warning
 // first.
 func TestSetupPageInBrowser(t *testing.T) {
-	chromium := findChromium()
-	if chromium == "" {
-		t.Skip("Chromium is not installed (apt-get install chromium)")
-	}
 	cases := []struct {
 		name       string
 		publicURL  string // "" = the test server's own loopback URL
@@ -59,20 +42,8 @@ func TestSetupPageInBrowser(t *testing.T) {
 			defer srv.Close()
 			public := cmp.Or(c.publicURL, srv.URL)
 
-			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-			defer cancel()
-			cmd := exec.CommandContext(ctx, chromium,
-				"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-				"--disable-background-networking", "--disable-component-update", "--disable-sync",
-				"--user-data-dir="+t.TempDir(), "--dump-dom", srv.URL+"/")
-			var stderr strings.Builder
-			cmd.Stderr = &stderr
-			dom, err := cmd.Output()
-			if err != nil {
-				t.Fatalf("chromium: %v\n%s", err, stderr.String())
-			}
-
-			doc := parseHTML(t, string(dom))
+			dom := browsertest.DumpDOM(t, srv.URL+"/")
+			doc := parseHTML(t, dom)
 			text := visibleText(doc)
 			app := appYAML(t)
 			want := []string{
