@@ -35,11 +35,14 @@ type Env struct {
 	LogLevel   zerolog.Level // RAILYARD_LOG_LEVEL
 	LogFormat  string        // RAILYARD_LOG_FORMAT: "json" or "console"
 	PublicURL  string        // RAILYARD_PUBLIC_URL without a trailing "/"; "" means taken from the request
-	StatusPage bool          // RAILYARD_STATUS_PAGE
+	StatusPage bool          // RAILYARD_STATUS_PAGE: on, or public
 	RetryFor   time.Duration // RAILYARD_RETRY_FOR: how long failing work is retried before it is dead-lettered
 
-	StatusUser     string // RAILYARD_STATUS_USER; basic auth for the status pages when set
+	StatusUser     string // RAILYARD_STATUS_USER; basic auth for the status pages
 	StatusPassword string `json:"-"` // RAILYARD_STATUS_PASSWORD
+	// StatusPublic is RAILYARD_STATUS_PAGE=public: the pages ask for no
+	// credentials. "on" without credentials is a configuration error.
+	StatusPublic bool
 }
 
 const maxWorkers = 256
@@ -65,11 +68,12 @@ func LoadEnv(getenv func(string) (string, bool), dotenvPath string) (Env, error)
 		LogLevel:   r.logLevel("RAILYARD_LOG_LEVEL", zerolog.InfoLevel),
 		LogFormat:  r.oneOf("RAILYARD_LOG_FORMAT", "json", "json", "console"),
 		PublicURL:  r.publicURL("RAILYARD_PUBLIC_URL"),
-		StatusPage: r.onOff("RAILYARD_STATUS_PAGE"),
+		StatusPage: r.statusPage("RAILYARD_STATUS_PAGE"),
 		RetryFor:   r.duration("RAILYARD_RETRY_FOR", time.Hour, time.Minute),
 	}
 	e.AppID, e.WebhookSecret, e.PrivateKey = r.credentials()
-	e.StatusUser, e.StatusPassword = r.statusAuth()
+	e.StatusPublic = strings.EqualFold(strings.TrimSpace(r.lookup("RAILYARD_STATUS_PAGE")), statusPublic)
+	e.StatusUser, e.StatusPassword = r.statusAuth(e.StatusPage, e.StatusPublic)
 
 	if err := errors.Join(r.errs...); err != nil {
 		return Env{}, err
@@ -105,10 +109,10 @@ func (e Env) Secrets() []string {
 func (e Env) String() string {
 	return fmt.Sprintf("config.Env{V3APIURL:%s WebURL:%s AppID:%d WebhookSecret:%s PrivateKey:%s "+
 		"Addr:%s RedisURL:%s WorkDir:%s Workers:%d LogLevel:%s LogFormat:%s PublicURL:%s "+
-		"StatusPage:%t StatusUser:%s StatusPassword:%s}",
+		"StatusPage:%t StatusUser:%s StatusPassword:%s StatusPublic:%t}",
 		e.V3APIURL, e.WebURL, e.AppID, redact(e.WebhookSecret), redact(string(e.PrivateKey)),
 		e.Addr, redactURL(e.RedisURL), e.WorkDir, e.Workers, e.LogLevel, e.LogFormat, e.PublicURL,
-		e.StatusPage, e.StatusUser, redact(e.StatusPassword))
+		e.StatusPage, e.StatusUser, redact(e.StatusPassword), e.StatusPublic)
 }
 
 // Format makes every verb (%v, %+v, %#v, %d, ...) print String, so no
@@ -132,7 +136,8 @@ func (e Env) MarshalZerologObject(ev *zerolog.Event) {
 		Str("log_format", e.LogFormat).
 		Str("public_url", e.PublicURL).
 		Bool("status_page", e.StatusPage).
-		Bool("status_auth", e.StatusUser != "")
+		Bool("status_auth", e.StatusUser != "").
+		Bool("status_public", e.StatusPublic)
 }
 
 func redact(s string) string {
@@ -306,17 +311,21 @@ func (r *envReader) oneOf(key, def string, allowed ...string) string {
 	return def
 }
 
-func (r *envReader) onOff(key string) bool {
+// statusPublic turns the status pages on without credentials.
+const statusPublic = "public"
+
+// statusPage reads on, off (or a boolean) and public.
+func (r *envReader) statusPage(key string) bool {
 	v := strings.ToLower(strings.TrimSpace(r.get(key, "off")))
 	switch v {
-	case "on":
+	case "on", statusPublic:
 		return true
 	case "off":
 		return false
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
-		r.failf("%s: %q is not on or off", key, v)
+		r.failf("%s: %q is not on, off or public", key, v)
 	}
 	return b
 }
@@ -398,13 +407,22 @@ func checkRSAKey(data []byte) error {
 	return nil
 }
 
-func (r *envReader) statusAuth() (user, password string) {
+// statusAuth reads the status pages' credentials. Pages that are on need
+// them unless they were made public on purpose: pipeline state, actors and
+// reasons are not for anyone who can reach the port.
+func (r *envReader) statusAuth(on, public bool) (user, password string) {
 	user, password = r.lookup("RAILYARD_STATUS_USER"), r.lookup("RAILYARD_STATUS_PASSWORD")
 	switch {
 	case user != "" && password == "":
 		r.failf("RAILYARD_STATUS_USER is set without RAILYARD_STATUS_PASSWORD; set both or neither")
 	case user == "" && password != "":
 		r.failf("RAILYARD_STATUS_PASSWORD is set without RAILYARD_STATUS_USER; set both or neither")
+	case public && user != "":
+		r.failf("RAILYARD_STATUS_PAGE is public, yet RAILYARD_STATUS_USER and RAILYARD_STATUS_PASSWORD are set; " +
+			"set it to on to ask for them, or unset them")
+	case on && !public && user == "":
+		r.failf("RAILYARD_STATUS_PAGE is on without RAILYARD_STATUS_USER and RAILYARD_STATUS_PASSWORD; " +
+			"set both to ask for them, or set RAILYARD_STATUS_PAGE=public to serve the pages to anyone who can reach the bot")
 	}
 	return user, password
 }

@@ -163,10 +163,12 @@ func TestLoadEnv(t *testing.T) {
 			want: withDefaults(func(e *Env) { creds(e); e.PrivateKey = []byte(keys.pkcs8) }),
 		},
 		{
-			name:      ".env is read",
-			env:       map[string]string{},
-			dotenv:    "# local settings\nRAILYARD_WORKERS=7\nexport RAILYARD_STATUS_PAGE=true\n",
-			want:      withDefaults(func(e *Env) { e.Workers, e.StatusPage = 7, true }),
+			name:   ".env is read",
+			env:    map[string]string{},
+			dotenv: "# local settings\nRAILYARD_WORKERS=7\nexport RAILYARD_STATUS_PAGE=true\nRAILYARD_STATUS_USER=ops\nRAILYARD_STATUS_PASSWORD=" + leakStatus + "\n",
+			want: withDefaults(func(e *Env) {
+				e.Workers, e.StatusPage, e.StatusUser, e.StatusPassword = 7, true, "ops", leakStatus
+			}),
 			wantSetup: true,
 		},
 		{
@@ -189,9 +191,23 @@ func TestLoadEnv(t *testing.T) {
 			wantSetup: true,
 		},
 		{
-			name:      "status page 1",
-			env:       map[string]string{"RAILYARD_STATUS_PAGE": "1"},
-			want:      withDefaults(func(e *Env) { e.StatusPage = true }),
+			name: "status page 1 with credentials",
+			env: map[string]string{
+				"RAILYARD_STATUS_PAGE": "1", "RAILYARD_STATUS_USER": "ops", "RAILYARD_STATUS_PASSWORD": leakStatus,
+			},
+			want:      withDefaults(func(e *Env) { e.StatusPage, e.StatusUser, e.StatusPassword = true, "ops", leakStatus }),
+			wantSetup: true,
+		},
+		{
+			name:      "status page public asks for no credentials",
+			env:       map[string]string{"RAILYARD_STATUS_PAGE": " Public "},
+			want:      withDefaults(func(e *Env) { e.StatusPage, e.StatusPublic = true, true }),
+			wantSetup: true,
+		},
+		{
+			name:      "status credentials with the pages off are kept for later",
+			env:       map[string]string{"RAILYARD_STATUS_USER": "ops", "RAILYARD_STATUS_PASSWORD": leakStatus},
+			want:      withDefaults(func(e *Env) { e.StatusUser, e.StatusPassword = "ops", leakStatus }),
 			wantSetup: true,
 		},
 		{
@@ -360,7 +376,30 @@ func TestLoadEnvProblems(t *testing.T) {
 		{
 			name: "status page",
 			env:  map[string]string{"RAILYARD_STATUS_PAGE": "maybe"},
-			want: []string{`RAILYARD_STATUS_PAGE: "maybe" is not on or off`},
+			want: []string{`RAILYARD_STATUS_PAGE: "maybe" is not on, off or public`},
+		},
+		{
+			name: "status page on without credentials",
+			env:  map[string]string{"RAILYARD_STATUS_PAGE": "on"},
+			want: []string{"RAILYARD_STATUS_PAGE is on without RAILYARD_STATUS_USER and RAILYARD_STATUS_PASSWORD; " +
+				"set both to ask for them, or set RAILYARD_STATUS_PAGE=public"},
+		},
+		{
+			name: "status page true without credentials",
+			env:  map[string]string{"RAILYARD_STATUS_PAGE": "true"},
+			want: []string{"RAILYARD_STATUS_PAGE is on without RAILYARD_STATUS_USER and RAILYARD_STATUS_PASSWORD"},
+		},
+		{
+			name: "status page on with only a user",
+			env:  map[string]string{"RAILYARD_STATUS_PAGE": "on", "RAILYARD_STATUS_USER": "ops"},
+			want: []string{"RAILYARD_STATUS_USER is set without RAILYARD_STATUS_PASSWORD"},
+		},
+		{
+			name: "status page public with credentials",
+			env: map[string]string{
+				"RAILYARD_STATUS_PAGE": "public", "RAILYARD_STATUS_USER": "ops", "RAILYARD_STATUS_PASSWORD": leakStatus,
+			},
+			want: []string{"RAILYARD_STATUS_PAGE is public, yet RAILYARD_STATUS_USER and RAILYARD_STATUS_PASSWORD are set"},
 		},
 		{
 			name: "status password without user",

@@ -130,6 +130,9 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 		})
 		mux.Handle("/status/", pages)
 		mux.Handle("/api/status/", pages)
+		if env.StatusPublic {
+			log.Warn().Msg("RAILYARD_STATUS_PAGE=public: the status pages answer anyone who can reach this server, without credentials.")
+		}
 	}
 	s.handler = mux
 	return s, nil

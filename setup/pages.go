@@ -27,6 +27,8 @@ func parsePage(name string) *template.Template {
 
 type indexData struct {
 	Home         string
+	Public       string // this server's URL, as GitHub would be told
+	Unreachable  string // why GitHub cannot reach Public; "" when nothing says so
 	Name         string
 	Permissions  []permission
 	Events       []string
@@ -41,11 +43,13 @@ type indexData struct {
 type permission struct{ Name, Level string }
 
 type doneData struct {
-	Home       string
-	Name       string
-	ID         int64
-	InstallURL string
-	Dotenv     string
+	Home        string
+	Public      string
+	Unreachable string // as in indexData: registered anyway
+	Name        string
+	ID          int64
+	InstallURL  string
+	Dotenv      string
 }
 
 type message struct {
@@ -73,6 +77,8 @@ func (h *Handler) renderIndex(w http.ResponseWriter, r *http.Request, status int
 	}
 	d := indexData{
 		Home:         h.home(),
+		Public:       public,
+		Unreachable:  unreachable(public),
 		Name:         m.Name,
 		Events:       m.DefaultEvents,
 		HookURL:      m.HookAttributes.URL,
@@ -89,9 +95,11 @@ func (h *Handler) renderIndex(w http.ResponseWriter, r *http.Request, status int
 }
 
 func (h *Handler) renderDone(w http.ResponseWriter, r *http.Request, app *registeredApp) {
-	h.render(w, r, http.StatusOK, donePage, doneData{
-		Home: h.home(), Name: app.name, ID: app.id, InstallURL: app.installURL, Dotenv: h.opts.DotenvPath,
-	})
+	d := doneData{Home: h.home(), Name: app.name, ID: app.id, InstallURL: app.installURL, Dotenv: h.opts.DotenvPath}
+	if public, err := h.publicURL(r); err == nil {
+		d.Public, d.Unreachable = public, unreachable(public)
+	}
+	h.render(w, r, http.StatusOK, donePage, d)
 }
 
 func (h *Handler) renderMessage(w http.ResponseWriter, r *http.Request, status int, m message) {

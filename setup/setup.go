@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"maps"
@@ -27,6 +28,9 @@ const (
 	callbackPath = "/setup/callback"
 
 	stateTTL = time.Hour
+	// browserCookie ties a state to the browser that pressed Register, so a
+	// state fetched by someone else is worthless in a victim's browser.
+	browserCookie = "railyard_setup"
 	// maxStates bounds the memory that presses of the Register button take.
 	maxStates = 100
 )
@@ -37,6 +41,9 @@ var (
 	codePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
 	orgPattern  = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9-]{0,38})$`)
 	hostPattern = regexp.MustCompile(`^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::[0-9]{1,5})?$`)
+	// tokenPattern is what rand.Text returns: a browser cookie of another
+	// shape was not set by this handler and is replaced.
+	tokenPattern = regexp.MustCompile(`^[A-Z2-7]{26}$`)
 
 	// errCodeRefused means GitHub does not know the manifest code: it was used
 	// already, expired, or never issued.
@@ -56,12 +63,12 @@ type Options struct {
 
 // Handler serves setup mode. It is safe for concurrent use.
 type Handler struct {
-	opts      Options
-	manifest  manifest
-	webOrigin string // for the Content-Security-Policy
-	github    *github.Client
-	mux       *http.ServeMux
-	now       func() time.Time
+	opts       Options
+	manifest   manifest
+	formAction string // where the page's form may post, for the Content-Security-Policy
+	github     *github.Client
+	mux        *http.ServeMux
+	now        func() time.Time
 
 	// mu serialises registrations and callbacks. A callback holds it while it
 	// talks to GitHub, so a double submission waits and then sees the result.
@@ -74,6 +81,7 @@ type Handler struct {
 // attempt is one press of the Register button, found again by its state.
 type attempt struct {
 	expires time.Time
+	browser string // the browserCookie of the browser that pressed the button
 	// app is set once the code was exchanged. GitHub answers a code only
 	// once, so if writing .env fails a reload retries the write alone.
 	app *registeredApp
@@ -85,6 +93,7 @@ type registeredApp struct {
 	installURL string
 	env        map[string]string // the variables written to .env
 	state      string            // the attempt that wrote them
+	browser    string            // and its browser
 }
 
 // New checks opts and reads the manifest once.
@@ -100,12 +109,15 @@ func New(opts Options) (*Handler, error) {
 		return nil, err
 	}
 	opts.WebURL = web.String()
+	// The form posts to the public URL, and the browser is sent on to GitHub.
+	formAction := "'self' " + web.Scheme + "://" + web.Host
 	if opts.PublicURL != "" {
 		u, err := url.Parse(opts.PublicURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 			return nil, fmt.Errorf("setup: PublicURL %q is not an absolute http(s) URL", opts.PublicURL)
 		}
 		opts.PublicURL = strings.TrimRight(opts.PublicURL, "/")
+		formAction += " " + u.Scheme + "://" + u.Host
 	}
 	m, err := readManifest(opts.ManifestPath)
 	if err != nil {
@@ -121,14 +133,14 @@ func New(opts Options) (*Handler, error) {
 	gh.BaseURL = api
 
 	h := &Handler{
-		opts:      opts,
-		manifest:  m,
-		webOrigin: web.Scheme + "://" + web.Host,
-		github:    gh,
-		mux:       http.NewServeMux(),
-		now:       time.Now,
-		states:    map[string]*attempt{},
-		done:      make(chan struct{}),
+		opts:       opts,
+		manifest:   m,
+		formAction: formAction,
+		github:     gh,
+		mux:        http.NewServeMux(),
+		now:        time.Now,
+		states:     map[string]*attempt{},
+		done:       make(chan struct{}),
 	}
 	h.mux.HandleFunc("GET /{$}", h.index)
 	h.mux.HandleFunc("POST "+registerPath, h.register)
@@ -172,7 +184,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	hd.Set("X-Content-Type-Options", "nosniff")
 	// form-action covers the redirect of the form to GitHub too.
 	hd.Set("Content-Security-Policy", "default-src 'none'; style-src 'unsafe-inline'; "+
-		"form-action 'self' "+h.webOrigin+"; frame-ancestors 'none'; base-uri 'none'")
+		"form-action "+h.formAction+"; frame-ancestors 'none'; base-uri 'none'")
 	h.mux.ServeHTTP(w, r)
 }
 
@@ -201,9 +213,30 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 	if org != "" {
 		target = h.opts.WebURL + "organizations/" + org + "/settings/apps/new"
 	}
+	public, err := h.publicURL(r)
+	if err != nil {
+		h.renderIndex(w, r, http.StatusBadRequest, org, "") // explains the missing address
+		return
+	}
+	if unreachable(public) != "" && r.PostFormValue("anyway") != "yes" {
+		// Only the page's "Register anyway" button sends this: the warning
+		// was on the screen when it was pressed.
+		h.renderIndex(w, r, http.StatusBadRequest, org, "")
+		return
+	}
+	browser := browserOf(r)
+	if browser == "" {
+		browser = rand.Text()
+	}
+	// Lax: GitHub brings the browser back with a top-level GET, which Lax
+	// cookies accompany and cross-site subrequests do not.
+	http.SetCookie(w, &http.Cookie{
+		Name: browserCookie, Value: browser, Path: "/", MaxAge: int(stateTTL / time.Second),
+		HttpOnly: true, SameSite: http.SameSiteLaxMode, Secure: strings.HasPrefix(public, "https://"),
+	})
 	state := rand.Text()
 	h.mu.Lock()
-	h.addStateLocked(state)
+	h.addStateLocked(state, browser)
 	h.mu.Unlock()
 
 	zerolog.Ctx(r.Context()).Info().Str("organization", org).Msg("Sending the App manifest to GitHub.")
@@ -212,9 +245,24 @@ func (h *Handler) register(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, target+"?state="+url.QueryEscape(state), http.StatusTemporaryRedirect)
 }
 
+// browserOf returns the browser's setup cookie, or "" when it sent none of
+// this handler's making.
+func browserOf(r *http.Request) string {
+	c, err := r.Cookie(browserCookie)
+	if err != nil || !tokenPattern.MatchString(c.Value) {
+		return ""
+	}
+	return c.Value
+}
+
+// sameBrowser compares cookies in constant time.
+func sameBrowser(want, got string) bool {
+	return want != "" && subtle.ConstantTimeCompare([]byte(want), []byte(got)) == 1
+}
+
 // addStateLocked remembers state for an hour, dropping expired states and,
 // past maxStates, the oldest.
-func (h *Handler) addStateLocked(state string) {
+func (h *Handler) addStateLocked(state, browser string) {
 	now := h.now()
 	maps.DeleteFunc(h.states, func(_ string, a *attempt) bool { return now.After(a.expires) })
 	for len(h.states) >= maxStates {
@@ -226,7 +274,7 @@ func (h *Handler) addStateLocked(state string) {
 		}
 		delete(h.states, oldest)
 	}
-	h.states[state] = &attempt{expires: now.Add(stateTTL)}
+	h.states[state] = &attempt{expires: now.Add(stateTTL), browser: browser}
 }
 
 // callback is where GitHub sends the browser back with the manifest code.
@@ -234,11 +282,12 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	log := zerolog.Ctx(ctx)
 	state, code := r.URL.Query().Get("state"), r.URL.Query().Get("code")
+	browser := browserOf(r)
 
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.app != nil {
-		if state == h.app.state {
+		if state == h.app.state && sameBrowser(h.app.browser, browser) {
 			h.renderDone(w, r, h.app) // a reload or double submission
 			return
 		}
@@ -255,6 +304,18 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 			Title: "This setup link is not valid",
 			Text: "It was not started from this Railyard's setup page, or it is more than an hour old. " +
 				"Nothing was written. Start again from the setup page.",
+		})
+		return
+	}
+	if !sameBrowser(a.browser, browser) {
+		// Someone else's state: exchanging its code would register their
+		// App here, or this browser's session would finish their setup.
+		log.Warn().Msg("Setup callback from a browser that did not press Register; nothing written.")
+		h.renderMessage(w, r, http.StatusBadRequest, message{
+			Title: "This registration was started in another browser",
+			Text: "Railyard finishes a registration only in the browser that pressed Register on its setup page, " +
+				"and this browser did not (or it does not keep cookies). Nothing was written. " +
+				"Start again from the setup page, in this browser.",
 		})
 		return
 	}
@@ -292,7 +353,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		})
 		return
 	}
-	a.app.state = state
+	a.app.state, a.app.browser = state, a.browser
 	h.app = a.app
 	clear(h.states)
 	close(h.done)

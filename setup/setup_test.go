@@ -6,6 +6,7 @@ import (
 	"io"
 	"maps"
 	"net/http"
+	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -40,11 +41,12 @@ type fixture struct {
 	dotenv string
 	now    time.Time // the handler's clock
 	logs   logtest.Buffer
+	jar    http.CookieJar // the browser's cookies, sent and kept by do
 }
 
 func newFixture(t *testing.T, publicURL string) *fixture {
 	t.Helper()
-	f := &fixture{gh: githubtest.New(t), dotenv: filepath.Join(t.TempDir(), ".env"), now: time.Now()}
+	f := &fixture{gh: githubtest.New(t), dotenv: filepath.Join(t.TempDir(), ".env"), now: time.Now(), jar: newJar(t)}
 	h, err := setup.New(setup.Options{
 		ManifestPath: manifestFile,
 		DotenvPath:   f.dotenv,
@@ -60,7 +62,17 @@ func newFixture(t *testing.T, publicURL string) *fixture {
 	return f
 }
 
-// do serves one request, with a logger writing to f.logs in its context.
+func newJar(t *testing.T) http.CookieJar {
+	t.Helper()
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return jar
+}
+
+// do serves one request as f.jar's browser would send it, with a logger
+// writing to f.logs in its context, and keeps the cookies it sets.
 func (f *fixture) do(t *testing.T, method, target string, form url.Values, header http.Header) *httptest.ResponseRecorder {
 	t.Helper()
 	var body io.Reader
@@ -72,10 +84,14 @@ func (f *fixture) do(t *testing.T, method, target string, form url.Values, heade
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	}
 	maps.Copy(req.Header, header)
+	for _, c := range f.jar.Cookies(req.URL) {
+		req.AddCookie(c)
+	}
 	logger := zerolog.New(&f.logs)
 	req = req.WithContext(logger.WithContext(t.Context()))
 	rec := httptest.NewRecorder()
 	f.h.ServeHTTP(rec, req)
+	f.jar.SetCookies(req.URL, rec.Result().Cookies())
 	return rec
 }
 
@@ -218,6 +234,15 @@ func TestIndexShowsManifest(t *testing.T) {
 			}
 			if !slices.Contains(buttons(doc), "Register on GitHub") {
 				t.Errorf("buttons %q, want a Register on GitHub button", buttons(doc))
+			}
+			// The form posts to the public URL, then on to GitHub.
+			gh, _ := url.Parse(f.gh.URL)
+			wantAction := "form-action 'self' " + gh.Scheme + "://" + gh.Host
+			if c.publicURL != "" {
+				wantAction += " " + c.wantPublic
+			}
+			if csp := rec.Header().Get("Content-Security-Policy"); !strings.Contains(csp, wantAction+";") {
+				t.Errorf("Content-Security-Policy %q, want %q", csp, wantAction)
 			}
 		})
 	}
@@ -398,6 +423,26 @@ func TestCallbackRefused(t *testing.T) {
 			},
 			wantStatus: http.StatusBadRequest, wantText: "GitHub did not accept the registration",
 		},
+		// A state anyone can fetch must not finish a registration in
+		// someone else's browser.
+		{
+			name:       "state from another browser, in one that never pressed Register",
+			call:       fromAnotherBrowser(func(t *testing.T, f *fixture) {}),
+			wantStatus: http.StatusBadRequest, wantText: "This registration was started in another browser",
+		},
+		{
+			name:       "state from another browser, in one that pressed Register itself",
+			call:       fromAnotherBrowser(func(t *testing.T, f *fixture) { f.state(t) }),
+			wantStatus: http.StatusBadRequest, wantText: "This registration was started in another browser",
+		},
+		{
+			name: "state from another browser, in one with a made-up cookie",
+			call: fromAnotherBrowser(func(t *testing.T, f *fixture) {
+				u, _ := url.Parse("http://railyard.test/")
+				f.jar.SetCookies(u, []*http.Cookie{{Name: "railyard_setup", Value: "forged", Path: "/"}})
+			}),
+			wantStatus: http.StatusBadRequest, wantText: "This registration was started in another browser",
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -430,6 +475,85 @@ func TestCallbackRefused(t *testing.T) {
 				t.Errorf("GitHub got %d conversions, want %d", n, c.wantCalls)
 			}
 			assertNoSecret(t, "logs", f.logs.String(), []string{code, app.WebhookSecret, pemBody(app.PEM)})
+		})
+	}
+}
+
+// fromAnotherBrowser presses Register in f's browser, then calls back with
+// its state from a fresh browser that prepare sets up.
+func fromAnotherBrowser(prepare func(t *testing.T, f *fixture)) func(t *testing.T, f *fixture, code string) *httptest.ResponseRecorder {
+	return func(t *testing.T, f *fixture, code string) *httptest.ResponseRecorder {
+		state := f.state(t)
+		f.jar = newJar(t)
+		prepare(t, f)
+		return f.callback(t, code, state)
+	}
+}
+
+// A callback refused in another browser spends nothing: the browser that
+// pressed Register still finishes, and the other then sees only a conflict.
+func TestCallbackFromAnotherBrowserLeavesTheRegistration(t *testing.T) {
+	f := newFixture(t, "")
+	code := "code" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	app := f.gh.AddManifestCode(code)
+	state := f.state(t)
+	first := f.jar
+
+	f.jar = newJar(t)
+	if rec := f.callback(t, code, state); rec.Code != http.StatusBadRequest {
+		t.Fatalf("callback in another browser: status %d, want 400", rec.Code)
+	}
+	f.jar = first
+	if rec := f.callback(t, code, state); rec.Code != http.StatusOK || !isClosed(f.h.Done()) {
+		t.Fatalf("callback in the first browser: status %d, want 200 and Done closed", rec.Code)
+	}
+	env, err := config.LoadEnv(func(string) (string, bool) { return "", false }, f.dotenv)
+	if err != nil || env.AppID != app.ID {
+		t.Errorf("LoadEnv = App %d, %v; want App %d", env.AppID, err, app.ID)
+	}
+	f.jar = newJar(t)
+	if rec := f.callback(t, code, state); rec.Code != http.StatusConflict {
+		t.Errorf("the other browser after registration: status %d, want 409", rec.Code)
+	}
+}
+
+func TestRegisterSetsBrowserCookie(t *testing.T) {
+	cases := []struct {
+		name       string
+		publicURL  string
+		header     http.Header
+		wantSecure bool
+	}{
+		{name: "plain http", wantSecure: false},
+		{name: "https public URL", publicURL: "https://railyard.example.net", wantSecure: true},
+		{name: "https behind a proxy", header: http.Header{"X-Forwarded-Proto": {"https"}}, wantSecure: true},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, c.publicURL)
+			var values []string
+			for range 2 { // two presses in one browser share its cookie
+				rec := f.do(t, "POST", "http://railyard.test/setup/register", url.Values{}, c.header)
+				if rec.Code != http.StatusTemporaryRedirect {
+					t.Fatalf("status %d, want 307", rec.Code)
+				}
+				cookies := rec.Result().Cookies()
+				if len(cookies) != 1 {
+					t.Fatalf("cookies %v, want one", cookies)
+				}
+				ck := cookies[0]
+				if !ck.HttpOnly || ck.SameSite != http.SameSiteLaxMode || ck.Secure != c.wantSecure || ck.Path != "/" || ck.MaxAge != 3600 {
+					t.Errorf("cookie %s, want HttpOnly, SameSite=Lax, Secure %t, Path=/, Max-Age=3600", ck, c.wantSecure)
+				}
+				values = append(values, ck.Value)
+				if c.wantSecure { // the jar would not send it back over http
+					f.jar.SetCookies(&url.URL{Scheme: "http", Host: "railyard.test", Path: "/"},
+						[]*http.Cookie{{Name: ck.Name, Value: ck.Value, Path: "/"}})
+				}
+			}
+			if len(values[0]) < 16 || values[0] != values[1] {
+				t.Errorf("cookie values %q, want one long random value kept across presses", values)
+			}
 		})
 	}
 }
@@ -645,7 +769,8 @@ func findForm(t *testing.T, doc *html.Node) form {
 		}
 		fm := form{method: strings.ToUpper(attr(n, "method")), action: attr(n, "action"), fields: url.Values{}}
 		for in := range n.Descendants() {
-			if in.DataAtom == atom.Input && attr(in, "name") != "" {
+			// The pages' forms have one submit button, sent when pressed.
+			if (in.DataAtom == atom.Input || in.DataAtom == atom.Button) && attr(in, "name") != "" {
 				fm.fields.Add(attr(in, "name"), attr(in, "value"))
 			}
 		}

@@ -1,50 +1,20 @@
 package statuspage
 
 import (
-	"context"
 	"net/http/httptest"
-	"os"
-	"os/exec"
 	"slices"
-	"strings"
 	"testing"
-	"time"
-)
 
-const chromium = "/usr/bin/chromium"
+	"github.com/railyard/railyard/internal/browsertest"
+)
 
 // TestBrowser loads the page in headless Chromium and checks what a person
 // sees once a real browser has parsed it.
 func TestBrowser(t *testing.T) {
-	if _, err := os.Stat(chromium); err != nil {
-		t.Skipf("no browser: %v", err)
-	}
 	srv := httptest.NewServer(New(halted(), Options{WebURL: web}))
 	t.Cleanup(srv.Close)
-
-	// Chromium's helper processes may still write to the profile after the
-	// browser exits, so it is removed best-effort instead of by t.TempDir.
-	profile, err := os.MkdirTemp("", "statuspage-chromium-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = os.RemoveAll(profile) })
-
-	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, chromium,
-		"--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-		"--disable-background-networking", "--disable-component-update", "--disable-sync",
-		"--user-data-dir="+profile, "--dump-dom", srv.URL+"/status/octo/app")
-	cmd.Env = append(os.Environ(), "HOME="+profile)
-	cmd.WaitDelay = 5 * time.Second
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	out, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("chromium: %v\n%s", err, stderr.String())
-	}
-	doc := parseHTML(t, string(out))
+	out := browsertest.DumpDOM(t, srv.URL+"/status/octo/app")
+	doc := parseHTML(t, out)
 
 	wantBanners := []string{
 		`Pipeline stopped by @alice at 2026-11-21 10:00:00 UTC: <script>alert("x")</script> db on fire`,

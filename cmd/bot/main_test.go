@@ -43,3 +43,21 @@ func TestValidate(t *testing.T) {
 		})
 	}
 }
+
+// The bot refuses to start with status pages on and no credentials for them,
+// before it listens on anything.
+func TestServeRefusesOpenStatusPage(t *testing.T) {
+	t.Chdir(t.TempDir()) // no .env
+	t.Setenv("RAILYARD_STATUS_PAGE", "on")
+	t.Setenv("RAILYARD_STATUS_USER", "")
+	t.Setenv("RAILYARD_STATUS_PASSWORD", "")
+	t.Setenv("RAILYARD_ADDR", "127.0.0.1:0")
+	var out, errOut bytes.Buffer
+	if code := run([]string{"serve"}, &out, &errOut); code != 1 {
+		t.Fatalf("exit code %d, want 1 (stderr %q)", code, errOut.String())
+	}
+	want := "RAILYARD_STATUS_PAGE is on without RAILYARD_STATUS_USER and RAILYARD_STATUS_PASSWORD"
+	if !strings.Contains(errOut.String(), want) {
+		t.Errorf("stderr %q does not say %q", errOut.String(), want)
+	}
+}
