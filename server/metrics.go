@@ -38,8 +38,12 @@ const (
 	eventUnverified = "unverified" // a delivery whose signature did not check: its event header is the sender's word
 )
 
-// maxStageLabels bounds the stage label of stage job metrics (see stageLabels).
-const maxStageLabels = 20
+// maxStageLabels bounds the stage label of stage job metrics (see
+// stageLabels); stageOther labels the rest, and cannot be a stage's name.
+const (
+	maxStageLabels = 20
+	stageOther     = "_other"
+)
 
 func newMetrics(github *githubmetrics.Metrics, events []string) *metrics {
 	m := &metrics{
@@ -153,7 +157,7 @@ func (m *metrics) observeCommand(name command.Name, result handlers.CommandResul
 // number of them; most use a few shared ones (build, staging, prod). The
 // first max names seen label their own series for as long as the process
 // runs (a label whose meaning changed would break rates), and later ones
-// share "other". With about 10 operations, 4 results and 12 series per
+// share stageOther. With about 10 operations, 4 results and 12 series per
 // histogram, that caps stage job metrics at some 3,400 series.
 type stageLabels struct {
 	mu   sync.Mutex
@@ -168,7 +172,7 @@ func (l *stageLabels) label(stage string) string {
 		return stage
 	}
 	if len(l.seen) >= l.max {
-		return "other"
+		return stageOther
 	}
 	l.seen[stage] = true
 	return stage
