@@ -92,8 +92,12 @@ func (p *Processors) Comment(ctx context.Context, job queue.Job) error {
 // observeRefused counts a command line that did not run: invalid when it
 // cannot be parsed, refused when the comment as a whole was.
 func (p *Processors) observeRefused(it command.Item) {
-	if se, ok := errors.AsType[*command.SyntaxError](it.Err); ok {
-		p.observe(se.Name, CommandInvalid)
+	if it.Err != nil {
+		var name command.Name
+		if se, ok := errors.AsType[*command.SyntaxError](it.Err); ok {
+			name = se.Name
+		}
+		p.observe(name, CommandInvalid)
 		return
 	}
 	p.observe(it.Command.Name, CommandRefused)
