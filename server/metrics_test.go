@@ -2,7 +2,11 @@ package server
 
 import (
 	"fmt"
+	"net/http"
 	"testing"
+	"time"
+
+	"github.com/railyard/railyard/internal/githubmetrics"
 )
 
 // TestStageLabels: the first names seen keep their own label for good;
@@ -26,5 +30,19 @@ func TestStageLabels(t *testing.T) {
 		if got := l.label(fmt.Sprint("stage-", i)); got != stageOther {
 			t.Fatalf("label of new stage %d = %q, want %q", i, got, stageOther)
 		}
+	}
+}
+
+// BenchmarkWebhookMetrics is what each delivery adds to the intake path
+// for its metrics (BENCHMARKS.md).
+func BenchmarkWebhookMetrics(b *testing.B) {
+	gh, err := githubmetrics.New("https://api.github.com/")
+	if err != nil {
+		b.Fatal(err)
+	}
+	m := newMetrics(gh, []string{"push"})
+	b.ReportAllocs()
+	for b.Loop() {
+		m.observeWebhook(m.event("push"), http.StatusAccepted, time.Millisecond)
 	}
 }
