@@ -99,7 +99,7 @@ func New(apiURL string) (*Metrics, error) {
 		router: router,
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "railyard_github_requests_total",
-			Help: "Requests to GitHub's REST API answered, by route and HTTP status.",
+			Help: "Requests to GitHub's REST API by route and HTTP status (\"none\": no answer).",
 		}, []string{"route", "code"}),
 		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "railyard_github_request_duration_seconds",
@@ -110,19 +110,27 @@ func New(apiURL string) (*Metrics, error) {
 	}, nil
 }
 
+// NoAnswer is the code of a request that got no answer: a refused
+// connection, a timeout, a cancelled request.
+const NoAnswer = "none"
+
 // Transport instruments next: each request is counted and timed under its
 // route, and each answer's rate-limit headers are noted. A request that
-// gets no answer (a refused connection, a timeout) is not counted.
+// gets no answer is counted under code NoAnswer and not timed.
 func (m *Metrics) Transport(next http.RoundTripper) http.RoundTripper {
-	byRoute := promhttp.WithLabelFromCtx("route", func(ctx context.Context) string {
+	routeOf := func(ctx context.Context) string {
 		route, _ := ctx.Value(routeKey{}).(string)
 		return route
-	})
+	}
+	byRoute := promhttp.WithLabelFromCtx("route", routeOf)
 	noted := roundTripper(func(r *http.Request) (*http.Response, error) {
 		resp, err := next.RoundTrip(r)
-		if err == nil {
-			m.limits.note(resp.Header)
+		if err != nil {
+			// promhttp counts answers only.
+			m.requests.WithLabelValues(routeOf(r.Context()), NoAnswer).Inc()
+			return resp, err
 		}
+		m.limits.note(resp.Header)
 		return resp, err
 	})
 	timed := promhttp.InstrumentRoundTripperCounter(m.requests,

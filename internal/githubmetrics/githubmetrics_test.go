@@ -107,7 +107,7 @@ func TestTransport(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	// A request that gets no answer is not counted, and notes no limit.
+	// A request that gets no answer is counted as such, and notes no limit.
 	if _, err := (&http.Client{Transport: m.Transport(failing{})}).Get(gh.URL + "/repos/a/one"); err == nil {
 		t.Fatal("a failing transport answered")
 	}
@@ -115,9 +115,10 @@ func TestTransport(t *testing.T) {
 	reg := prometheus.NewPedanticRegistry()
 	reg.MustRegister(m)
 	want := `
-# HELP railyard_github_requests_total Requests to GitHub's REST API answered, by route and HTTP status.
+# HELP railyard_github_requests_total Requests to GitHub's REST API by route and HTTP status ("none": no answer).
 # TYPE railyard_github_requests_total counter
 railyard_github_requests_total{code="200",route="GET /repos/{owner}/{repo}"} 5
+railyard_github_requests_total{code="none",route="GET /repos/{owner}/{repo}"} 1
 railyard_github_requests_total{code="404",route="GET /repos/{owner}/{repo}/pulls/{pull_number}"} 1
 # HELP railyard_github_rate_limit_remaining The fewest requests left to any installation (or the App) in its current rate-limit window, by GitHub's rate-limit resource.
 # TYPE railyard_github_rate_limit_remaining gauge
