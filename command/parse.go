@@ -35,6 +35,7 @@ type SyntaxError struct {
 	Line    int
 	Raw     string
 	Message string
+	Name    Name // the command the line names, if it names one; "" for an unknown command
 }
 
 func (e *SyntaxError) Error() string {
@@ -63,11 +64,11 @@ func Parse(body string) []Item {
 		}
 		if len(items) == MaxCommands {
 			msg := fmt.Sprintf("%s and the commands after it were not run: a comment runs at most %d commands", label(word), MaxCommands)
-			return append(items, Item{Err: &SyntaxError{Line: n, Raw: text, Message: msg}})
+			return append(items, Item{Err: &SyntaxError{Line: n, Raw: text, Message: msg, Name: nameOf(word)}})
 		}
 		c, err := parseLine(word, args)
 		if err != nil {
-			items = append(items, Item{Err: &SyntaxError{Line: n, Raw: text, Message: err.Error()}})
+			items = append(items, Item{Err: &SyntaxError{Line: n, Raw: text, Message: err.Error(), Name: nameOf(word)}})
 			continue
 		}
 		c.Line, c.Raw = n, text
@@ -167,6 +168,14 @@ func label(word string) string {
 		word = word[:max] + "…"
 	}
 	return "/" + word
+}
+
+// nameOf is the canonical name of the command word names, or "".
+func nameOf(word string) Name {
+	if i, ok := byName[strings.ToLower(word)]; ok {
+		return specs[i].Name
+	}
+	return ""
 }
 
 // parseLine parses the arguments of one command line.

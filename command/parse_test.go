@@ -208,3 +208,30 @@ func show(rs []result) string {
 	}
 	return b.String()
 }
+
+// TestSyntaxErrorName: a line that cannot run still says which command it
+// meant, by canonical name, and nothing for a word that names none.
+func TestSyntaxErrorName(t *testing.T) {
+	cases := []struct {
+		body string
+		want Name
+	}{
+		{"/rollback stage=prod", NameRollback},
+		{"/Roll-Forward stage=prod", NameRollforward},
+		{"/help me", NameHelp},
+		{"/frobnicate stage=prod", ""},
+		{repeatLines(MaxCommands, "/status") + "/cancel stage=prod", NameCancel},
+	}
+	for _, c := range cases {
+		items := Parse(c.body)
+		last := items[len(items)-1]
+		se, ok := last.Err.(*SyntaxError)
+		if !ok {
+			t.Errorf("Parse(%q): last item %+v, want a syntax error", c.body, last)
+			continue
+		}
+		if se.Name != c.want {
+			t.Errorf("Parse(%q): syntax error names %q, want %q", c.body, se.Name, c.want)
+		}
+	}
+}

@@ -58,6 +58,10 @@ type Options struct {
 	Now    func() time.Time
 	// Workflows runs workflow: steps; without it they fail saying so.
 	Workflows Workflows
+	// Observe hears how each stage job that started ended, for metrics:
+	// result is success, failure, cancelled, or interrupted (the process
+	// stopped, or lost the job, before it finished; it runs again).
+	Observe func(stage string, op Operation, result string, took time.Duration)
 }
 
 // Workflows runs steps as GitHub Actions workflow runs (package actions).

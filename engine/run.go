@@ -97,6 +97,11 @@ func (e *Engine) RunJob(ctx context.Context, qj queue.Job) error {
 		return err
 	}
 
+	started, result := time.Now(), "interrupted"
+	if e.opts.Observe != nil {
+		defer func() { e.opts.Observe(j.Stage, j.Operation, result, time.Since(started)) }()
+	}
+
 	runCtx, cancel := context.WithCancelCause(ctx)
 	watched := make(chan struct{})
 	go func() {
@@ -119,7 +124,8 @@ func (e *Engine) RunJob(ctx context.Context, qj queue.Job) error {
 	if errors.Is(context.Cause(runCtx), errCancelled) || errors.Is(context.Cause(runCtx), errSuperseded) {
 		res.cancelled = true
 	}
-	if err := e.finish(ctx, ref, j, res); err != nil {
+	if result, err = e.finish(ctx, ref, j, res); err != nil {
+		result = "interrupted"
 		return err
 	}
 	log.Info().Bool("ok", res.ok).Bool("cancelled", res.cancelled).Msg("Stage job finished.")
@@ -372,9 +378,10 @@ func stepWord(ok, cancelled, timedOut bool, err error, failed string) string {
 }
 
 // finish records how j ended: the stage's state, promotion to the next
-// stage, auto-rollback, and whatever waits.
-func (e *Engine) finish(ctx context.Context, ref jobRef, j *Job, res runResult) error {
-	return e.update(ctx, ref.Repo, func(p *Pipeline, fx *effects) error {
+// stage, auto-rollback, and whatever waits. It returns the conclusion of
+// j's check run.
+func (e *Engine) finish(ctx context.Context, ref jobRef, j *Job, res runResult) (conclusion string, err error) {
+	err = e.update(ctx, ref.Repo, func(p *Pipeline, fx *effects) error {
 		s := p.Stage(ref.Stage)
 		if s == nil || s.Job == nil || s.Job.ID != j.ID {
 			next := "another job"
@@ -382,7 +389,8 @@ func (e *Engine) finish(ctx context.Context, ref jobRef, j *Job, res runResult) 
 				next = fmt.Sprintf("%s of %s to %s", s.Job.Operation, s.Name, short(s.Job.SHA))
 			}
 			// A stage still there has a new job: preempt reported this end.
-			e.reportEnd(fx, p, j, outcome{conclusion: "cancelled", steps: res.steps, log: res.log,
+			conclusion = "cancelled"
+			e.reportEnd(fx, p, j, outcome{conclusion: conclusion, steps: res.steps, log: res.log,
 				summary: "Cancelled: superseded by " + next + ".", reported: s != nil && s.Job != nil})
 			return nil
 		}
@@ -422,10 +430,12 @@ func (e *Engine) finish(ctx context.Context, ref jobRef, j *Job, res runResult) 
 			}
 		}
 		s.Job.Hold = ""
+		conclusion = o.conclusion
 		e.reportEnd(fx, p, j, o)
 		e.kick(p, fx)
 		return nil
 	})
+	return conclusion, err
 }
 
 // promote offers the revision j deployed to the next stage.

@@ -67,6 +67,9 @@ func (p *Processors) Comment(ctx context.Context, job queue.Job) error {
 	allOK := err == nil
 	if err != nil {
 		lines = append(lines, "❌ "+err.Error())
+		for _, it := range items {
+			p.observeRefused(it)
+		}
 	} else {
 		s.issue, s.pr, s.commentID = cj.Issue, cj.PullRequest, cj.CommentID
 		for i, it := range items {
@@ -84,6 +87,20 @@ func (p *Processors) Comment(ctx context.Context, job queue.Job) error {
 	}
 	p.react(ctx, repo, cj.CommentID, map[bool]string{true: "rocket", false: "confused"}[allOK])
 	return nil
+}
+
+// observeRefused counts a command line that did not run: invalid when it
+// cannot be parsed, refused when the comment as a whole was.
+func (p *Processors) observeRefused(it command.Item) {
+	if it.Err != nil {
+		var name command.Name
+		if se, ok := errors.AsType[*command.SyntaxError](it.Err); ok {
+			name = se.Name
+		}
+		p.observe(name, CommandInvalid)
+		return
+	}
+	p.observe(it.Command.Name, CommandRefused)
 }
 
 func (p *Processors) react(ctx context.Context, repo report.Repo, commentID int64, content string) {
@@ -123,6 +140,7 @@ func (p *Processors) session(ctx context.Context, repo report.Repo, defaultBranc
 // refusal. An error means something broke.
 func (p *Processors) run(ctx context.Context, s *session, it command.Item, index int) (line string, ok bool, err error) {
 	if it.Err != nil {
+		p.observeRefused(it)
 		return "❌ " + it.Err.Error(), false, nil
 	}
 	c := it.Command
@@ -130,11 +148,14 @@ func (p *Processors) run(ctx context.Context, s *session, it command.Item, index
 	quoted := "`" + strings.ReplaceAll(c.Raw, "`", "'") + "`"
 	switch {
 	case isRefused(err):
+		p.observe(c.Name, CommandRefused)
 		zerolog.Ctx(ctx).Info().Str("command", string(c.Name)).Str("why", err.Error()).Msg("Command refused.")
 		return fmt.Sprintf("❌ %s — %s", quoted, err.Error()), false, nil
 	case err != nil:
+		p.observe(c.Name, CommandFailed)
 		return "", false, err
 	}
+	p.observe(c.Name, CommandAccepted)
 	zerolog.Ctx(ctx).Info().Str("command", string(c.Name)).Msg("Command accepted.")
 	line = fmt.Sprintf("✅ %s — %s", quoted, res.Message)
 	if res.CheckRunKey != "" {
@@ -298,12 +319,15 @@ func (p *Processors) Action(ctx context.Context, job queue.Job) error {
 	}
 	switch {
 	case isRefused(err):
+		p.observe(name, CommandRefused)
 		log.Info().Str("why", err.Error()).Msg("Button refused.")
 		p.buttonOutcome(ctx, repo, aj, "Refused: "+err.Error())
 		return nil
 	case err != nil:
+		p.observe(name, CommandFailed)
 		return err
 	}
+	p.observe(name, CommandAccepted)
 	log.Info().Str("button", aj.Identifier).Msg(res.Message)
 	return nil
 }

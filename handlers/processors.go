@@ -10,6 +10,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/railyard/railyard/command"
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/engine"
 	"github.com/railyard/railyard/queue"
@@ -38,6 +39,25 @@ type Processors struct {
 	Engine   *engine.Engine
 	Source   Source
 	Reporter Reporter
+	// Observe hears how each command of a comment or button ended, for
+	// metrics; name is "" for a line that names no command.
+	Observe func(name command.Name, result CommandResult)
+}
+
+// CommandResult is how a command ended.
+type CommandResult string
+
+const (
+	CommandAccepted CommandResult = "accepted" // it ran
+	CommandRefused  CommandResult = "refused"  // the person may not, or the pipeline does not allow it now
+	CommandInvalid  CommandResult = "invalid"  // the line cannot be parsed
+	CommandFailed   CommandResult = "failed"   // something broke; the comment or click is tried again
+)
+
+func (p *Processors) observe(name command.Name, result CommandResult) {
+	if p.Observe != nil {
+		p.Observe(name, result)
+	}
 }
 
 // Register adds the processors to a worker pool's table.

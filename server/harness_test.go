@@ -52,6 +52,7 @@ func newHarness(t *testing.T, pipeline string, opts ...harnessOption) *harness {
 	t.Helper()
 	gh := githubtest.New(t)
 	h := &harness{t: t, gh: gh, repo: gh.AddRepo(repoName, defaultBranch), dir: t.TempDir()}
+	t.Cleanup(func() { checkRoutes(t, gh) })
 	h.repo.SetPermission(user, "admin", "admin")
 	h.files = map[string]githubtest.File{".github/railyard.yml": {Content: h.expand(pipeline)}}
 

@@ -23,6 +23,7 @@ import (
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/engine"
 	"github.com/railyard/railyard/handlers"
+	"github.com/railyard/railyard/internal/githubmetrics"
 	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/report"
 	"github.com/railyard/railyard/runner"
@@ -72,13 +73,28 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 	}
 	opts.Queue.SingleProcess = st.Embedded()
 	intake, stages := Queues(st.Redis, opts.Queue)
+	base := handlers.Base{Redis: st.Redis, Queue: intake}
+
+	handled := []githubapp.EventHandler{
+		&handlers.Push{Base: base},
+		&handlers.IssueComment{Base: base},
+		&handlers.CheckRun{Base: base},
+		&handlers.WorkflowRun{Base: base},
+	}
+	ghMetrics, err := githubmetrics.New(env.V3APIURL)
+	if err != nil {
+		return nil, err
+	}
+	m := newMetrics(ghMetrics, eventNames(handled))
 
 	// One client per installation, kept: its access token then serves until
 	// it nearly expires, instead of a token request before every job's
-	// first call to GitHub (BENCHMARKS.md).
+	// first call to GitHub (BENCHMARKS.md). The metrics wrap the transport
+	// under every client, so they see the installation token requests too.
 	clients, err := githubapp.NewCachingClientCreator(githubapp.NewClientCreator(env.V3APIURL, graphqlURL(env.V3APIURL), env.AppID, env.PrivateKey,
 		githubapp.WithClientUserAgent("railyard/"+Version),
 		githubapp.WithClientTimeout(30*time.Second),
+		githubapp.WithTransport(ghMetrics.Transport(http.DefaultTransport)),
 	), githubapp.DefaultCachingClientCapacity)
 	if err != nil {
 		return nil, err
@@ -93,23 +109,19 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 	engineOpts.Secrets = append(engineOpts.Secrets, env.Secrets()...)
 	engineOpts.WebURL = env.WebURL
 	engineOpts.Workflows = actions.New(clients, st.Redis, opts.Actions)
+	engineOpts.Observe = m.observeStageJob
 	eng := engine.New(st.Redis, stages, reporter, src, runner.NewWorkspace(env.WorkDir), engineOpts)
 
-	s := &Server{env: env, log: log, store: st, intake: intake, stages: stages, reporter: reporter, engine: eng}
-	s.metrics = newMetrics(stages, reporter.Pending)
+	s := &Server{env: env, log: log, store: st, intake: intake, stages: stages, reporter: reporter, engine: eng, metrics: m}
+	m.watch(map[string]*queue.Queue{"intake": intake, "stage": stages}, reporter.Pending)
 
-	base := handlers.Base{Redis: st.Redis, Queue: intake}
-	dispatch := githubapp.NewEventDispatcher([]githubapp.EventHandler{
-		&handlers.Push{Base: base},
-		&handlers.IssueComment{Base: base},
-		&handlers.CheckRun{Base: base},
-		&handlers.WorkflowRun{Base: base},
-	}, "", // s.webhook has checked X-Hub-Signature-256; with no secret go-github does not check again
+	dispatch := githubapp.NewEventDispatcher(handled,
+		"", // s.webhook has checked X-Hub-Signature-256; with no secret go-github does not check again
 		githubapp.WithErrorCallback(onWebhookError),
 		githubapp.WithResponseCallback(onWebhookResponse),
 	)
 
-	procs := &handlers.Processors{Redis: st.Redis, Engine: eng, Source: src, Reporter: reporter}
+	procs := &handlers.Processors{Redis: st.Redis, Engine: eng, Source: src, Reporter: reporter, Observe: m.observeCommand}
 	consumer := consumerName()
 	intakeTable, stageTable := map[string]worker.Processor{}, map[string]worker.Processor{}
 	procs.Register(intakeTable)
@@ -200,6 +212,16 @@ func (s *Server) Start(ctx context.Context) (stop func(), err error) {
 
 // Close releases the store.
 func (s *Server) Close() error { return s.store.Close() }
+
+// eventNames are the webhook events that may label metrics: those the
+// handlers take, ping, and the installation events GitHub sends every App.
+func eventNames(handled []githubapp.EventHandler) []string {
+	names := []string{"ping", "installation", "installation_repositories"}
+	for _, h := range handled {
+		names = append(names, h.Handles()...)
+	}
+	return names
+}
 
 func graphqlURL(v3 string) string {
 	if strings.Contains(v3, "api.github.com") {

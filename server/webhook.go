@@ -8,7 +8,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"time"
 
@@ -30,12 +29,11 @@ func (s *Server) webhook(dispatch http.Handler) http.Handler {
 	log := s.log.Hook(dropDispatcherLine{})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		event := r.Header.Get("X-GitHub-Event")
+		// Until the signature checks, the event header is the sender's
+		// word: it must not become a label.
+		label := eventUnverified
 		rec := &statusRecorder{ResponseWriter: w, status: http.StatusOK}
-		defer func() {
-			s.metrics.webhooks.WithLabelValues(event, strconv.Itoa(rec.status)).Inc()
-			s.metrics.intake.WithLabelValues(event).Observe(time.Since(start).Seconds())
-		}()
+		defer func() { s.metrics.observeWebhook(label, rec.status, time.Since(start)) }()
 		// The dispatcher adds the event and delivery to the context's logger.
 		r = r.WithContext(log.WithContext(r.Context()))
 
@@ -45,10 +43,11 @@ func (s *Server) webhook(dispatch http.Handler) http.Handler {
 			return
 		}
 		if !validSignature(secret, body, r.Header.Get("X-Hub-Signature-256")) {
-			s.log.Warn().Str(githubapp.LogKeyEventType, event).Str(githubapp.LogKeyDeliveryID, r.Header.Get("X-GitHub-Delivery")).Msg("Webhook with a missing or bad X-Hub-Signature-256; refused.")
+			s.log.Warn().Str(githubapp.LogKeyEventType, r.Header.Get("X-GitHub-Event")).Str(githubapp.LogKeyDeliveryID, r.Header.Get("X-GitHub-Delivery")).Msg("Webhook with a missing or bad X-Hub-Signature-256; refused.")
 			http.Error(rec, "missing or invalid X-Hub-Signature-256", http.StatusUnauthorized)
 			return
 		}
+		label = s.metrics.event(r.Header.Get("X-GitHub-Event"))
 		// The dispatcher has no secret: without signature headers go-github
 		// checks nothing again (and never falls back to SHA-1).
 		r.Header.Del("X-Hub-Signature-256")

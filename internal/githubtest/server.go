@@ -48,6 +48,7 @@ type Server struct {
 	holds         []*hold
 	manifestCodes map[string]ManifestApp
 	users         map[string]int64 // login → user ID
+	rates         map[int64]*rateLimit
 }
 
 // Request is one request the server received.
@@ -57,6 +58,7 @@ type Request struct {
 	Query       url.Values
 	Body        []byte
 	OperationID string // GitHub's operationId, e.g. "checks/create"; empty when none matched
+	Route       string // the operation's method and path, e.g. "POST /repos/{owner}/{repo}/check-runs"; empty when none matched
 	At          time.Time
 }
 
@@ -83,6 +85,7 @@ func start(t testing.TB, checkResponses bool) *Server {
 		tokens:         map[string]int64{},
 		manifestCodes:  map[string]ManifestApp{},
 		users:          map[string]int64{},
+		rates:          map[int64]*rateLimit{},
 	}
 	s.ids.Store(1000) // distinct from installation and app IDs, which are small
 	for _, rt := range routes {
@@ -188,6 +191,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		route, invalid = s.spec.validate(withoutNullBody(r, body))
 		if route != nil {
 			rec.OperationID = route.Operation.OperationID
+			rec.Route = route.Method + " " + route.Path
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 	}
@@ -275,6 +279,9 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, kind authK
 	}
 	s.mu.Lock()
 	inst, ok := s.tokens[cred]
+	if ok {
+		s.countRequest(w, inst)
+	}
 	s.mu.Unlock()
 	if !ok || (scheme != "token" && scheme != "bearer") {
 		s.writeError(w, http.StatusUnauthorized, "Bad credentials")
