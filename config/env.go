@@ -38,6 +38,8 @@ type Env struct {
 
 	StatusUser     string // RAILYARD_STATUS_USER; basic auth for the status pages when set
 	StatusPassword string `json:"-"` // RAILYARD_STATUS_PASSWORD
+
+	SecretsDir string // RAILYARD_SECRETS_DIR: <owner>/<repo>/<stage>.env files of secrets for steps; "" grants none
 }
 
 const maxWorkers = 256
@@ -64,6 +66,7 @@ func LoadEnv(getenv func(string) (string, bool), dotenvPath string) (Env, error)
 		LogFormat:  r.oneOf("RAILYARD_LOG_FORMAT", "json", "json", "console"),
 		PublicURL:  r.publicURL("RAILYARD_PUBLIC_URL"),
 		StatusPage: r.onOff("RAILYARD_STATUS_PAGE"),
+		SecretsDir: r.get("RAILYARD_SECRETS_DIR", ""),
 	}
 	e.AppID, e.WebhookSecret, e.PrivateKey = r.credentials()
 	e.StatusUser, e.StatusPassword = r.statusAuth()
@@ -129,7 +132,8 @@ func (e Env) MarshalZerologObject(ev *zerolog.Event) {
 		Str("log_format", e.LogFormat).
 		Str("public_url", e.PublicURL).
 		Bool("status_page", e.StatusPage).
-		Bool("status_auth", e.StatusUser != "")
+		Bool("status_auth", e.StatusUser != "").
+		Str("secrets_dir", e.SecretsDir)
 }
 
 func redact(s string) string {

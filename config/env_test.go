@@ -124,6 +124,7 @@ func TestLoadEnv(t *testing.T) {
 				"RAILYARD_STATUS_PAGE":     "on",
 				"RAILYARD_STATUS_USER":     "ops",
 				"RAILYARD_STATUS_PASSWORD": leakStatus,
+				"RAILYARD_SECRETS_DIR":     "/etc/railyard/secrets",
 			}),
 			want: Env{
 				V3APIURL:       "https://ghe.example.com/api/v3/",
@@ -141,6 +142,7 @@ func TestLoadEnv(t *testing.T) {
 				StatusPage:     true,
 				StatusUser:     "ops",
 				StatusPassword: leakStatus,
+				SecretsDir:     "/etc/railyard/secrets",
 			},
 		},
 		{

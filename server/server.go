@@ -93,6 +93,7 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 	engineOpts := opts.Engine
 	engineOpts.Secrets = append(engineOpts.Secrets, env.Secrets()...)
 	engineOpts.WebURL = env.WebURL
+	engineOpts.SecretsDir = env.SecretsDir
 	engineOpts.Workflows = actions.New(clients, st.Redis, opts.Actions)
 	eng := engine.New(st.Redis, stages, reporter, src, runner.NewWorkspace(env.WorkDir), engineOpts)
 
