@@ -17,6 +17,7 @@ import (
 
 	"github.com/railyard/railyard/actions"
 	"github.com/railyard/railyard/config"
+	"github.com/railyard/railyard/gate"
 	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/report"
 	"github.com/railyard/railyard/runner"
@@ -452,7 +453,7 @@ func (e *Engine) promote(p *Pipeline, file *config.Pipeline, s *Stage, j *Job, f
 	nj := &Job{
 		ID: newID(), Stage: next.Name, SHA: j.SHA, Operation: OpDeploy,
 		Actor: j.Actor, Reason: j.Reason, ConfigSHA: j.ConfigSHA, Created: e.opts.Now().UTC(),
-		Production: nfs.Production, Manual: nfs.Promotion == "manual",
+		Production: nfs.Production, Manual: nfs.Promotion == "manual" || gate.AwaitsPromote(file, nfs.Name),
 	}
 	e.offer(p, next, nj, fx)
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/engine"
+	"github.com/railyard/railyard/gate"
 	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/report"
 	"github.com/railyard/railyard/worker"
@@ -22,7 +23,7 @@ type Source interface {
 	Load(ctx context.Context, repo report.Repo, sha string) (config.Loaded, error)
 	Resolve(ctx context.Context, repo report.Repo, ref string) (string, error)
 	Permission(ctx context.Context, repo report.Repo, user string) (config.Level, error)
-	PullHead(ctx context.Context, repo report.Repo, number int) (string, error)
+	Pull(ctx context.Context, repo report.Repo, number int) (gate.Pull, error)
 }
 
 // Reporter is what the processors write to GitHub (package report).
@@ -38,6 +39,8 @@ type Processors struct {
 	Engine   *engine.Engine
 	Source   Source
 	Reporter Reporter
+	// Gate decides /patch, /rollforward and /promote into production.
+	Gate *gate.Gate
 }
 
 // Register adds the processors to a worker pool's table.

@@ -20,6 +20,7 @@ import (
 	"github.com/railyard/railyard/actions"
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/engine"
+	"github.com/railyard/railyard/gate"
 	"github.com/railyard/railyard/handlers"
 	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/report"
@@ -111,7 +112,7 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 		githubapp.WithResponseCallback(onWebhookResponse),
 	)
 
-	procs := &handlers.Processors{Redis: st.Redis, Engine: eng, Source: src, Reporter: reporter}
+	procs := &handlers.Processors{Redis: st.Redis, Engine: eng, Source: src, Reporter: reporter, Gate: &gate.Gate{GitHub: src}}
 	consumer := consumerName()
 	intakeTable, stageTable := map[string]worker.Processor{}, map[string]worker.Processor{}
 	procs.Register(intakeTable)
