@@ -314,18 +314,11 @@ func (s *Server) compare(w http.ResponseWriter, req *http.Request) {
 // getPull answers a pull request registered with AddPull; its head is the
 // head branch's current commit.
 func (s *Server) getPull(w http.ResponseWriter, req *http.Request) {
-	r, ok := s.repo(w, req)
+	r, n, branch, ok := s.pullOf(w, req)
 	if !ok {
 		return
 	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := int(pathID(req, "pull_number"))
-	branch, ok := r.pulls[n]
-	if !ok {
-		s.writeError(w, http.StatusNotFound, "Not Found")
-		return
-	}
 	api := s.api("repos/%s/pulls/%d", r.FullName(), n)
 	issue := s.api("repos/%s/issues/%d", r.FullName(), n)
 	web := fmt.Sprintf("%s%s/pull/%d", s.URL, r.FullName(), n)

@@ -101,17 +101,11 @@ func (r *Repo) AddRulesetChecks(branch string, contexts ...string) {
 }
 
 func (s *Server) listReviews(w http.ResponseWriter, req *http.Request) {
-	r, ok := s.repo(w, req)
+	r, n, _, ok := s.pullOf(w, req)
 	if !ok {
 		return
 	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := int(pathID(req, "pull_number"))
-	if _, ok := r.pulls[n]; !ok {
-		s.writeError(w, http.StatusNotFound, "Not Found")
-		return
-	}
 	out := []obj{}
 	pull := s.api("repos/%s/pulls/%d", r.FullName(), n)
 	for _, rv := range r.gates.reviews[n] {
@@ -129,17 +123,11 @@ func (s *Server) listReviews(w http.ResponseWriter, req *http.Request) {
 // listCheckRunsForRef answers the check runs of a commit; filter=latest
 // (GitHub's default) keeps the newest of each name.
 func (s *Server) listCheckRunsForRef(w http.ResponseWriter, req *http.Request) {
-	r, ok := s.repo(w, req)
+	r, c, ok := s.refCommit(w, req)
 	if !ok {
 		return
 	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, err := r.resolve(req.PathValue("ref"))
-	if err != nil {
-		s.writeError(w, http.StatusNotFound, "Not Found")
-		return
-	}
 	latest := req.URL.Query().Get("filter") != "all"
 	var runs []*CheckRun
 	for _, cr := range slices.Backward(r.checkRuns) {
@@ -157,17 +145,11 @@ func (s *Server) listCheckRunsForRef(w http.ResponseWriter, req *http.Request) {
 
 // getCombinedStatus answers the newest status of each context of a commit.
 func (s *Server) getCombinedStatus(w http.ResponseWriter, req *http.Request) {
-	r, ok := s.repo(w, req)
+	r, c, ok := s.refCommit(w, req)
 	if !ok {
 		return
 	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, err := r.resolve(req.PathValue("ref"))
-	if err != nil {
-		s.writeError(w, http.StatusNotFound, "No commit found for SHA: "+req.PathValue("ref"))
-		return
-	}
 	var newest []*commitStatus
 	for _, st := range slices.Backward(r.gates.statuses[c.sha]) {
 		if !slices.ContainsFunc(newest, func(o *commitStatus) bool { return o.context == st.context }) {
@@ -264,4 +246,38 @@ func (s *Server) forkSide(r *Repo, fullName, branch string) obj {
 	repo["id"], repo["node_id"], repo["name"], repo["full_name"], repo["fork"] = id, nodeID("Repository", id), name, fullName, true
 	repo["owner"], repo["html_url"], repo["url"] = s.userJSON(owner), s.URL+fullName, s.api("repos/%s", fullName)
 	return obj{"label": owner + ":" + branch, "ref": branch, "sha": r.branches[branch], "user": s.userJSON(owner), "repo": repo}
+}
+
+// refCommit finds the request's repository and the commit its {ref} names,
+// answering 404 like GitHub when there is none. When ok, s.mu is held and
+// the caller unlocks it.
+func (s *Server) refCommit(w http.ResponseWriter, req *http.Request) (*Repo, *commit, bool) {
+	r, ok := s.repo(w, req)
+	if !ok {
+		return nil, nil, false
+	}
+	s.mu.Lock()
+	c, err := r.resolve(req.PathValue("ref"))
+	if err != nil {
+		s.mu.Unlock()
+		s.writeError(w, http.StatusNotFound, "No commit found for SHA: "+req.PathValue("ref"))
+		return nil, nil, false
+	}
+	return r, c, true
+}
+
+// pullOf finds the request's repository and its pull request {pull_number}
+// with its head branch, answering 404 when there is none. When ok, s.mu is
+// held and the caller unlocks it.
+func (s *Server) pullOf(w http.ResponseWriter, req *http.Request) (r *Repo, n int, branch string, ok bool) {
+	if r, ok = s.repo(w, req); !ok {
+		return nil, 0, "", false
+	}
+	s.mu.Lock()
+	n = int(pathID(req, "pull_number"))
+	if branch, ok = r.pulls[n]; !ok {
+		s.mu.Unlock()
+		s.writeError(w, http.StatusNotFound, "Not Found")
+	}
+	return r, n, branch, ok
 }
