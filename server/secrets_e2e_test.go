@@ -63,6 +63,9 @@ stages:
           echo done
     verify:
       run: echo "verify sees $DEPLOY_TOKEN"
+    restart:
+      - name: bounce
+        run: printf '%s' "$DEPLOY_TOKEN" > $DIR/restart-token; echo "restart sees $DEPLOY_TOKEN"
 `, withSecretsDir(secretsDir))
 
 	a := h.commitAndPush()
@@ -106,6 +109,19 @@ stages:
 				t.Errorf("%s %s sent %q to GitHub", r.Method, r.Path, f)
 			}
 		}
+	}
+
+	// Restart steps get them too.
+	h.comment("/restart stage=prod")
+	h.await("prod's restart to succeed", func() bool {
+		s := h.stage("prod")
+		return s.Job.Operation == engine.OpRestart && s.State == engine.Succeeded
+	})
+	if got, _ := os.ReadFile(filepath.Join(h.dir, "restart-token")); string(got) != grantedSecret {
+		t.Errorf("prod's restart step got DEPLOY_TOKEN %q, want the granted value", got)
+	}
+	if cr := h.awaitCheckRun("railyard/prod", a, "success"); !strings.Contains(cr.Text, "restart sees ***") {
+		t.Errorf("restart check run does not hide the secret:\n%s", cr.Text)
 	}
 
 	// The operator removes the key: the next job fails before any step runs.
