@@ -239,6 +239,9 @@ func (p *Processors) gate(ctx context.Context, s *session, c *command.Command, s
 	default:
 		return nil
 	}
+	if cmd != gate.Patch && gate.Requirements(s.file, cmd, c.Stage) == nil {
+		return nil // nothing to check: the engine picks the revision if none is named
+	}
 	var pull *gate.Pull
 	if s.pr {
 		pr, err := p.Source.Pull(ctx, s.repo, s.issue)
@@ -257,9 +260,6 @@ func (p *Processors) gate(ctx context.Context, s *session, c *command.Command, s
 		case gate.Patch:
 			return refusef("/patch needs to= outside a pull request")
 		case gate.Promote:
-			if gate.Requirements(s.file, cmd, c.Stage) == nil {
-				return nil // the engine picks the revision
-			}
 			// Gate the revision the engine would pick, then promote that one.
 			candidate, err := p.Engine.PromoteCandidate(ctx, s.repo.FullName(), s.file, c.Stage)
 			if err != nil || candidate == "" {

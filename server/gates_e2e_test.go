@@ -172,6 +172,11 @@ stages:
 	h.awaitStage("staging", engine.Succeeded, b)
 	h.comment(fmt.Sprintf("/rollback stage=staging to=%s reason=bad", a))
 	h.awaitStage("staging", engine.RolledBack, a)
+	for _, op := range []string{"checks/list-for-ref", "repos/get-branch", "pulls/get"} {
+		if n := h.gh.Count(op); n != 0 {
+			t.Errorf("%d %s calls before any gated command, want none", n, op)
+		}
+	}
 
 	before := h.snapshot()
 	cmd := fmt.Sprintf("/rollforward stage=staging to=%s reason=fixed", b)
