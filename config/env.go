@@ -30,6 +30,7 @@ type Env struct {
 	Addr       string        // RAILYARD_ADDR
 	RedisURL   string        `json:"-"` // RAILYARD_REDIS_URL; "" means the embedded store
 	WorkDir    string        // RAILYARD_WORKDIR
+	SecretsDir string        // RAILYARD_SECRETS_DIR: <owner>/<repo>/<stage>.env files of secrets for steps; "" grants none
 	Workers    int           // RAILYARD_WORKERS, 1..256
 	LogLevel   zerolog.Level // RAILYARD_LOG_LEVEL
 	LogFormat  string        // RAILYARD_LOG_FORMAT: "json" or "console"
@@ -38,8 +39,6 @@ type Env struct {
 
 	StatusUser     string // RAILYARD_STATUS_USER; basic auth for the status pages when set
 	StatusPassword string `json:"-"` // RAILYARD_STATUS_PASSWORD
-
-	SecretsDir string // RAILYARD_SECRETS_DIR: <owner>/<repo>/<stage>.env files of secrets for steps; "" grants none
 }
 
 const maxWorkers = 256
@@ -61,12 +60,12 @@ func LoadEnv(getenv func(string) (string, bool), dotenvPath string) (Env, error)
 		Addr:       r.addr("RAILYARD_ADDR", ":8080"),
 		RedisURL:   r.redisURL("RAILYARD_REDIS_URL"),
 		WorkDir:    r.get("RAILYARD_WORKDIR", "./.railyard/work"),
+		SecretsDir: r.get("RAILYARD_SECRETS_DIR", ""),
 		Workers:    r.workers("RAILYARD_WORKERS", 4),
 		LogLevel:   r.logLevel("RAILYARD_LOG_LEVEL", zerolog.InfoLevel),
 		LogFormat:  r.oneOf("RAILYARD_LOG_FORMAT", "json", "json", "console"),
 		PublicURL:  r.publicURL("RAILYARD_PUBLIC_URL"),
 		StatusPage: r.onOff("RAILYARD_STATUS_PAGE"),
-		SecretsDir: r.get("RAILYARD_SECRETS_DIR", ""),
 	}
 	e.AppID, e.WebhookSecret, e.PrivateKey = r.credentials()
 	e.StatusUser, e.StatusPassword = r.statusAuth()
@@ -127,13 +126,13 @@ func (e Env) MarshalZerologObject(ev *zerolog.Event) {
 		Str("addr", e.Addr).
 		Str("redis_url", redactURL(e.RedisURL)).
 		Str("workdir", e.WorkDir).
+		Str("secrets_dir", e.SecretsDir).
 		Int("workers", e.Workers).
 		Str("log_level", e.LogLevel.String()).
 		Str("log_format", e.LogFormat).
 		Str("public_url", e.PublicURL).
 		Bool("status_page", e.StatusPage).
-		Bool("status_auth", e.StatusUser != "").
-		Str("secrets_dir", e.SecretsDir)
+		Bool("status_auth", e.StatusUser != "")
 }
 
 func redact(s string) string {

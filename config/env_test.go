@@ -117,6 +117,7 @@ func TestLoadEnv(t *testing.T) {
 				"RAILYARD_ADDR":            "127.0.0.1:9000",
 				"RAILYARD_REDIS_URL":       "rediss://:" + leakRedis + "@redis.example.com:6380/2",
 				"RAILYARD_WORKDIR":         "/var/lib/railyard",
+				"RAILYARD_SECRETS_DIR":     "/etc/railyard/secrets",
 				"RAILYARD_WORKERS":         "16",
 				"RAILYARD_LOG_LEVEL":       "debug",
 				"RAILYARD_LOG_FORMAT":      "console",
@@ -124,7 +125,6 @@ func TestLoadEnv(t *testing.T) {
 				"RAILYARD_STATUS_PAGE":     "on",
 				"RAILYARD_STATUS_USER":     "ops",
 				"RAILYARD_STATUS_PASSWORD": leakStatus,
-				"RAILYARD_SECRETS_DIR":     "/etc/railyard/secrets",
 			}),
 			want: Env{
 				V3APIURL:       "https://ghe.example.com/api/v3/",
@@ -135,6 +135,7 @@ func TestLoadEnv(t *testing.T) {
 				Addr:           "127.0.0.1:9000",
 				RedisURL:       "rediss://:" + leakRedis + "@redis.example.com:6380/2",
 				WorkDir:        "/var/lib/railyard",
+				SecretsDir:     "/etc/railyard/secrets",
 				Workers:        16,
 				LogLevel:       zerolog.DebugLevel,
 				LogFormat:      "console",
@@ -142,7 +143,6 @@ func TestLoadEnv(t *testing.T) {
 				StatusPage:     true,
 				StatusUser:     "ops",
 				StatusPassword: leakStatus,
-				SecretsDir:     "/etc/railyard/secrets",
 			},
 		},
 		{
