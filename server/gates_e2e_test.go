@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -178,9 +179,15 @@ stages:
 		}
 	}
 
+	// An installation that has not granted statuses: read still gets a
+	// reply: a status it cannot see counts as not run.
+	h.gh.FailNext("GET", "/repos/"+repoName+"/commits/"+b+"/status", 100, http.StatusForbidden, nil)
 	before := h.snapshot()
 	cmd := fmt.Sprintf("/rollforward stage=staging to=%s reason=fixed", b)
 	h.refused(h.ask(user, cmd), before, "cannot rollforward staging with "+short(b)+": check ci/test has not run on "+short(b))
+	if n := h.gh.Count("repos/get-combined-status-for-ref"); n != 1 {
+		t.Errorf("%d reads of the commit status, want 1 (refused once, not retried)", n)
+	}
 	h.repo.AddCheckRun(b, "ci/test", "completed", "success")
 	accepted(t, h.ask(user, cmd), "Rolling forward staging to "+short(b))
 	h.awaitStage("staging", engine.RolledForward, b)

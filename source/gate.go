@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/google/go-github/v62/github"
+	"github.com/rs/zerolog"
 
 	"github.com/railyard/railyard/gate"
 	"github.com/railyard/railyard/report"
@@ -103,6 +104,13 @@ func (g *GitHub) Checks(ctx context.Context, repo report.Repo, sha string) ([]ga
 	for {
 		st, resp, err := c.Repositories.GetCombinedStatus(ctx, repo.Owner, repo.Name, sha, sopts)
 		if notFound(resp) {
+			break
+		}
+		if resp != nil && resp.StatusCode == http.StatusForbidden {
+			// An installation from before the App asked for statuses: read.
+			// Without them a required status counts as not run: stricter, and
+			// the refusal says which.
+			zerolog.Ctx(ctx).Warn().Msg("Cannot read commit statuses; the App needs the statuses: read permission.")
 			break
 		}
 		if err != nil {
