@@ -31,6 +31,7 @@ type Env struct {
 	Addr       string        // RAILYARD_ADDR
 	RedisURL   string        `json:"-"` // RAILYARD_REDIS_URL; "" means the embedded store
 	WorkDir    string        // RAILYARD_WORKDIR
+	SecretsDir string        // RAILYARD_SECRETS_DIR: <owner>/<repo>/<stage>.env files of secrets for steps; "" grants none
 	Workers    int           // RAILYARD_WORKERS, 1..256
 	LogLevel   zerolog.Level // RAILYARD_LOG_LEVEL
 	LogFormat  string        // RAILYARD_LOG_FORMAT: "json" or "console"
@@ -64,6 +65,7 @@ func LoadEnv(getenv func(string) (string, bool), dotenvPath string) (Env, error)
 		Addr:       r.addr("RAILYARD_ADDR", ":8080"),
 		RedisURL:   r.redisURL("RAILYARD_REDIS_URL"),
 		WorkDir:    r.get("RAILYARD_WORKDIR", "./.railyard/work"),
+		SecretsDir: r.get("RAILYARD_SECRETS_DIR", ""),
 		Workers:    r.workers("RAILYARD_WORKERS", 4),
 		LogLevel:   r.logLevel("RAILYARD_LOG_LEVEL", zerolog.InfoLevel),
 		LogFormat:  r.oneOf("RAILYARD_LOG_FORMAT", "json", "json", "console"),
@@ -131,6 +133,7 @@ func (e Env) MarshalZerologObject(ev *zerolog.Event) {
 		Str("addr", e.Addr).
 		Str("redis_url", redactURL(e.RedisURL)).
 		Str("workdir", e.WorkDir).
+		Str("secrets_dir", e.SecretsDir).
 		Int("workers", e.Workers).
 		Str("log_level", e.LogLevel.String()).
 		Str("log_format", e.LogFormat).

@@ -33,8 +33,8 @@ var (
 	workflowRe  = regexp.MustCompile(`^[A-Za-z0-9._-]+\.ya?ml$`)
 	yamlErrRe   = regexp.MustCompile(`^yaml: line (\d+): (.*)$`)
 
-	topKeys    = []string{"branch", "stages", "permissions"}
-	stageKeys  = []string{"name", "steps", "verify", "auto_rollback", "promotion", "production", "restart", "shutdown"}
+	topKeys    = []string{"branch", "stages", "permissions", "require", "patch"}
+	stageKeys  = []string{"name", "steps", "verify", "auto_rollback", "promotion", "production", "restart", "shutdown", "secrets", "require"}
 	stepKeys   = []string{"name", "run", "workflow", "inputs", "env", "timeout", "infra"}
 	verifyKeys = []string{"run", "retries", "interval", "timeout", "env"}
 	permKeys   = []string{"default", "commands", "stages"}
@@ -140,6 +140,8 @@ func (p *parser) pipeline(root *yaml.Node) *Pipeline {
 		p.add(root, "", "no stages: the file needs a stages list")
 	}
 	pl.Permissions = p.permissions(f, pl.Stages)
+	pl.Require = p.require(f, "")
+	pl.Patch = p.patchRules(f)
 	return pl
 }
 
@@ -194,6 +196,8 @@ func (p *parser) stage(n *yaml.Node, i int, seen map[string]int) Stage {
 	if e, ok := f["verify"]; ok {
 		s.Verify = p.verify(e, join(label, "verify"))
 	}
+	s.Secrets = p.secrets(f, label, &s)
+	s.Require = p.require(f, label)
 	s.AutoRollback = p.boolean(f, "auto_rollback", label)
 	s.Production = p.boolean(f, "production", label)
 	if e, ok := f["promotion"]; ok {
@@ -414,7 +418,7 @@ func (p *parser) env(f fields, label string) map[string]string {
 		switch name := k.Value; {
 		case !envName.MatchString(name):
 			p.add(k, label, "%q is not a valid variable name (letters, digits, _; not starting with a digit)", name)
-		case name == "PATH" || name == "HOME" || strings.HasPrefix(name, "RAILYARD_"):
+		case reservedEnv(name):
 			p.add(k, label, "%q is set by Railyard and cannot be changed", name)
 		default:
 			if s, ok := p.str(v, join(label, name)); ok {

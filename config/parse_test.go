@@ -136,6 +136,50 @@ func TestParseValid(t *testing.T) {
 			},
 		},
 		{
+			name: "secrets, require and patch",
+			yaml: yamlLines(
+				"require: {checks: [ci/test], approvals: 1}",
+				"patch: {allow_forks: true}",
+				"stages:",
+				"  - name: build",
+				"    steps: [{name: x, run: y}]",
+				"  - name: prod",
+				"    production: true",
+				"    secrets: [AWS_ROLE_ARN, db_password]",
+				"    require: {checks: [ci/e2e, 'Lint / go vet']}",
+				"    steps: [{name: x, run: y, env: {REGION: eu}}]",
+			),
+			check: func(t *testing.T, p *Pipeline) {
+				if got := p.Stages[1].Secrets; !reflect.DeepEqual(got, []string{"AWS_ROLE_ARN", "db_password"}) {
+					t.Errorf("secrets = %q", got)
+				}
+				if p.Stages[0].Secrets != nil {
+					t.Errorf("build secrets = %q, want none", p.Stages[0].Secrets)
+				}
+				if want := (&Require{Checks: []string{"ci/test"}, Approvals: 1}); !reflect.DeepEqual(p.Requirements("build"), want) {
+					t.Errorf("build requires %+v, want the file's %+v", p.Requirements("build"), want)
+				}
+				if want := (&Require{Checks: []string{"ci/e2e", "Lint / go vet"}}); !reflect.DeepEqual(p.Requirements("prod"), want) {
+					t.Errorf("prod requires %+v, want its own %+v", p.Requirements("prod"), want)
+				}
+				if !p.Patch.AllowForks {
+					t.Error("patch.allow_forks not read")
+				}
+			},
+		},
+		{
+			name: "no require block: no gate; an empty one requires the branch's checks",
+			yaml: yamlLines("stages:", "  - name: a", "    steps: [{name: x, run: y}]", "    require: {}", "  - name: b", "    steps: [{name: x, run: y}]"),
+			check: func(t *testing.T, p *Pipeline) {
+				if r := p.Requirements("b"); r != nil {
+					t.Errorf("b requires %+v, want nil", r)
+				}
+				if r := p.Requirements("a"); r == nil || len(r.Checks) != 0 || r.Approvals != 0 {
+					t.Errorf("a requires %+v, want an empty gate", r)
+				}
+			},
+		},
+		{
 			name: "verify defaults, empty permissions",
 			yaml: yamlLines("stages:", "  - name: a", "    steps: [{name: x, run: y}]", "    verify: {run: ./check}", "permissions:"),
 			check: func(t *testing.T, p *Pipeline) {
@@ -183,7 +227,7 @@ func TestParseProblems(t *testing.T) {
 		{"two documents", yamlLines("stages: [{name: a, steps: [{name: x, run: y}]}]", "---", "stages: []"),
 			[]want{{2, "more than one YAML document"}}},
 		{"unknown top-level key", yamlLines("stages: [{name: a, steps: [{name: x, run: y}]}]", "stage: x"),
-			[]want{{2, `unknown key "stage" (known: branch, stages, permissions)`}}},
+			[]want{{2, `unknown key "stage" (known: branch, stages, permissions, require, patch)`}}},
 		{"no stages key", "branch: main\n", []want{{1, "no stages: the file needs a stages list"}}},
 		{"empty stages", yamlLines("branch: main", "stages: []"), []want{{2, "no stages: the stages list is empty"}}},
 		{"stages not a list", "stages: build\n", []want{{1, `stages: must be a list of stages, not "build"`}}},
@@ -253,6 +297,28 @@ func TestParseProblems(t *testing.T) {
 				{4, `stage "a" promotion: "later" must be auto or manual`},
 				{5, `stage "a" production: must be true or false, not "true"`},
 				{6, `stage "a" auto_rollback: must be true or false, not "1"`},
+			}},
+		{"secrets problems", yamlLines("stages:", "  - name: a", "    steps: [{name: x, run: y, env: {TOKEN: t}}]", "    secrets:", "      - PATH", "      - RAILYARD_TOKEN", "      - 2FA", "      - TOKEN", "      - KEY", "      - KEY", "      - [X]"),
+			[]want{
+				{4, `stage "a" secrets: "TOKEN" is also set by the env: of step x`},
+				{5, `stage "a" secrets: "PATH" is set by Railyard and cannot be a secret`},
+				{6, `stage "a" secrets: "RAILYARD_TOKEN" is set by Railyard`},
+				{7, `stage "a" secrets: "2FA" is not a valid variable name`},
+				{10, `stage "a" secrets: "KEY" is listed twice (first on line 9)`},
+				{11, `stage "a" secrets: must be a single value, not a list`},
+			}},
+		{"secrets not a list", yamlLines("stages:", "  - name: a", "    steps: [{name: x, run: y}]", "    secrets: {A: b}"),
+			[]want{{4, `stage "a" secrets: must be a list of names, not a mapping`}}},
+		{"require problems", yamlLines("require: {checks: ci, approvals: -1, reviewers: 2}", "patch: {allow_forks: yes, forks: true}", "stages:", "  - name: a", "    steps: [{name: x, run: y}]", "    require: {checks: ['', ci, ci], approvals: one}"),
+			[]want{
+				{1, `require: unknown key "reviewers" (known: checks, approvals)`},
+				{1, `require approvals: must not be negative, not -1`},
+				{1, `require checks: must be a list of names, not "ci"`},
+				{2, `patch: unknown key "forks" (known: allow_forks)`},
+				{2, `patch allow_forks: must be true or false, not "yes"`},
+				{6, `stage "a" require approvals: must be a whole number, not "one"`},
+				{6, `stage "a" require checks: a check name must not be empty`},
+				{6, `stage "a" require checks: "ci" is listed twice (first on line 6)`},
 			}},
 		{"branch with refs/", yamlLines("branch: refs/heads/main", "stages: [{name: a, steps: [{name: x, run: y}]}]"),
 			[]want{{1, `branch: "refs/heads/main" must be a plain branch name`}}},

@@ -42,6 +42,23 @@ type Pipeline struct {
 	Branch      string // "" means the repository's default branch
 	Stages      []Stage
 	Permissions Permissions
+	Require     *Require // gates of every stage without its own; nil: none
+	Patch       PatchRules
+}
+
+// Require gates deploying a revision: by /patch, by /rollforward, and into
+// a production stage. The revision must have passed the checks its pipeline
+// branch requires (branch protection and rulesets) plus Checks, and, unless
+// it is on the pipeline branch already, have Approvals approving reviews.
+type Require struct {
+	Checks    []string
+	Approvals int
+}
+
+// PatchRules are the rules of /patch.
+type PatchRules struct {
+	// AllowForks lets /patch deploy the head of a pull request from a fork.
+	AllowForks bool
 }
 
 // Stage is one stage of the pipeline, in promotion order.
@@ -54,6 +71,10 @@ type Stage struct {
 	Production   bool
 	Restart      []Step
 	Shutdown     []Step
+	// Secrets name the operator's secrets the stage's run steps, verify,
+	// restart and shutdown receive; the values are never in the file.
+	Secrets []string
+	Require *Require // replaces Pipeline.Require for this stage
 }
 
 // The values of Stage.Promotion.
@@ -143,6 +164,15 @@ func (p *Pipeline) Required(command, stage string) Level {
 		need = s
 	}
 	return need
+}
+
+// Requirements returns the gate of deploys to stage: its own require
+// block, else the file's; nil when there is none.
+func (p *Pipeline) Requirements(stage string) *Require {
+	if s, ok := p.Stage(stage); ok && s.Require != nil {
+		return s.Require
+	}
+	return p.Require
 }
 
 // Step returns the step of s.Steps called name (not restart or shutdown).

@@ -53,6 +53,8 @@ type Options struct {
 	Grace time.Duration
 	// Secrets are redacted from step output.
 	Secrets []string
+	// SecretsDir holds the secrets operators grant stages (package secrets).
+	SecretsDir string
 	// WebURL is GitHub's web URL, for links; default https://github.com/.
 	WebURL string
 	Now    func() time.Time

@@ -184,6 +184,23 @@ func (e *Engine) Promote(ctx context.Context, req Request, stage, sha string) (R
 	return res, err
 }
 
+// PromoteCandidate returns the revision Promote picks when given none: the
+// current revision of the stage before stage; "" when there is none.
+func (e *Engine) PromoteCandidate(ctx context.Context, repo string, file *config.Pipeline, stage string) (string, error) {
+	i := file.Index(stage)
+	if i <= 0 {
+		return "", nil
+	}
+	p, err := e.load(ctx, e.rdb, repo)
+	if err != nil {
+		return "", err
+	}
+	if prev := p.Stage(file.Stages[i-1].Name); prev != nil {
+		return prev.Current, nil
+	}
+	return "", nil
+}
+
 // mayStartNew refuses operations that start normal work while the pipeline
 // is stopped or patched.
 func (e *Engine) mayStartNew(p *Pipeline, op Operation, stage string) error {

@@ -17,9 +17,11 @@ import (
 
 	"github.com/railyard/railyard/actions"
 	"github.com/railyard/railyard/config"
+	"github.com/railyard/railyard/gate"
 	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/report"
 	"github.com/railyard/railyard/runner"
+	"github.com/railyard/railyard/secrets"
 )
 
 var (
@@ -210,6 +212,13 @@ func (e *Engine) execute(ctx context.Context, repo Repo, j *Job) runResult {
 	if !ok {
 		return runResult{problem: fmt.Sprintf("Stage %s is no longer in %s.", j.Stage, config.PipelinePath), file: file}
 	}
+	// Read for every job, so that a rotated secret takes effect at the next.
+	granted, err := secrets.Load(e.opts.SecretsDir, repo.Owner, repo.Name, j.Stage, fs.Secrets)
+	if err != nil {
+		zeroLog(ctx).Warn().Err(err).Msg("A secret of the stage is missing; not running its steps.")
+		return runResult{problem: fmt.Sprintf("Missing %s. No step ran.", err), file: file}
+	}
+	redact := secrets.Forms(slices.Concat(e.opts.Secrets, slices.Collect(maps.Values(granted)))...)
 	dir, release, err := e.work.Prepare(ctx, repo.FullName(), j.SHA, j.Cache == "skip", func(ctx context.Context) (io.ReadCloser, error) {
 		return e.source.Archive(ctx, repo, j.SHA)
 	})
@@ -230,6 +239,9 @@ func (e *Engine) execute(ctx context.Context, repo Repo, j *Job) runResult {
 		"RAILYARD_OPERATION": string(j.Operation), "RAILYARD_CACHE": cacheMode(j.Cache),
 		"RAILYARD_ACTOR": j.Actor, "RAILYARD_REASON": j.Reason, "RAILYARD_REPOSITORY": repo.FullName(),
 	}
+	// Run steps, verify, restart and shutdown get them; workflow steps never
+	// do (they have GitHub's own secrets). The file cannot name these keys twice.
+	maps.Copy(vars, granted)
 	steps := fs.Steps
 	switch j.Operation {
 	case OpRestart:
@@ -254,7 +266,7 @@ func (e *Engine) execute(ctx context.Context, repo Repo, j *Job) runResult {
 		} else {
 			r := runner.Run(ctx, runner.Command{
 				Script: st.Run, Dir: dir, Env: runner.Env(home, vars, st.Env),
-				Timeout: st.Timeout, Grace: e.opts.Grace, Redact: e.opts.Secrets,
+				Timeout: st.Timeout, Grace: e.opts.Grace, Redact: redact,
 			})
 			res.steps = append(res.steps, stepResult{Name: st.Name, Result: resultWord(r), Duration: r.Duration})
 			fmt.Fprintf(&logs, "### %s (%s)\n\n```\n%s\n```\n", st.Name, resultWord(r), r.Output)
@@ -267,7 +279,7 @@ func (e *Engine) execute(ctx context.Context, repo Repo, j *Job) runResult {
 		}
 	}
 	if res.failed == "" && ctx.Err() == nil && fs.Verify != nil && j.Operation != OpShutdown {
-		if !e.verify(ctx, fs.Verify, dir, home, vars, &res, &logs) {
+		if !e.verify(ctx, fs.Verify, dir, home, vars, redact, &res, &logs) {
 			res.failed = "verify"
 		}
 	}
@@ -312,7 +324,7 @@ func markRest(res *runResult, rest []config.Step) {
 }
 
 // verify runs the health check, up to 1+Retries times, Interval apart.
-func (e *Engine) verify(ctx context.Context, v *config.Verify, dir, home string, vars map[string]string, res *runResult, logs *strings.Builder) bool {
+func (e *Engine) verify(ctx context.Context, v *config.Verify, dir, home string, vars map[string]string, redact []string, res *runResult, logs *strings.Builder) bool {
 	for attempt := 1; attempt <= v.Retries+1; attempt++ {
 		if attempt > 1 {
 			select {
@@ -323,7 +335,7 @@ func (e *Engine) verify(ctx context.Context, v *config.Verify, dir, home string,
 		}
 		r := runner.Run(ctx, runner.Command{
 			Script: v.Run, Dir: dir, Env: runner.Env(home, vars, v.Env),
-			Timeout: v.Timeout, Grace: e.opts.Grace, Redact: e.opts.Secrets,
+			Timeout: v.Timeout, Grace: e.opts.Grace, Redact: redact,
 		})
 		name := fmt.Sprintf("verify (attempt %d of %d)", attempt, v.Retries+1)
 		res.steps = append(res.steps, stepResult{Name: name, Result: resultWord(r), Duration: r.Duration})
@@ -451,7 +463,7 @@ func (e *Engine) promote(p *Pipeline, file *config.Pipeline, s *Stage, j *Job, f
 	nj := &Job{
 		ID: newID(), Stage: next.Name, SHA: j.SHA, Operation: OpDeploy,
 		Actor: j.Actor, Reason: j.Reason, ConfigSHA: j.ConfigSHA, Created: e.opts.Now().UTC(),
-		Production: nfs.Production, Manual: nfs.Promotion == "manual",
+		Production: nfs.Production, Manual: nfs.Promotion == "manual" || gate.AwaitsPromote(file, nfs.Name),
 	}
 	e.offer(p, next, nj, fx)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/railyard/railyard/command"
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/engine"
+	"github.com/railyard/railyard/gate"
 	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/report"
 	"github.com/railyard/railyard/source"
@@ -29,7 +30,8 @@ func refusef(format string, args ...any) error { return refused{fmt.Sprintf(form
 // a breakage (a retry).
 func isRefused(err error) bool {
 	var r refused
-	return errors.As(err, &r) || engine.IsRefusal(err)
+	var g *gate.Refusal
+	return errors.As(err, &r) || errors.As(err, &g) || engine.IsRefusal(err)
 }
 
 // session is the context every command of one comment or click shares.
@@ -37,6 +39,7 @@ type session struct {
 	repo      report.Repo
 	file      *config.Pipeline
 	head      string // head of the default branch: where the file was read
+	branch    string // the pipeline branch
 	user      string
 	level     config.Level
 	issue     int
@@ -133,7 +136,11 @@ func (p *Processors) session(ctx context.Context, repo report.Repo, defaultBranc
 	if err != nil {
 		return nil, fmt.Errorf("read permission: %w", err)
 	}
-	return &session{repo: repo, file: loaded.Pipeline, head: head, user: user, level: level}, nil
+	branch := loaded.Pipeline.Branch
+	if branch == "" {
+		branch = defaultBranch
+	}
+	return &session{repo: repo, file: loaded.Pipeline, head: head, branch: branch, user: user, level: level}, nil
 }
 
 // run runs one command line and words its reply line; ok is false for a
@@ -202,6 +209,9 @@ func (p *Processors) do(ctx context.Context, s *session, c *command.Command, ide
 			return engine.Result{}, err
 		}
 	}
+	if err := p.gate(ctx, s, c, &sha); err != nil {
+		return engine.Result{}, err
+	}
 	req := engine.Request{Repo: s.repo, File: s.file, ConfigSHA: s.head, Head: s.head, Actor: s.user, Reason: c.Reason, Idempotency: idem}
 	e := p.Engine
 	switch c.Name {
@@ -222,16 +232,6 @@ func (p *Processors) do(ctx context.Context, s *session, c *command.Command, ide
 	case command.NameResume:
 		return e.Resume(ctx, req)
 	case command.NamePatch:
-		if sha == "" {
-			if !s.pr {
-				return engine.Result{}, refusef("/patch needs to= outside a pull request")
-			}
-			head, err := p.Source.PullHead(ctx, s.repo, s.issue)
-			if err != nil {
-				return engine.Result{}, fmt.Errorf("read pull request head: %w", err)
-			}
-			sha = head
-		}
 		return e.Patch(ctx, req, c.Stage, sha)
 	case command.NameRelease:
 		return e.Release(ctx, req)
@@ -243,6 +243,53 @@ func (p *Processors) do(ctx context.Context, s *session, c *command.Command, ide
 		return e.Shutdown(ctx, req, c.Stage)
 	}
 	return engine.Result{}, refusef("/%s is not a command Railyard runs", c.Name)
+}
+
+// gate asks the gate about the commands that deploy new code: /patch (of
+// the pull request it is given on, unless to= names a revision),
+// /rollforward, and /promote. It fills in *sha for a /patch without to=.
+func (p *Processors) gate(ctx context.Context, s *session, c *command.Command, sha *string) error {
+	var cmd string
+	switch c.Name {
+	case command.NamePatch:
+		cmd = gate.Patch
+	case command.NameRollforward:
+		cmd = gate.RollForward
+	case command.NamePromote:
+		cmd = gate.Promote
+	default:
+		return nil
+	}
+	if cmd != gate.Patch && gate.Requirements(s.file, cmd, c.Stage) == nil {
+		return nil // nothing to check: the engine picks the revision if none is named
+	}
+	var pull *gate.Pull
+	if s.pr {
+		pr, err := p.Source.Pull(ctx, s.repo, s.issue)
+		if err != nil {
+			return fmt.Errorf("read pull request: %w", err)
+		}
+		if *sha == "" && cmd == gate.Patch {
+			*sha = pr.Head
+		}
+		if pr.Head == *sha {
+			pull = &pr
+		}
+	}
+	if *sha == "" {
+		switch cmd {
+		case gate.Patch:
+			return refusef("/patch needs to= outside a pull request")
+		case gate.Promote:
+			// Gate the revision the engine would pick, then promote that one.
+			candidate, err := p.Engine.PromoteCandidate(ctx, s.repo.FullName(), s.file, c.Stage)
+			if err != nil || candidate == "" {
+				return err // none: the engine refuses, saying why
+			}
+			*sha = candidate
+		}
+	}
+	return p.Gate.Check(ctx, s.repo, gate.Ask{Command: cmd, Stage: c.Stage, SHA: *sha, File: s.file, Branch: s.branch, Pull: pull})
 }
 
 func onStage(stage string) string {

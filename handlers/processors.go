@@ -13,6 +13,7 @@ import (
 	"github.com/railyard/railyard/command"
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/engine"
+	"github.com/railyard/railyard/gate"
 	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/report"
 	"github.com/railyard/railyard/worker"
@@ -23,7 +24,7 @@ type Source interface {
 	Load(ctx context.Context, repo report.Repo, sha string) (config.Loaded, error)
 	Resolve(ctx context.Context, repo report.Repo, ref string) (string, error)
 	Permission(ctx context.Context, repo report.Repo, user string) (config.Level, error)
-	PullHead(ctx context.Context, repo report.Repo, number int) (string, error)
+	Pull(ctx context.Context, repo report.Repo, number int) (gate.Pull, error)
 }
 
 // Reporter is what the processors write to GitHub (package report).
@@ -39,6 +40,8 @@ type Processors struct {
 	Engine   *engine.Engine
 	Source   Source
 	Reporter Reporter
+	// Gate decides /patch, /rollforward and /promote into production.
+	Gate *gate.Gate
 	// Observe hears how each command of a comment or button ended, for
 	// metrics; name is "" for a line that names no command.
 	Observe func(name command.Name, result CommandResult)

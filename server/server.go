@@ -22,6 +22,7 @@ import (
 	"github.com/railyard/railyard/actions"
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/engine"
+	"github.com/railyard/railyard/gate"
 	"github.com/railyard/railyard/handlers"
 	"github.com/railyard/railyard/internal/githubmetrics"
 	"github.com/railyard/railyard/queue"
@@ -108,6 +109,7 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 	engineOpts := opts.Engine
 	engineOpts.Secrets = append(engineOpts.Secrets, env.Secrets()...)
 	engineOpts.WebURL = env.WebURL
+	engineOpts.SecretsDir = env.SecretsDir
 	engineOpts.Workflows = actions.New(clients, st.Redis, opts.Actions)
 	engineOpts.Observe = m.observeStageJob
 	eng := engine.New(st.Redis, stages, reporter, src, runner.NewWorkspace(env.WorkDir), engineOpts)
@@ -121,7 +123,7 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 		githubapp.WithResponseCallback(onWebhookResponse),
 	)
 
-	procs := &handlers.Processors{Redis: st.Redis, Engine: eng, Source: src, Reporter: reporter, Observe: m.observeCommand}
+	procs := &handlers.Processors{Redis: st.Redis, Engine: eng, Source: src, Reporter: reporter, Gate: &gate.Gate{GitHub: src}, Observe: m.observeCommand}
 	consumer := consumerName()
 	intakeTable, stageTable := map[string]worker.Processor{}, map[string]worker.Processor{}
 	procs.Register(intakeTable)

@@ -166,16 +166,3 @@ func levelOf(p *github.RepositoryPermissionLevel) config.Level {
 	}
 	return "" // "none": grants nothing
 }
-
-// PullHead returns the head commit of pull request number.
-func (g *GitHub) PullHead(ctx context.Context, repo report.Repo, number int) (string, error) {
-	c, err := g.client(repo)
-	if err != nil {
-		return "", err
-	}
-	pr, _, err := c.PullRequests.Get(ctx, repo.Owner, repo.Name, number)
-	if err != nil {
-		return "", fmt.Errorf("pull request %d: %w", number, err)
-	}
-	return pr.GetHead().GetSHA(), nil
-}

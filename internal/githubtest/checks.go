@@ -17,6 +17,7 @@ type CheckRun struct {
 	Actions                           []Action
 	Updates                           int // PATCH requests applied
 	StartedAt, CompletedAt            time.Time
+	App                               string // slug of the App that made it; "" for Railyard
 }
 
 // Action is a check run button.
@@ -177,6 +178,10 @@ func (c *CheckRun) apply(in checkRunInput) string {
 // checkRunJSON is GitHub's check-run. Call with s.mu held.
 func (s *Server) checkRunJSON(r *Repo, c *CheckRun) obj {
 	api := s.api("repos/%s/check-runs/%d", r.FullName(), c.ID)
+	app := s.appJSON(AppID, AppSlug, "Railyard")
+	if c.App != "" {
+		app = s.appJSON(ciAppID, c.App, c.App)
+	}
 	completed := any(nil)
 	if !c.CompletedAt.IsZero() {
 		completed = timestamp(c.CompletedAt)
@@ -188,6 +193,6 @@ func (s *Server) checkRunJSON(r *Repo, c *CheckRun) obj {
 		"started_at": timestamp(c.StartedAt), "completed_at": completed,
 		"output": obj{"title": nullable(c.Title), "summary": nullable(c.Summary), "text": nullable(c.Text),
 			"annotations_count": 0, "annotations_url": api + "/annotations"},
-		"check_suite": obj{"id": r.id + 1}, "app": s.appJSON(AppID, AppSlug, "Railyard"), "pull_requests": []obj{},
+		"check_suite": obj{"id": r.id + 1}, "app": app, "pull_requests": []obj{},
 	}
 }

@@ -314,24 +314,21 @@ func (s *Server) compare(w http.ResponseWriter, req *http.Request) {
 // getPull answers a pull request registered with AddPull; its head is the
 // head branch's current commit.
 func (s *Server) getPull(w http.ResponseWriter, req *http.Request) {
-	r, ok := s.repo(w, req)
+	r, n, branch, ok := s.pullOf(w, req)
 	if !ok {
 		return
 	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := int(pathID(req, "pull_number"))
-	branch, ok := r.pulls[n]
-	if !ok {
-		s.writeError(w, http.StatusNotFound, "Not Found")
-		return
-	}
 	api := s.api("repos/%s/pulls/%d", r.FullName(), n)
 	issue := s.api("repos/%s/issues/%d", r.FullName(), n)
 	web := fmt.Sprintf("%s%s/pull/%d", s.URL, r.FullName(), n)
 	link := func(href string) obj { return obj{"href": href} }
 	side := func(b string) obj {
 		return obj{"label": r.owner + ":" + b, "ref": b, "sha": r.branches[b], "user": s.userJSON(r.owner), "repo": s.repoJSON(r)}
+	}
+	head := side(branch)
+	if fork, ok := r.gates.forks[n]; ok {
+		head = s.forkSide(r, fork, branch)
 	}
 	commits := 0
 	for sha := r.branches[branch]; sha != "" && !r.isAncestor(sha, r.branches[r.defaultBranch]); sha = r.commits[sha].parent {
@@ -348,7 +345,7 @@ func (s *Server) getPull(w http.ResponseWriter, req *http.Request) {
 		"user": s.userJSON(r.owner), "author_association": "OWNER", "labels": []obj{}, "milestone": nil,
 		"assignee": nil, "assignees": []obj{}, "requested_reviewers": []obj{}, "requested_teams": []obj{},
 		"created_at": created, "updated_at": created, "closed_at": nil, "merged_at": nil,
-		"merge_commit_sha": nil, "draft": false, "head": side(branch), "base": side(r.defaultBranch),
+		"merge_commit_sha": nil, "draft": false, "head": head, "base": side(r.defaultBranch),
 		"_links": obj{"self": link(api), "html": link(web), "issue": link(issue), "comments": link(issue + "/comments"),
 			"review_comments": link(api + "/comments"), "review_comment": link(s.api("repos/%s/pulls/comments{/number}", r.FullName())),
 			"commits": link(api + "/commits"), "statuses": link(s.api("repos/%s/statuses/%s", r.FullName(), r.branches[branch]))},

@@ -41,6 +41,7 @@ type Repo struct {
 	reactions   map[int64][]reaction
 	runs        []*WorkflowRun
 	workflowIDs map[string]int64 // workflow file path → ID
+	gates       gateState
 	// withoutRunDetails makes dispatch answer 204 whatever the request
 	// asks, as GitHub Enterprise Server did before return_run_details.
 	withoutRunDetails bool

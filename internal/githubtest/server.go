@@ -146,6 +146,11 @@ var routes = []route{
 	{"GET", "/repos/{owner}/{repo}/tarball/{ref}", true, authInstallation, (*Server).getTarball},
 	{"GET", "/repos/{owner}/{repo}/compare/{basehead}", false, authInstallation, (*Server).compare},
 	{"GET", "/repos/{owner}/{repo}/pulls/{pull_number}", false, authInstallation, (*Server).getPull},
+	{"GET", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews", false, authInstallation, (*Server).listReviews},
+	{"GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs", false, authInstallation, (*Server).listCheckRunsForRef},
+	{"GET", "/repos/{owner}/{repo}/commits/{ref}/status", false, authInstallation, (*Server).getCombinedStatus},
+	{"GET", "/repos/{owner}/{repo}/branches/{branch}", false, authInstallation, (*Server).getBranch},
+	{"GET", "/repos/{owner}/{repo}/rules/branches/{branch}", false, authInstallation, (*Server).getBranchRules},
 
 	{"POST", "/repos/{owner}/{repo}/check-runs", false, authInstallation, (*Server).createCheckRun},
 	{"PATCH", "/repos/{owner}/{repo}/check-runs/{check_run_id}", false, authInstallation, (*Server).updateCheckRun},

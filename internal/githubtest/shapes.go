@@ -116,7 +116,7 @@ func (s *Server) repoJSON(r *Repo) obj {
 
 var appPermissions = obj{
 	"checks": "write", "deployments": "write", "contents": "read", "issues": "write",
-	"pull_requests": "write", "metadata": "read", "actions": "write",
+	"pull_requests": "write", "metadata": "read", "actions": "write", "statuses": "read",
 }
 
 var appEvents = []string{"push", "issue_comment", "check_run", "pull_request",
