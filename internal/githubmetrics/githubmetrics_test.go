@@ -25,6 +25,12 @@ func TestRoute(t *testing.T) {
 		{"GET", "/repos/octo/app/commits/feature/x", "GET /repos/{owner}/{repo}/commits/{ref}"},
 		{"GET", "/repos/octo/app/tarball/0123456789abcdef0123456789abcdef01234567", "GET /repos/{owner}/{repo}/tarball/{ref}"},
 		{"GET", "/repos/octo/app/pulls/7", "GET /repos/{owner}/{repo}/pulls/{pull_number}"},
+		{"GET", "/repos/octo/app/pulls/7/reviews?per_page=100", "GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews"},
+		{"GET", "/repos/octo/app/commits/abc123/check-runs", "GET /repos/{owner}/{repo}/commits/{ref}/check-runs"},
+		{"GET", "/repos/octo/app/commits/abc123/status", "GET /repos/{owner}/{repo}/commits/{ref}/status"},
+		{"GET", "/repos/octo/app/compare/abc123...main", "GET /repos/{owner}/{repo}/compare/{basehead}"},
+		{"GET", "/repos/octo/app/branches/release/v2", "GET /repos/{owner}/{repo}/branches/{branch}"},
+		{"GET", "/repos/octo/app/rules/branches/main", "GET /repos/{owner}/{repo}/rules/branches/{branch}"},
 		{"GET", "/repos/octo/app/collaborators/some-user/permission", "GET /repos/{owner}/{repo}/collaborators/{username}/permission"},
 		{"POST", "/repos/octo/app/check-runs", "POST /repos/{owner}/{repo}/check-runs"},
 		{"PATCH", "/repos/octo/app/check-runs/1234", "PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}"},
@@ -40,8 +46,9 @@ func TestRoute(t *testing.T) {
 
 		// Not Railyard's calls, or not as written: never their path.
 		{"DELETE", "/repos/octo/app", Other},
-		{"GET", "/repos/octo/app/branches/main", Other},
+		{"GET", "/repos/octo/app/branches/main/protection", "GET /repos/{owner}/{repo}/branches/{branch}"}, // a branch may hold slashes
 		{"GET", "/repos/octo/app/check-runs/1234/annotations", Other},
+		{"POST", "/repos/octo/app/branches/main/rename", Other},
 		{"GET", "/repos/octo/../app", Other},
 		{"GET", "/repos/octo//app", "GET /repos/{owner}/{repo}"}, // as its clean form
 		{"GET", "/", Other},
