@@ -91,6 +91,10 @@ func join(label, key string) string {
 }
 
 func (p *parser) file(data []byte) *Pipeline {
+	if pr := sizeProblem(data); pr != nil {
+		p.problems = append(p.problems, *pr)
+		return nil
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	err := dec.Decode(&doc)
@@ -109,6 +113,11 @@ func (p *parser) file(data []byte) *Pipeline {
 		p.yamlError(err)
 	default:
 		p.add(&next, "", "the file holds more than one YAML document (---); Railyard reads one")
+	}
+	// Before anything follows an alias: a small file can stand for millions of nodes.
+	if pr := aliasProblem(&doc); pr != nil {
+		p.problems = append(p.problems, *pr)
+		return nil
 	}
 	return p.pipeline(doc.Content[0])
 }
