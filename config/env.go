@@ -38,7 +38,19 @@ type Env struct {
 
 	StatusUser     string // RAILYARD_STATUS_USER; basic auth for the status pages when set
 	StatusPassword string `json:"-"` // RAILYARD_STATUS_PASSWORD
+
+	// IntakeBudget is RAILYARD_INTAKE_BUDGET_MIB in bytes: the memory all
+	// webhook requests together may hold for bodies whose signature is not
+	// yet checked. Zero means DefaultIntakeBudget.
+	IntakeBudget int64
 }
+
+// DefaultIntakeBudget is Env.IntakeBudget when RAILYARD_INTAKE_BUDGET_MIB is
+// not set: two of GitHub's largest deliveries, or thousands of pushes.
+const DefaultIntakeBudget = 64 << 20
+
+// The least intake budget: GitHub's largest delivery, 25 MB, must fit.
+const minIntakeBudgetMiB = 25
 
 const maxWorkers = 256
 
@@ -64,6 +76,8 @@ func LoadEnv(getenv func(string) (string, bool), dotenvPath string) (Env, error)
 		LogFormat:  r.oneOf("RAILYARD_LOG_FORMAT", "json", "json", "console"),
 		PublicURL:  r.publicURL("RAILYARD_PUBLIC_URL"),
 		StatusPage: r.onOff("RAILYARD_STATUS_PAGE"),
+
+		IntakeBudget: r.mebibytes("RAILYARD_INTAKE_BUDGET_MIB", minIntakeBudgetMiB),
 	}
 	e.AppID, e.WebhookSecret, e.PrivateKey = r.credentials()
 	e.StatusUser, e.StatusPassword = r.statusAuth()
@@ -386,4 +400,21 @@ func (r *envReader) statusAuth() (user, password string) {
 		r.failf("RAILYARD_STATUS_PASSWORD is set without RAILYARD_STATUS_USER; set both or neither")
 	}
 	return user, password
+}
+
+// mebibytes reads a whole number of MiB, at least least, and returns it in
+// bytes; 0 when the variable is not set.
+func (r *envReader) mebibytes(key string, least int64) int64 {
+	v := strings.TrimSpace(r.get(key, ""))
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	switch {
+	case err != nil:
+		r.failf("%s: %q is not a whole number of MiB", key, v)
+	case n < least || n > 1<<20:
+		r.failf("%s: %d MiB is not between %d and %d", key, n, least, 1<<20)
+	}
+	return n << 20
 }

@@ -4,6 +4,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -52,6 +53,7 @@ type Server struct {
 	engine   *engine.Engine
 	pools    []*worker.Pool
 	metrics  *metrics
+	bodies   *bodyBudget // for webhook bodies whose signature is not yet checked
 	handler  http.Handler
 }
 
@@ -96,7 +98,8 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 	engineOpts.Workflows = actions.New(clients, st.Redis, opts.Actions)
 	eng := engine.New(st.Redis, stages, reporter, src, runner.NewWorkspace(env.WorkDir), engineOpts)
 
-	s := &Server{env: env, log: log, store: st, intake: intake, stages: stages, reporter: reporter, engine: eng}
+	s := &Server{env: env, log: log, store: st, intake: intake, stages: stages, reporter: reporter, engine: eng,
+		bodies: newBodyBudget(cmp.Or(env.IntakeBudget, config.DefaultIntakeBudget))}
 	s.metrics = newMetrics(stages, reporter.Pending)
 
 	base := handlers.Base{Redis: st.Redis, Queue: intake}
