@@ -5,12 +5,16 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/rs/zerolog"
+
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/engine"
+	"github.com/railyard/railyard/internal/logtest"
 	"github.com/railyard/railyard/internal/webhooktest"
 	"github.com/railyard/railyard/server"
 )
@@ -153,5 +157,46 @@ func TestWebhookBodiesAreBounded(t *testing.T) {
 	// Nothing refused was queued: the two pushes are the only deploys.
 	if marks := h.marks(); len(marks) != 2 {
 		t.Errorf("build ran %d times, want twice: %v", len(marks), marks)
+	}
+}
+
+// TestRefusedBodiesLogOneLine: each refused body is one warning under its
+// delivery id saying why.
+func TestRefusedBodiesLogOneLine(t *testing.T) {
+	h := newHarness(t, buildOnly, func(e *config.Env, _ *server.Options) { e.IntakeBudget = 25 << 20 })
+	var logs logtest.Buffer
+	srv, err := server.New(t.Context(), h.env, zerolog.New(&logs).Level(zerolog.InfoLevel), h.opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Close() })
+	logs.Reset() // the start-up warning about the embedded store
+	send := func(req *http.Request) string {
+		srv.Handler().ServeHTTP(httptest.NewRecorder(), req)
+		return req.Header.Get("X-GitHub-Delivery")
+	}
+
+	slow := newBody(20 << 20)
+	slow.hold = make(chan struct{})
+	slowReq := unsigned(t, slow, slow.size)
+	done := make(chan string)
+	go func() { done <- send(slowReq) }()
+	<-slow.started
+	want := []string{
+		send(unsigned(t, newBody(30<<20), 30<<20)) + ": Webhook body over 25 MiB; refused.",
+		send(unsigned(t, newBody(10<<20), 10<<20)) + ": Too many webhook bodies in flight; answered 503.",
+	}
+	close(slow.hold)
+	want = append(want, <-done+": Webhook body unreadable; refused.")
+
+	var got []string
+	for _, l := range logs.Lines(t) {
+		got = append(got, fmt.Sprintf("%s: %s", l["github_delivery_id"], l["message"]))
+		if l["level"] != "warn" || l["github_event_type"] != "push" {
+			t.Errorf("log line %v: want a warning with the event", l)
+		}
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("log lines:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
