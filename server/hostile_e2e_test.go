@@ -10,8 +10,6 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/rs/zerolog"
-
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/engine"
 	"github.com/railyard/railyard/internal/logtest"
@@ -165,12 +163,7 @@ func TestWebhookBodiesAreBounded(t *testing.T) {
 func TestRefusedBodiesLogOneLine(t *testing.T) {
 	h := newHarness(t, buildOnly, func(e *config.Env, _ *server.Options) { e.IntakeBudget = 25 << 20 })
 	var logs logtest.Buffer
-	srv, err := server.New(t.Context(), h.env, zerolog.New(&logs).Level(zerolog.InfoLevel), h.opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	logs.Reset() // the start-up warning about the embedded store
+	srv := h.logged(&logs)
 	send := func(req *http.Request) string {
 		srv.Handler().ServeHTTP(httptest.NewRecorder(), req)
 		return req.Header.Get("X-GitHub-Delivery")
