@@ -44,7 +44,19 @@ type Env struct {
 	// StatusPublic is RAILYARD_STATUS_PAGE=public: the pages ask for no
 	// credentials. "on" without credentials is a configuration error.
 	StatusPublic bool
+
+	// IntakeBudget is RAILYARD_INTAKE_BUDGET_MIB in bytes: the memory all
+	// webhook requests together may hold for bodies whose signature is not
+	// yet checked. Zero means DefaultIntakeBudget.
+	IntakeBudget int64
 }
+
+// DefaultIntakeBudget is Env.IntakeBudget when RAILYARD_INTAKE_BUDGET_MIB is
+// not set: two of GitHub's largest deliveries, or thousands of pushes.
+const DefaultIntakeBudget = 64 << 20
+
+// The least intake budget: GitHub's largest delivery, 25 MB, must fit.
+const minIntakeBudgetMiB = 25
 
 const maxWorkers = 256
 
@@ -72,6 +84,8 @@ func LoadEnv(getenv func(string) (string, bool), dotenvPath string) (Env, error)
 		PublicURL:  r.publicURL("RAILYARD_PUBLIC_URL"),
 		StatusPage: r.statusPage("RAILYARD_STATUS_PAGE"),
 		RetryFor:   r.duration("RAILYARD_RETRY_FOR", time.Hour, time.Minute),
+
+		IntakeBudget: r.mebibytes("RAILYARD_INTAKE_BUDGET_MIB", minIntakeBudgetMiB),
 	}
 	e.AppID, e.WebhookSecret, e.PrivateKey = r.credentials()
 	e.StatusPublic = strings.EqualFold(strings.TrimSpace(r.lookup("RAILYARD_STATUS_PAGE")), statusPublic)
@@ -428,4 +442,21 @@ func (r *envReader) statusAuth(on, public bool) (user, password string) {
 			"set both to ask for them, or set RAILYARD_STATUS_PAGE=public to serve the pages to anyone who can reach the bot")
 	}
 	return user, password
+}
+
+// mebibytes reads a whole number of MiB, at least least, and returns it in
+// bytes; 0 when the variable is not set.
+func (r *envReader) mebibytes(key string, least int64) int64 {
+	v := strings.TrimSpace(r.get(key, ""))
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.ParseInt(v, 10, 64)
+	switch {
+	case err != nil:
+		r.failf("%s: %q is not a whole number of MiB", key, v)
+	case n < least || n > 1<<20:
+		r.failf("%s: %d MiB is not between %d and %d", key, n, least, 1<<20)
+	}
+	return n << 20
 }

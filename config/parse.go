@@ -46,7 +46,10 @@ var (
 // Parse parses and validates a pipeline file. It reports every problem it
 // finds, sorted by line; the pipeline is nil when there is any.
 func Parse(data []byte) (*Pipeline, []Problem) {
-	var p parser
+	p := parser{lines: bytes.Count(data, []byte("\n")) + 1}
+	if bytes.HasSuffix(data, []byte("\n")) {
+		p.lines--
+	}
 	pl := p.file(data)
 	if len(p.problems) > 0 {
 		return nil, p.sorted()
@@ -55,7 +58,10 @@ func Parse(data []byte) (*Pipeline, []Problem) {
 }
 
 // parser walks the YAML node tree, which knows lines, and collects problems.
-type parser struct{ problems []Problem }
+type parser struct {
+	problems []Problem
+	lines    int // the file's last line: yaml.v3 places some nodes past it
+}
 
 // entry is one key of a mapping with its value.
 type entry struct{ key, val *yaml.Node }
@@ -73,6 +79,9 @@ func (p *parser) add(n *yaml.Node, label, format string, args ...any) {
 }
 
 func (p *parser) sorted() []Problem {
+	for i := range p.problems {
+		p.problems[i].Line = min(p.problems[i].Line, p.lines)
+	}
 	slices.SortStableFunc(p.problems, func(a, b Problem) int { return cmp.Compare(a.Line, b.Line) })
 	// A node behind a YAML alias is checked at every use; report it once.
 	seen := map[Problem]bool{}
@@ -91,6 +100,10 @@ func join(label, key string) string {
 }
 
 func (p *parser) file(data []byte) *Pipeline {
+	if pr := sizeProblem(data); pr != nil {
+		p.problems = append(p.problems, *pr)
+		return nil
+	}
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	err := dec.Decode(&doc)
@@ -109,6 +122,11 @@ func (p *parser) file(data []byte) *Pipeline {
 		p.yamlError(err)
 	default:
 		p.add(&next, "", "the file holds more than one YAML document (---); Railyard reads one")
+	}
+	// Before anything follows an alias: a small file can stand for millions of nodes.
+	if pr := aliasProblem(&doc); pr != nil {
+		p.problems = append(p.problems, *pr)
+		return nil
 	}
 	return p.pipeline(doc.Content[0])
 }

@@ -223,6 +223,7 @@ func TestParseProblems(t *testing.T) {
 		{"tab indentation", yamlLines("stages:", "\t- name: build"), []want{{2, "invalid YAML: found character that cannot start any token"}}},
 		{"empty file", "", []want{{1, "the file is empty"}}},
 		{"only comments", "# nothing\n", []want{{1, "the file is empty"}}},
+		{"only a document marker, whose node yaml.v3 puts on line 2", "---", []want{{1, "the file must be a mapping with a stages list, not empty"}}},
 		{"top level is a list", "- build\n", []want{{1, "the file must be a mapping with a stages list, not a list"}}},
 		{"two documents", yamlLines("stages: [{name: a, steps: [{name: x, run: y}]}]", "---", "stages: []"),
 			[]want{{2, "more than one YAML document"}}},

@@ -13,7 +13,13 @@ const PipelinePath = ".github/railyard.yml"
 // "PATH:LINE: message" to w. It returns the number of problems; a read error
 // is an error.
 func ValidateFile(path string, w io.Writer) (problems int, err error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, fmt.Errorf("validate: %w", err)
+	}
+	defer f.Close()
+	// One byte past the limit is enough for Parse to refuse the file.
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
 	if err != nil {
 		return 0, fmt.Errorf("validate: %w", err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/engine"
 	"github.com/railyard/railyard/internal/githubtest"
+	"github.com/railyard/railyard/internal/logtest"
 	"github.com/railyard/railyard/internal/webhooktest"
 	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/report"
@@ -88,6 +89,19 @@ func (h *harness) another() *server.Server {
 		h.t.Fatal(err)
 	}
 	h.t.Cleanup(func() { stop(); srv.Close() })
+	return srv
+}
+
+// logged builds one more Railyard like the first, not started, whose log
+// at Info goes to logs, emptied of its start-up lines.
+func (h *harness) logged(logs *logtest.Buffer) *server.Server {
+	h.t.Helper()
+	srv, err := server.New(h.t.Context(), h.env, zerolog.New(logs).Level(zerolog.InfoLevel), h.opts)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.t.Cleanup(func() { srv.Close() })
+	logs.Reset() // the warning about the embedded store
 	return srv
 }
 

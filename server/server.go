@@ -56,6 +56,7 @@ type Server struct {
 	engine   *engine.Engine
 	pools    []*worker.Pool
 	metrics  *metrics
+	bodies   *bodyBudget // for webhook bodies whose signature is not yet checked
 	handler  http.Handler
 }
 
@@ -114,7 +115,8 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 	engineOpts.Observe = m.observeStageJob
 	eng := engine.New(st.Redis, stages, reporter, src, runner.NewWorkspace(env.WorkDir), engineOpts)
 
-	s := &Server{env: env, log: log, store: st, intake: intake, stages: stages, reporter: reporter, engine: eng, metrics: m}
+	s := &Server{env: env, log: log, store: st, intake: intake, stages: stages, reporter: reporter, engine: eng, metrics: m,
+		bodies: newBodyBudget(cmp.Or(env.IntakeBudget, config.DefaultIntakeBudget))}
 	m.watch(map[string]*queue.Queue{"intake": intake, "stage": stages}, reporter.Pending)
 
 	dispatch := githubapp.NewEventDispatcher(handled,

@@ -18,9 +18,6 @@ import (
 	"github.com/railyard/railyard/store"
 )
 
-// maxWebhookBody caps a delivery; GitHub caps payloads at 25 MB.
-const maxWebhookBody = 25 << 20
-
 // webhook is POST /api/github/hook: the signature is checked here, with
 // SHA-256 only (go-github's ValidatePayload would accept SHA-1 and answers
 // 400), and only here; then go-githubapp's dispatcher runs the handler.
@@ -37,12 +34,14 @@ func (s *Server) webhook(dispatch http.Handler) http.Handler {
 		// The dispatcher adds the event and delivery to the context's logger.
 		r = r.WithContext(log.WithContext(r.Context()))
 
-		body, err := readBody(rec, r)
+		body, held, err := s.bodies.read(r)
 		if err != nil {
-			http.Error(rec, "request body too large or unreadable", http.StatusRequestEntityTooLarge)
+			s.refuseBody(rec, r, r.Header.Get("X-GitHub-Event"), err)
 			return
 		}
-		if !validSignature(secret, body, r.Header.Get("X-Hub-Signature-256")) {
+		valid := validSignature(secret, body, r.Header.Get("X-Hub-Signature-256"))
+		s.bodies.give(held)
+		if !valid {
 			s.log.Warn().Str(githubapp.LogKeyEventType, r.Header.Get("X-GitHub-Event")).Str(githubapp.LogKeyDeliveryID, r.Header.Get("X-GitHub-Delivery")).Msg("Webhook with a missing or bad X-Hub-Signature-256; refused.")
 			http.Error(rec, "missing or invalid X-Hub-Signature-256", http.StatusUnauthorized)
 			return
@@ -57,19 +56,23 @@ func (s *Server) webhook(dispatch http.Handler) http.Handler {
 	})
 }
 
-// readBody reads a delivery of at most maxWebhookBody bytes. GitHub sends
-// Content-Length, so the body is read into one buffer of its size rather
-// than a growing one: payloads are large and every push copies one.
-func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
-	body := http.MaxBytesReader(w, r.Body, maxWebhookBody)
-	if n := r.ContentLength; n >= 0 && n <= maxWebhookBody {
-		buf := make([]byte, n)
-		if _, err := io.ReadFull(body, buf); err != nil {
-			return nil, err
-		}
-		return buf, nil
+// refuseBody answers a delivery whose body was not read: too large (413),
+// no budget left for it now (503, try later) or cut short (400).
+func (s *Server) refuseBody(w http.ResponseWriter, r *http.Request, event string, err error) {
+	log := s.log.Warn().Str(githubapp.LogKeyEventType, event).Str(githubapp.LogKeyDeliveryID, r.Header.Get("X-GitHub-Delivery")).
+		Int64("content_length", r.ContentLength)
+	switch {
+	case errors.Is(err, errBodyTooLarge):
+		log.Msg("Webhook body over 25 MiB; refused.")
+		http.Error(w, "request body over 25 MiB", http.StatusRequestEntityTooLarge)
+	case errors.Is(err, errBodiesBusy):
+		log.Msg("Too many webhook bodies in flight; answered 503.")
+		w.Header().Set("Retry-After", "5")
+		http.Error(w, "too many deliveries in flight, retry later", http.StatusServiceUnavailable)
+	default:
+		log.Err(err).Msg("Webhook body unreadable; refused.")
+		http.Error(w, "request body unreadable", http.StatusBadRequest)
 	}
-	return io.ReadAll(body)
 }
 
 func validSignature(secret, body []byte, header string) bool {

@@ -12,8 +12,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/rs/zerolog"
-
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/engine"
 	"github.com/railyard/railyard/internal/githubtest"
@@ -192,12 +190,7 @@ func freePort(t *testing.T) string {
 func TestEachDeliveryLogsOneLine(t *testing.T) {
 	h := newHarness(t, buildOnly)
 	var logs logtest.Buffer
-	srv, err := server.New(t.Context(), h.env, zerolog.New(&logs).Level(zerolog.InfoLevel), h.opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { srv.Close() })
-	logs.Reset() // the start-up warning about the embedded store
+	srv := h.logged(&logs)
 	sha := h.commit()
 	comment := webhooktest.Payload(t, "issue_comment/created.with-installation.payload.json",
 		webhooktest.Set("comment.body", "Looks good to me."))

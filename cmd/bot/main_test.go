@@ -14,6 +14,8 @@ func TestValidate(t *testing.T) {
 	bad := filepath.Join(dir, "bad.yml")
 	os.WriteFile(good, []byte("stages:\n  - name: build\n    steps:\n      - name: compile\n        run: make\n"), 0o644)
 	os.WriteFile(bad, []byte("stages:\n  - name: Build\n    steps:\n      - name: compile\n        timeout: soon\n"), 0o644)
+	bomb := filepath.Join(dir, "bomb.yml")
+	os.WriteFile(bomb, []byte("stages: [&st {name: a, steps: [&s {name: a, run: x}"+strings.Repeat(",*s", 2999)+"]}"+strings.Repeat(",*st", 2999)+"]\n"), 0o644)
 
 	tests := []struct {
 		name     string
@@ -23,6 +25,7 @@ func TestValidate(t *testing.T) {
 	}{
 		{"good file", []string{"validate", good}, 0, []string{"ok"}},
 		{"broken file names each line", []string{"validate", bad}, 1, []string{bad + ":2:", bad + ":4:", bad + ":5:"}},
+		{"alias bomb", []string{"validate", bomb}, 1, []string{bomb + ":1: YAML aliases expand to more than"}},
 		{"missing file", []string{"validate", filepath.Join(dir, "nope.yml")}, 1, []string{"nope.yml"}},
 		{"version", []string{"version"}, 0, []string{"railyard dev"}},
 		{"unknown command", []string{"frobnicate"}, 2, []string{"unknown command"}},
