@@ -99,16 +99,20 @@ func TestRetakenStepCancelsTheEarlierRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	first := make(chan actions.Result)
 	go func() { first <- f.run.Run(ctx, f.step("job1:deploy")) }()
-	for len(f.repo.WorkflowRuns()) == 0 {
-		time.Sleep(2 * time.Millisecond)
+	// The step records its run once GitHub answered the dispatch, which is
+	// after the fake shows the run: wait for the record itself.
+	key := "railyard:{octo/app}:actions:step:job1:deploy"
+	var id string
+	for id == "" {
+		select {
+		case res := <-first:
+			t.Fatalf("the step ended without recording its run: %+v", res)
+		case <-time.After(2 * time.Millisecond):
+		}
+		id, _ = f.rdb.Get(t.Context(), key).Result()
 	}
 	// Simulate the process dying: the step's record of its run stays,
 	// because a dead process cleans nothing up.
-	key := "railyard:{octo/app}:actions:step:job1:deploy"
-	id, err := f.rdb.Get(t.Context(), key).Result()
-	if err != nil {
-		t.Fatalf("the step did not record its run: %v", err)
-	}
 	cancel()
 	<-first
 	f.rdb.Set(t.Context(), key, id, time.Hour)

@@ -110,7 +110,7 @@ func TestValidate(t *testing.T) {
 }
 
 func TestSpecs(t *testing.T) {
-	// SPEC §4's commands, in its order.
+	// The commands of docs/reference.md#operations, in its order.
 	want := []Name{NamePromote, NameCancel, NameRetry, NameRollback, NameRollforward, NameUnblock, NameStop,
 		NameResume, NamePatch, NameRelease, NameRedeploy, NameRestart, NameShutdown, NameStatus, NameHelp}
 	specs := Specs()

@@ -1,5 +1,5 @@
-// Package command parses Railyard's slash commands (SPEC §5) out of pull
-// request and issue comment bodies.
+// Package command parses Railyard's slash commands
+// (docs/reference.md#commands) out of pull request and issue comment bodies.
 //
 // It is pure: a comment body goes in, an ordered list of commands or
 // user-facing syntax errors comes out. It checks the syntax of every value

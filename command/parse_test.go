@@ -62,7 +62,7 @@ var parseCases = []struct {
 	{"cancel", "/cancel stage=staging", []result{ok(1, Command{Name: NameCancel, Stage: "staging"})}},
 	{"cancel with reason", `/cancel stage=staging reason="wrong branch"`, []result{ok(1, Command{Name: NameCancel, Stage: "staging", Reason: "wrong branch"})}},
 	{"retry", "/retry stage=build", []result{ok(1, Command{Name: NameRetry, Stage: "build"})}},
-	{"rollback as in SPEC", `/rollback stage=prod to=abc1234 reason="bad migration"`,
+	{"rollback as in the README", `/rollback stage=prod to=abc1234 reason="bad migration"`,
 		[]result{ok(1, Command{Name: NameRollback, Stage: "prod", To: "abc1234", Reason: "bad migration"})}},
 	{"rollback full", `/rollback stage=prod to=1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b skip=migrate,warm-cache infra=true reason="bad migration"`,
 		[]result{ok(1, Command{Name: NameRollback, Stage: "prod", To: "1a2b3c4d5e6f7a8b9c0d1e2f3a4b5c6d7e8f9a0b", Skip: []string{"migrate", "warm-cache"}, Infra: true, Reason: "bad migration"})}},

@@ -9,7 +9,7 @@ import (
 // Name is a command's canonical name, as written after the slash.
 type Name string
 
-// The commands of SPEC §4.
+// The commands (docs/reference.md#operations).
 const (
 	NamePromote     Name = "promote"
 	NameCancel      Name = "cancel"
@@ -28,7 +28,8 @@ const (
 	NameHelp        Name = "help"
 )
 
-// MaxCommands is how many commands of one comment run (SPEC §5).
+// MaxCommands is how many commands of one comment run
+// (docs/reference.md#commands).
 const MaxCommands = 10
 
 // Argument keys.
@@ -44,7 +45,8 @@ const (
 // allKeys lists every key in usage order.
 var allKeys = []string{keyStage, keyTo, keySkip, keyInfra, keyCache, keyReason}
 
-// placeholders show each key's value in usage lines, as SPEC §4 writes them.
+// placeholders show each key's value in usage lines, as the operations table
+// of docs/reference.md writes them.
 var placeholders = map[string]string{
 	keyStage:  "S",
 	keyTo:     "SHA",

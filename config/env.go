@@ -18,7 +18,8 @@ import (
 	"github.com/rs/zerolog"
 )
 
-// Env is the process configuration from the environment and .env (SPEC §1).
+// Env is the process configuration from the environment and .env
+// (docs/reference.md#configuration).
 // Formatting it with fmt, zerolog or encoding/json never shows a secret.
 type Env struct {
 	V3APIURL string // GITHUB_V3_API_URL, ends in "/"

@@ -32,9 +32,9 @@ const DefaultCacheSize = 1024
 // and commit, which never change. It is safe for concurrent use.
 //
 // go-githubapp's appconfig is not used: it follows remote references and
-// organisation-wide defaults (SPEC: the repository's own file only) and
-// cannot tell a directory from a missing file; what it would save is one
-// GetContents call.
+// organisation-wide defaults (Railyard reads the repository's own file
+// only) and cannot tell a directory from a missing file; what it would save
+// is one GetContents call.
 type Loader struct {
 	mu    sync.Mutex
 	size  int

@@ -154,7 +154,7 @@ func TestLoaderLoad(t *testing.T) {
 					t.Errorf("Pipeline = %v with problems %v", got.Pipeline, got.Problems)
 				}
 				if got.Pipeline != nil && got.Pipeline.Stages[2].Name != "prod" {
-					t.Errorf("Pipeline = %+v, want the SPEC example", got.Pipeline)
+					t.Errorf("Pipeline = %+v, want the reference's example", got.Pipeline)
 				}
 			}
 			if n := srv.count(tt.sha); n != tt.wantRequests {

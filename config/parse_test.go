@@ -8,7 +8,8 @@ import (
 	"time"
 )
 
-// specPipeline is the SPEC §2 example as it must parse, defaults included.
+// specPipeline is the example of docs/reference.md#pipeline-file as it must
+// parse, defaults included.
 var specPipeline = &Pipeline{
 	Branch: "main",
 	Stages: []Stage{

@@ -13,7 +13,7 @@ func TestValidateFile(t *testing.T) {
 		path string
 		want []string // output lines after "PATH:"
 	}{
-		{name: "SPEC example", path: "testdata/pipeline.yml"},
+		{name: "reference example", path: "testdata/pipeline.yml"},
 		{
 			name: "broken file: every problem, in line order",
 			path: "testdata/broken.yml",

@@ -1,6 +1,6 @@
 // Package engine is Railyard's pipeline state machine: the state of every
-// stage, the operations of SPEC §4 with their refusals, promotion, and the
-// execution of stage jobs taken from the queue.
+// stage, the operations of docs/reference.md#operations with their refusals,
+// promotion, and the execution of stage jobs taken from the queue.
 //
 // The engine knows nothing of HTTP or webhook JSON. It keeps state in Redis
 // (one JSON document per repository, changed only in optimistic WATCH/MULTI

@@ -7,8 +7,9 @@ import (
 	"testing"
 )
 
-// opCase is one row of SPEC §4's table in one state: an operation either
-// happens (want) or is refused with a reason (refusal).
+// opCase is one row of the operations table (docs/reference.md#operations)
+// in one state: an operation either happens (want) or is refused with a
+// reason (refusal).
 type opCase struct {
 	name string
 	// setup changes settled() into the state of the case; nil seeds nothing
@@ -117,7 +118,7 @@ func waitingIn(stage, sha, hold string) func(p *Pipeline) {
 
 var allStates = []State{Idle, Queued, InProgress, Cancelling, Cancelled, Failed, Succeeded, RollingBack, RolledBack, RollingForward, RolledForward}
 
-// stateCases covers SPEC §4 operation by operation.
+// stateCases covers docs/reference.md#operations operation by operation.
 func stateCases() []opCase {
 	var cases []opCase
 

@@ -7,7 +7,8 @@ import (
 	"github.com/railyard/railyard/config"
 )
 
-// State is a stage's state (SPEC §3). The zero value means unknown.
+// State is a stage's state (docs/reference.md#states). The zero value means
+// unknown.
 type State string
 
 const (
@@ -50,7 +51,7 @@ const (
 )
 
 // deploys reports whether a job of this operation creates a GitHub
-// Deployment (SPEC §6).
+// Deployment (docs/reference.md#deployments).
 func (o Operation) deploys() bool {
 	switch o {
 	case OpDeploy, OpPromote, OpRetry, OpRollback, OpRollForward, OpPatch, OpRedeploy, OpAutoRollback:
@@ -219,7 +220,7 @@ func (p *Pipeline) sync(file *config.Pipeline) {
 
 func (p *Pipeline) built(sha string) bool { return slices.Contains(p.Built, sha) }
 
-// AuditEntry is one line of the audit log (SPEC §6).
+// AuditEntry is one line of the audit log (docs/reference.md#audit-log).
 type AuditEntry struct {
 	At        time.Time `json:"at"`
 	Actor     string    `json:"actor"`

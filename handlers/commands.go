@@ -192,7 +192,8 @@ func (p *Processors) do(ctx context.Context, s *session, c *command.Command, ide
 		}
 		return engine.Result{}, refusef("@%s has %s permission on this repository; /%s%s needs %s", s.user, have, c.Name, onStage(c.Stage), need)
 	}
-	// /help and /status are commands too: permissions may name them (SPEC §2, §5).
+	// /help and /status are commands too: permissions may name them
+	// (docs/reference.md#permissions).
 	switch c.Name {
 	case command.NameHelp:
 		return engine.Result{Message: "\n\n" + command.Help()}, nil

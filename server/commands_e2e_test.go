@@ -20,8 +20,9 @@ import (
 	"github.com/railyard/railyard/internal/webhooktest"
 )
 
-// Slash commands and check run buttons end to end (SPEC §4, §5): who may
-// run what, what Railyard ignores, how often it acts, and what it replies.
+// Slash commands and check run buttons end to end (docs/reference.md,
+// #operations and #commands): who may run what, what Railyard ignores, how
+// often it acts, and what it replies.
 
 // answer is what Railyard did with one comment.
 type answer struct {
@@ -269,7 +270,7 @@ func TestCommentsRailyardIgnores(t *testing.T) {
 }
 
 // TestCommentDeliveredTwiceActsOnce: GitHub may deliver one comment under two
-// delivery ids; Railyard acts on it once (SPEC §7).
+// delivery ids; Railyard acts on it once (docs/reference.md#idempotency).
 func TestCommentDeliveredTwiceActsOnce(t *testing.T) {
 	h := newHarness(t, buildOnly)
 	head := h.commit()
@@ -381,8 +382,8 @@ func TestTenCommandsPerComment(t *testing.T) {
 }
 
 // TestHugeComment: comments far over GitHub's 65,536 characters are taken
-// (202, within the second SPEC §7 promises), refused with a short reply,
-// and run nothing.
+// (202, within the second docs/reference.md#durability promises), refused
+// with a short reply, and run nothing.
 func TestHugeComment(t *testing.T) {
 	h := newHarness(t, buildOnly)
 	h.commit()
@@ -602,7 +603,8 @@ func statusTable(t *testing.T, reply string) map[string][]string {
 
 // TestStatusAndHelpReplies: /status shows each stage's state, current and
 // waiting revisions and block, and any stop or patch with actor and
-// reason; /help lists every command of SPEC §4 with its arguments.
+// reason; /help lists every command of docs/reference.md#operations with
+// its arguments.
 func TestStatusAndHelpReplies(t *testing.T) {
 	h := newHarness(t, fmt.Sprintf(`
 stages:
@@ -671,9 +673,9 @@ stages:
 		}
 	}
 
-	// Every command of SPEC §4 with each argument as the table writes it
-	// ([…] optional; its "[skip=…]" of /rollforward is the same a,b list).
-	// Help may offer more optional arguments than these.
+	// Every command of docs/reference.md#operations with each argument as the
+	// table writes it ([…] optional; its "[skip=…]" of /rollforward is the
+	// same a,b list). Help may offer more optional arguments than these.
 	spec := map[string][]string{
 		"promote":     {"stage=S", "[to=SHA]"},
 		"cancel":      {"stage=S", "[reason=…]"},
@@ -715,7 +717,7 @@ stages:
 		}
 		for _, arg := range got {
 			if !strings.HasPrefix(arg, "[") && !slices.Contains(args, arg) {
-				t.Errorf("/help makes %s of /%s required; SPEC §4 does not", arg, name)
+				t.Errorf("/help makes %s of /%s required; the reference's operations table does not", arg, name)
 			}
 		}
 	}

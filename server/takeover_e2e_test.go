@@ -51,7 +51,7 @@ stages:
 // Railyard on the same Redis takes the job over once its lease runs out:
 // the stage runs again from its first step, its check run and deployment
 // end in success, promotion continues, and nothing stays in_progress
-// (SPEC §7).
+// (docs/reference.md#durability).
 func TestKilledProcessJobIsTakenOver(t *testing.T) {
 	redisURL := takeoverRedis(t)
 	bin := buildBot(t)

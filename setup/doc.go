@@ -1,4 +1,5 @@
-// Package setup is Railyard's first-run mode: while the bot has no GitHub App
+// Package setup is Railyard's first-run mode (docs/reference.md#setup-mode):
+// while the bot has no GitHub App
 // credentials it serves a page that registers the App described by app.yml
 // through GitHub's App manifest flow, exchanges the code GitHub sends back for
 // the App's credentials, writes them to .env and signals Done, after which the

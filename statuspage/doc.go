@@ -1,4 +1,5 @@
-// Package statuspage serves Railyard's read-only status pages:
+// Package statuspage serves Railyard's read-only status pages
+// (docs/reference.md#status-pages):
 // GET /status/{owner}/{repo} renders a repository's pipeline as HTML, and
 // GET /api/status/{owner}/{repo} returns the same state as JSON.
 //

@@ -16,8 +16,8 @@ import (
 	"github.com/railyard/railyard/engine"
 )
 
-// Test fixtures: the states of SPEC §3 a person would look at, stored as the
-// engine stores them and read back through a fake Source.
+// Test fixtures: the states (docs/reference.md#states) a person would look
+// at, stored as the engine stores them and read back through a fake Source.
 
 const web = "https://github.example/"
 

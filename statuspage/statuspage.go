@@ -19,7 +19,8 @@ import (
 	"github.com/railyard/railyard/engine"
 )
 
-// auditLimit is how many audit entries the pages show (SPEC §1).
+// auditLimit is how many audit entries the pages show
+// (docs/reference.md#status-pages).
 const auditLimit = 50
 
 // Options configure the pages.
@@ -124,7 +125,8 @@ func seen(p *engine.Pipeline) bool {
 	return p != nil && (len(p.Stages) > 0 || p.Branch != "" || p.Stopped != nil || p.Patch != nil || p.InstallationID != 0)
 }
 
-// status is the JSON document of SPEC §1; the HTML page shows the same.
+// status is the JSON document of docs/reference.md#status-pages; the HTML
+// page shows the same.
 type status struct {
 	Repository string       `json:"repository"`
 	Branch     string       `json:"branch"`

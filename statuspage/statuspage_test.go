@@ -131,8 +131,8 @@ func TestJSON(t *testing.T) {
 	}
 }
 
-// checkShape holds a status document to SPEC §1: the keys of every object,
-// which may be null, and RFC 3339 times.
+// checkShape holds a status document to docs/reference.md#status-pages: the
+// keys of every object, which may be null, and RFC 3339 times.
 func checkShape(t *testing.T, doc map[string]any) {
 	t.Helper()
 	keys := func(where string, v any, want ...string) map[string]any {

@@ -3,9 +3,10 @@
 // deployments, comments, reactions, collaborator permissions, Actions runs
 // and App manifest conversions, with request recording and fault injection.
 //
-// Every request is checked against GitHub's OpenAPI description
-// (shared/github/openapi beside the module root): a request GitHub would not
-// accept, or one for an endpoint the fake does not serve, fails the test.
+// Every request is checked against GitHub's OpenAPI description (reduced to
+// the operations the fake keeps, embedded from testdata/api.github.com.json):
+// a request GitHub would not accept, or one for an endpoint the fake does not
+// serve, fails the test.
 // Answers have GitHub's response shapes, so go-github decodes them.
 //
 //	gh := githubtest.New(t)

@@ -1,13 +1,12 @@
 package githubtest
 
 import (
+	_ "embed"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -19,41 +18,73 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 )
 
-// specPath is where GitHub's description lives, relative to a directory that
-// holds the shared material (/work/shared beside the /work/main checkout).
-var specPath = filepath.Join("shared", "github", "openapi", "api.github.com.json")
+//go:generate go run ./internal/gen-openapi -out testdata/api.github.com.json
 
-// spec is GitHub's REST description, reduced to the operations the fake
-// serves, plus a router over every path of the full description so that a
-// request for a real but unserved endpoint says so.
+// description is GitHub's REST description reduced to the operations of
+// Operations, with the method and path of every other GitHub operation
+// (testdata/README.md says where it comes from). It is embedded so that a
+// test finds it from any working directory.
+//
+//go:embed testdata/api.github.com.json
+var description []byte
+
+// schemaOnly are operations whose schemas the description keeps although
+// the fake does not serve them yet, so that serving one is a line in routes
+// and no new download.
+var schemaOnly = []string{
+	"GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews",
+	"GET /repos/{owner}/{repo}/commits/{ref}/check-runs",
+	"GET /repos/{owner}/{repo}/commits/{ref}/status",
+	"GET /repos/{owner}/{repo}/branches/{branch}",
+	"GET /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks",
+	"GET /repos/{owner}/{repo}/rules/branches/{branch}",
+}
+
+// Operations lists, as "METHOD /path", every operation the embedded
+// description keeps: those the fake serves (routes) and schemaOnly. It is
+// the one list: gen-openapi reads it, so adding an endpoint is a line in
+// routes or schemaOnly and then `go generate ./internal/githubtest`.
+func Operations() []string {
+	var ops []string
+	for _, rt := range routes {
+		if op := rt.method + " " + rt.path; !slices.Contains(ops, op) {
+			ops = append(ops, op)
+		}
+	}
+	for _, op := range schemaOnly {
+		if !slices.Contains(ops, op) {
+			ops = append(ops, op)
+		}
+	}
+	return ops
+}
+
+// spec is the description as the fake uses it: a router over the operations
+// it serves, with their schemas, and one over every GitHub operation, so
+// that a request for a real but unserved endpoint says so.
 type spec struct {
 	served routers.Router // operations the fake serves, with their schemas
 	all    routers.Router // every GitHub operation, without schemas
 }
 
-// loadSpec reads the description once per test binary. Loading all 13 MB
-// with kin-openapi takes ~2 s, and ~40 s under the race detector, so only the
-// served operations and the components they reference are handed to it.
+// reduced is the shape of the embedded description.
+type reduced struct {
+	OpenAPI    string                                `json:"openapi"`
+	Info       json.RawMessage                       `json:"info"`
+	Paths      map[string]map[string]json.RawMessage `json:"paths"`
+	Components json.RawMessage                       `json:"components"`
+	All        map[string][]string                   `json:"x-all-operations"`
+}
+
+// loadSpec reads the description once per test binary. Only the served
+// operations are handed to kin-openapi, which is slow under the race
+// detector.
 var loadSpec = sync.OnceValues(func() (*spec, error) {
-	file, err := findUp(specPath)
-	if err != nil {
-		return nil, err
-	}
-	raw, err := os.ReadFile(file)
-	if err != nil {
-		return nil, fmt.Errorf("read OpenAPI description: %w", err)
-	}
-	var full struct {
-		OpenAPI    string                                `json:"openapi"`
-		Info       json.RawMessage                       `json:"info"`
-		Paths      map[string]map[string]json.RawMessage `json:"paths"`
-		Components map[string]map[string]json.RawMessage `json:"components"`
-	}
-	if err := json.Unmarshal(raw, &full); err != nil {
+	var desc reduced
+	if err := json.Unmarshal(description, &desc); err != nil {
 		return nil, fmt.Errorf("decode OpenAPI description: %w", err)
 	}
-
-	served, err := servedDoc(full.OpenAPI, full.Info, full.Paths, full.Components)
+	served, err := servedDoc(desc)
 	if err != nil {
 		return nil, err
 	}
@@ -62,13 +93,11 @@ var loadSpec = sync.OnceValues(func() (*spec, error) {
 		return nil, fmt.Errorf("route OpenAPI description: %w", err)
 	}
 
-	skeleton := &openapi3.T{OpenAPI: full.OpenAPI, Paths: openapi3.NewPaths()}
-	for path, item := range full.Paths {
+	skeleton := &openapi3.T{OpenAPI: desc.OpenAPI, Paths: openapi3.NewPaths()}
+	for path, methods := range desc.All {
 		pi := &openapi3.PathItem{}
-		for method := range item {
-			if m := strings.ToUpper(method); slices.Contains(httpMethods, m) {
-				pi.SetOperation(m, &openapi3.Operation{})
-			}
+		for _, method := range methods {
+			pi.SetOperation(strings.ToUpper(method), &openapi3.Operation{})
 		}
 		skeleton.Paths.Set(path, pi)
 	}
@@ -79,69 +108,37 @@ var loadSpec = sync.OnceValues(func() (*spec, error) {
 	return &spec{served: servedRouter, all: allRouter}, nil
 })
 
-var httpMethods = []string{http.MethodGet, http.MethodPut, http.MethodPost, http.MethodDelete,
-	http.MethodOptions, http.MethodHead, http.MethodPatch, http.MethodTrace}
-
-var componentRef = regexp.MustCompile(`"\$ref":\s*"#/components/([^/"]+)/([^/"]+)"`)
-
-// servedDoc builds a description holding only the operations in routes and
-// every component they reach through $ref.
-func servedDoc(version string, info json.RawMessage, paths, components map[string]map[string]json.RawMessage) (*openapi3.T, error) {
-	keptPaths := map[string]map[string]json.RawMessage{}
-	var todo []json.RawMessage
+// servedDoc is the description with only the operations in routes.
+func servedDoc(desc reduced) (*openapi3.T, error) {
+	paths := map[string]map[string]json.RawMessage{}
 	for _, rt := range routes {
-		item, ok := paths[rt.path]
-		op, ok2 := item[strings.ToLower(rt.method)]
-		if !ok || !ok2 {
-			return nil, fmt.Errorf("OpenAPI description has no %s %s", rt.method, rt.path)
+		op, ok := desc.Paths[rt.path][strings.ToLower(rt.method)]
+		if !ok {
+			return nil, fmt.Errorf("testdata/api.github.com.json has no %s %s: run go generate ./internal/githubtest", rt.method, rt.path)
 		}
-		if keptPaths[rt.path] == nil {
-			keptPaths[rt.path] = map[string]json.RawMessage{}
-			if params, ok := item["parameters"]; ok {
-				keptPaths[rt.path]["parameters"] = params
-				todo = append(todo, params)
+		if paths[rt.path] == nil {
+			paths[rt.path] = map[string]json.RawMessage{}
+			if params, ok := desc.Paths[rt.path]["parameters"]; ok {
+				paths[rt.path]["parameters"] = params
 			}
 		}
-		keptPaths[rt.path][strings.ToLower(rt.method)] = op
-		todo = append(todo, op)
+		paths[rt.path][strings.ToLower(rt.method)] = op
 	}
-
-	kept := map[string]map[string]json.RawMessage{}
-	for len(todo) > 0 {
-		next := todo[len(todo)-1]
-		todo = todo[:len(todo)-1]
-		for _, m := range componentRef.FindAllSubmatch(next, -1) {
-			kind, name := string(m[1]), string(m[2])
-			if _, seen := kept[kind][name]; seen {
-				continue
-			}
-			body, ok := components[kind][name]
-			if !ok {
-				return nil, fmt.Errorf("OpenAPI description has no component %s/%s", kind, name)
-			}
-			if kept[kind] == nil {
-				kept[kind] = map[string]json.RawMessage{}
-			}
-			kept[kind][name] = body
-			todo = append(todo, body)
-		}
-	}
-
 	data, err := json.Marshal(map[string]any{
-		"openapi": version,
-		"info":    info,
-		// Any host: each test's server listens on its own port.
-		"servers":    []map[string]string{{"url": "/"}},
-		"paths":      keptPaths,
-		"components": kept,
+		"openapi":    desc.OpenAPI,
+		"info":       desc.Info,
+		"paths":      paths,
+		"components": desc.Components,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("encode reduced OpenAPI description: %w", err)
+		return nil, fmt.Errorf("encode served OpenAPI description: %w", err)
 	}
 	doc, err := openapi3.NewLoader().LoadFromData(data)
 	if err != nil {
 		return nil, fmt.Errorf("load OpenAPI description: %w", err)
 	}
+	// Any host: each test's server listens on its own port.
+	doc.Servers = openapi3.Servers{{URL: "/"}}
 	widenCreatedFilter(doc)
 	return doc, nil
 }
@@ -153,25 +150,6 @@ func widenCreatedFilter(doc *openapi3.T) {
 	if p := doc.Components.Parameters["created"]; p != nil && p.Value != nil && p.Value.Schema != nil {
 		p.Value.Schema.Value.Format = ""
 		p.Value.Schema.Value.Pattern = `^(>=|<=|>|<)?[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9:.]+(Z|[+-][0-9:]+))?(\.\.(\*|[0-9]{4}-[0-9]{2}-[0-9]{2}(T[0-9:.]+(Z|[+-][0-9:]+))?))?$`
-	}
-}
-
-// findUp looks for rel in the working directory and each of its parents.
-func findUp(rel string) (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", fmt.Errorf("find %s: %w", rel, err)
-	}
-	for {
-		candidate := filepath.Join(dir, rel)
-		if _, err := os.Stat(candidate); err == nil {
-			return candidate, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("find %s: not in any parent directory", rel)
-		}
-		dir = parent
 	}
 }
 

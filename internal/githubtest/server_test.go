@@ -23,6 +23,8 @@ func TestRequestsGitHubWouldRejectAreReported(t *testing.T) {
 			[]string{"POST /repos/octo/app/not-an-endpoint", "no such operation"}},
 		{"GitHub endpoint the fake does not serve", "GET", "/repos/octo/app/pulls", ``, 404,
 			[]string{"GET /repos/octo/app/pulls", "does not serve"}},
+		{"endpoint whose schema is kept but which the fake does not serve", "GET", "/repos/octo/app/branches/main", ``, 404,
+			[]string{"GET /repos/octo/app/branches/main", "does not serve"}},
 		{"wrong method", "DELETE", "/repos/octo/app/check-runs", ``, 404,
 			[]string{"DELETE /repos/octo/app/check-runs"}},
 		{"check run without name", "POST", "/repos/octo/app/check-runs", `{"head_sha":"` + strings.Repeat("a", 40) + `"}`, 422,
