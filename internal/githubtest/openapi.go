@@ -32,12 +32,7 @@ var description []byte
 // the fake does not serve them yet, so that serving one is a line in routes
 // and no new download.
 var schemaOnly = []string{
-	"GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews",
-	"GET /repos/{owner}/{repo}/commits/{ref}/check-runs",
-	"GET /repos/{owner}/{repo}/commits/{ref}/status",
-	"GET /repos/{owner}/{repo}/branches/{branch}",
 	"GET /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks",
-	"GET /repos/{owner}/{repo}/rules/branches/{branch}",
 }
 
 // Operations lists, as "METHOD /path", every operation the embedded
