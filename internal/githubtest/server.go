@@ -45,6 +45,7 @@ type Server struct {
 	tokens        map[string]int64 // installation access token → installation ID
 	requests      []Request
 	faults        []*fault
+	losses        []*loss
 	holds         []*hold
 	manifestCodes map[string]ManifestApp
 	users         map[string]int64 // login → user ID
@@ -147,6 +148,7 @@ var routes = []route{
 	{"POST", "/repos/{owner}/{repo}/check-runs", false, authInstallation, (*Server).createCheckRun},
 	{"PATCH", "/repos/{owner}/{repo}/check-runs/{check_run_id}", false, authInstallation, (*Server).updateCheckRun},
 	{"GET", "/repos/{owner}/{repo}/check-runs/{check_run_id}", false, authInstallation, (*Server).getCheckRun},
+	{"GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs", false, authInstallation, (*Server).listCheckRunsForRef},
 
 	{"POST", "/repos/{owner}/{repo}/deployments", false, authInstallation, (*Server).createDeployment},
 	{"GET", "/repos/{owner}/{repo}/deployments", false, authInstallation, (*Server).listDeployments},
@@ -212,6 +214,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if f := s.takeFault(r); f != nil {
 		maps.Copy(w.Header(), f.header)
 		s.writeJSON(w, f.status, faultBody(f))
+		return
+	}
+	if l := s.takeLoss(r); l != nil {
+		s.serveLost(w, r, l)
 		return
 	}
 	if !s.checkResponses || route == nil {
