@@ -2,6 +2,7 @@ package actions_test
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ func newFixture(t *testing.T) *fixture {
 	rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
 	return &fixture{
 		gh: gh, repo: repo, rdb: rdb,
-		run: actions.New(gh.ClientCreator(), rdb, actions.Options{Poll: 5 * time.Millisecond, Fallback: 20 * time.Millisecond, Find: 2 * time.Second}),
+		run: actions.New(gh.ClientCreator(), rdb, actions.Options{Poll: 5 * time.Millisecond, Fallback: 20 * time.Millisecond, Find: 2 * time.Second, Lost: 300 * time.Millisecond}),
 		ref: report.Repo{Owner: "octo", Name: "app", InstallationID: githubtest.DefaultInstallationID},
 	}
 }
@@ -99,13 +100,16 @@ func TestRetakenStepCancelsTheEarlierRun(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	first := make(chan actions.Result)
 	go func() { first <- f.run.Run(ctx, f.step("job1:deploy")) }()
-	for len(f.repo.WorkflowRuns()) == 0 {
-		time.Sleep(2 * time.Millisecond)
-	}
 	// Simulate the process dying: the step's record of its run stays,
-	// because a dead process cleans nothing up.
+	// because a dead process cleans nothing up. The run appears on GitHub
+	// before the step records it.
 	key := "railyard:{octo/app}:actions:step:job1:deploy"
+	deadline := time.Now().Add(5 * time.Second)
 	id, err := f.rdb.Get(t.Context(), key).Result()
+	for err == redis.Nil && time.Now().Before(deadline) {
+		time.Sleep(2 * time.Millisecond)
+		id, err = f.rdb.Get(t.Context(), key).Result()
+	}
 	if err != nil {
 		t.Fatalf("the step did not record its run: %v", err)
 	}
@@ -159,5 +163,50 @@ func TestDispatchRefusedSaysWhy(t *testing.T) {
 	}
 	if got, want := res.Err.Error(), "dispatch missing.yml on main: GitHub answered 404: Not Found"; got != want {
 		t.Errorf("error %q, want %q", got, want)
+	}
+}
+
+// A dispatch GitHub performed but whose answer was lost starts one run,
+// and the step follows it rather than dispatching again.
+func TestLostDispatchAnswerStartsOneRun(t *testing.T) {
+	for _, how := range []struct {
+		name string
+		loss githubtest.Loss
+	}{{"502", githubtest.Answer502}, {"reset", githubtest.DropConnection}} {
+		t.Run(how.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.gh.LoseAnswers("POST", "/repos/octo/app/actions/workflows/", 1, how.loss)
+			ctx, stop := context.WithCancel(t.Context())
+			defer stop()
+			go f.complete(ctx, "success")
+
+			res := f.run.Run(t.Context(), f.step("job1:deploy"))
+			runs := f.repo.WorkflowRuns()
+			if !res.OK() || len(runs) != 1 || res.RunID != runs[0].ID {
+				t.Fatalf("result %+v and %d runs, want the one run followed", res, len(runs))
+			}
+			if n := f.gh.Count("actions/create-workflow-dispatch"); n != 1 {
+				t.Errorf("%d dispatches, want 1", n)
+			}
+		})
+	}
+}
+
+// A 5xx GitHub answered without starting anything is dispatched again once
+// no run appeared.
+func TestFailedDispatchIsSentAgain(t *testing.T) {
+	f := newFixture(t)
+	f.gh.FailNext("POST", "/repos/octo/app/actions/workflows/", 1, http.StatusBadGateway, nil)
+	ctx, stop := context.WithCancel(t.Context())
+	defer stop()
+	go f.complete(ctx, "success")
+
+	res := f.run.Run(t.Context(), f.step("job1:deploy"))
+	runs := f.repo.WorkflowRuns()
+	if !res.OK() || len(runs) != 1 || res.RunID != runs[0].ID {
+		t.Fatalf("result %+v and %d runs, want the one run followed", res, len(runs))
+	}
+	if n := f.gh.Count("actions/create-workflow-dispatch"); n != 2 {
+		t.Errorf("%d dispatches, want the failed one and one more", n)
 	}
 }
