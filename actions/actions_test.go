@@ -167,15 +167,23 @@ func TestDispatchRefusedSaysWhy(t *testing.T) {
 }
 
 // A dispatch GitHub performed but whose answer was lost starts one run,
-// and the step follows it rather than dispatching again.
-func TestLostDispatchAnswerStartsOneRun(t *testing.T) {
-	for _, how := range []struct {
-		name string
-		loss githubtest.Loss
-	}{{"502", githubtest.Answer502}, {"reset", githubtest.DropConnection}} {
-		t.Run(how.name, func(t *testing.T) {
+// which the step follows rather than dispatching again; a 5xx GitHub
+// answered without starting anything is dispatched again once no run
+// appeared.
+func TestDispatchAfterALostAnswer(t *testing.T) {
+	const dispatches = "/repos/octo/app/actions/workflows/"
+	for _, tt := range []struct {
+		name           string
+		fail           func(gh *githubtest.Server)
+		wantDispatches int
+	}{
+		{"502 after the run started", func(gh *githubtest.Server) { gh.LoseAnswers("POST", dispatches, 1, githubtest.Answer502) }, 1},
+		{"reset after the run started", func(gh *githubtest.Server) { gh.LoseAnswers("POST", dispatches, 1, githubtest.DropConnection) }, 1},
+		{"502 with no run", func(gh *githubtest.Server) { gh.FailNext("POST", dispatches, 1, http.StatusBadGateway, nil) }, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
-			f.gh.LoseAnswers("POST", "/repos/octo/app/actions/workflows/", 1, how.loss)
+			tt.fail(f.gh)
 			ctx, stop := context.WithCancel(t.Context())
 			defer stop()
 			go f.complete(ctx, "success")
@@ -185,28 +193,9 @@ func TestLostDispatchAnswerStartsOneRun(t *testing.T) {
 			if !res.OK() || len(runs) != 1 || res.RunID != runs[0].ID {
 				t.Fatalf("result %+v and %d runs, want the one run followed", res, len(runs))
 			}
-			if n := f.gh.Count("actions/create-workflow-dispatch"); n != 1 {
-				t.Errorf("%d dispatches, want 1", n)
+			if n := f.gh.Count("actions/create-workflow-dispatch"); n != tt.wantDispatches {
+				t.Errorf("%d dispatches, want %d", n, tt.wantDispatches)
 			}
 		})
-	}
-}
-
-// A 5xx GitHub answered without starting anything is dispatched again once
-// no run appeared.
-func TestFailedDispatchIsSentAgain(t *testing.T) {
-	f := newFixture(t)
-	f.gh.FailNext("POST", "/repos/octo/app/actions/workflows/", 1, http.StatusBadGateway, nil)
-	ctx, stop := context.WithCancel(t.Context())
-	defer stop()
-	go f.complete(ctx, "success")
-
-	res := f.run.Run(t.Context(), f.step("job1:deploy"))
-	runs := f.repo.WorkflowRuns()
-	if !res.OK() || len(runs) != 1 || res.RunID != runs[0].ID {
-		t.Fatalf("result %+v and %d runs, want the one run followed", res, len(runs))
-	}
-	if n := f.gh.Count("actions/create-workflow-dispatch"); n != 2 {
-		t.Errorf("%d dispatches, want the failed one and one more", n)
 	}
 }

@@ -3,7 +3,6 @@ package githubtest
 import (
 	"net/http"
 	"net/http/httptest"
-	"slices"
 )
 
 // Loss is how the answer to a request the fake performed goes missing.
@@ -18,12 +17,6 @@ const (
 	DropConnection
 )
 
-type loss struct {
-	method, prefix string
-	left           int
-	how            Loss
-}
-
 // LoseAnswers makes the next n requests whose method is method (any when
 // empty) and whose path starts with pathPrefix take effect, as if GitHub
 // performed them, while their answers are lost as how says. They are
@@ -32,28 +25,13 @@ type loss struct {
 func (s *Server) LoseAnswers(method, pathPrefix string, n int, how Loss) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.losses = append(s.losses, &loss{method: method, prefix: pathPrefix, left: n, how: how})
-}
-
-func (s *Server) takeLoss(r *http.Request) *loss {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	for i, l := range s.losses {
-		if matches(l.method, l.prefix, r) {
-			l.left--
-			if l.left <= 0 {
-				s.losses = slices.Delete(s.losses, i, i+1)
-			}
-			return l
-		}
-	}
-	return nil
+	s.faults = append(s.faults, &fault{method: method, prefix: pathPrefix, left: n, status: http.StatusBadGateway, loss: &how})
 }
 
 // serveLost performs r and throws its answer away.
-func (s *Server) serveLost(w http.ResponseWriter, r *http.Request, l *loss) {
+func (s *Server) serveLost(w http.ResponseWriter, r *http.Request, how Loss) {
 	s.mux.ServeHTTP(httptest.NewRecorder(), r)
-	if l.how == DropConnection {
+	if how == DropConnection {
 		if hj, ok := w.(http.Hijacker); ok {
 			if conn, _, err := hj.Hijack(); err == nil {
 				conn.Close()

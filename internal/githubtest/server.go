@@ -45,7 +45,6 @@ type Server struct {
 	tokens        map[string]int64 // installation access token → installation ID
 	requests      []Request
 	faults        []*fault
-	losses        []*loss
 	holds         []*hold
 	manifestCodes map[string]ManifestApp
 	users         map[string]int64 // login → user ID
@@ -212,12 +211,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the client gave up
 	}
 	if f := s.takeFault(r); f != nil {
+		if f.loss != nil {
+			s.serveLost(w, r, *f.loss)
+			return
+		}
 		maps.Copy(w.Header(), f.header)
 		s.writeJSON(w, f.status, faultBody(f))
-		return
-	}
-	if l := s.takeLoss(r); l != nil {
-		s.serveLost(w, r, l)
 		return
 	}
 	if !s.checkResponses || route == nil {
@@ -315,6 +314,7 @@ type fault struct {
 	left           int
 	status         int
 	header         http.Header
+	loss           *Loss // performed, then its answer lost (LoseAnswers)
 }
 
 // FailNext makes the next n requests whose method is method (any when empty)
