@@ -148,7 +148,8 @@ func (r *Reporter) CheckRun(ctx context.Context, repo Repo, key string, cr Check
 }
 
 // Deployment creates the deployment known as key. A second call for the
-// same key is dropped when sent.
+// same key is dropped when sent. The payload GitHub shows also holds
+// "railyard_key": key, by which Railyard finds the deployment again.
 func (r *Reporter) Deployment(ctx context.Context, repo Repo, key string, d Deployment) error {
 	o := &op{Kind: kindDeployment, Repo: repo, Key: key, Deployment: &d}
 	return r.enqueue(ctx, o, deploymentField(key), entry{})
@@ -167,7 +168,8 @@ func (r *Reporter) DeploymentStatus(ctx context.Context, repo Repo, deploymentKe
 
 // Comment posts body on an issue or PR. "{{checkrun:KEY}}" in body is
 // replaced at send time by that check run's html_url (or by its name if it
-// has none).
+// has none). The comment ends with a hidden "<!-- railyard:ID -->", by
+// which Railyard finds it again.
 func (r *Reporter) Comment(ctx context.Context, repo Repo, issue int, body string) error {
 	return r.enqueue(ctx, &op{Kind: kindComment, Repo: repo, Issue: issue, Body: body}, "", entry{})
 }
