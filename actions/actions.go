@@ -37,6 +37,10 @@ type Options struct {
 	// Find bounds the search for the run a dispatch started, when GitHub's
 	// answer did not name it; default 5m.
 	Find time.Duration
+	// Lost bounds the search for a run a dispatch whose answer was lost
+	// (a 5xx, a timeout, a reset) may have started, before the workflow is
+	// dispatched again; default 20s.
+	Lost time.Duration
 }
 
 // Step is one workflow step of a stage job.
@@ -90,6 +94,9 @@ func New(clients Clients, rdb redis.UniversalClient, opts Options) *Runner {
 	}
 	if opts.Find <= 0 {
 		opts.Find = 5 * time.Minute
+	}
+	if opts.Lost <= 0 {
+		opts.Lost = 20 * time.Second
 	}
 	return &Runner{clients: clients, rdb: rdb, opts: opts}
 }
@@ -148,22 +155,52 @@ func (r *Runner) dispatchAndFollow(ctx context.Context, gh *repoClient, st Step)
 			return Result{Err: err}
 		}
 	}
-	since := time.Now()
-	run, err := gh.dispatch(ctx, st.Workflow, ref, st.Inputs)
+	run, err := r.start(ctx, gh, st, ref)
 	if err != nil {
-		return Result{Err: err}
-	}
-	if run.id == 0 {
-		// GitHub Enterprise Server versions before return_run_details
-		// answer 204 with no run: look for it.
-		if run, err = r.find(ctx, gh, st, ref, since); err != nil {
-			return Result{Err: err}
-		}
-	} else if err := r.claim(ctx, st, run.id); err != nil {
 		return Result{RunID: run.id, URL: run.url, Err: err}
 	}
 	zerolog.Ctx(ctx).Info().Int64("railyard_run", run.id).Str("url", run.url).Msg("Workflow run started.")
 	return r.follow(ctx, gh, st, run)
+}
+
+// maxDispatches bounds the dispatches of one step whose answers were lost.
+const maxDispatches = 3
+
+// start dispatches st's workflow on ref and returns the run it started,
+// claimed for st. A dispatch whose answer was lost may have started a run
+// all the same, so before dispatching again it looks for a run it started
+// (the workflow's, on ref, by workflow_dispatch, created since the first
+// dispatch and claimed by no other step); only when none appears within
+// Options.Lost does it dispatch again.
+func (r *Runner) start(ctx context.Context, gh *repoClient, st Step, ref string) (runInfo, error) {
+	since := time.Now()
+	var err error
+	for attempt := range maxDispatches {
+		if attempt > 0 {
+			if run, ferr := r.find(ctx, gh, st, ref, since, r.opts.Lost, r.opts.Poll); ferr == nil {
+				zerolog.Ctx(ctx).Info().Int64("railyard_run", run.id).
+					Msg("Found the run a dispatch whose answer was lost started; not dispatching again.")
+				return run, nil
+			} else if ctx.Err() != nil {
+				return runInfo{}, ctx.Err()
+			}
+		}
+		var run runInfo
+		var lost bool
+		run, lost, err = gh.dispatch(ctx, st.Workflow, ref, st.Inputs)
+		switch {
+		case err == nil && run.id == 0:
+			// GitHub Enterprise Server versions before return_run_details
+			// answer 204 with no run: look for it.
+			return r.find(ctx, gh, st, ref, since, r.opts.Find, r.opts.Fallback)
+		case err == nil:
+			return run, r.claim(ctx, st, run.id)
+		case !lost:
+			return runInfo{}, err // GitHub said no: the workflow, the ref or the inputs are wrong
+		}
+		zerolog.Ctx(ctx).Warn().Err(err).Int("attempt", attempt+1).Msg("The answer to a workflow dispatch was lost.")
+	}
+	return runInfo{}, err
 }
 
 // follow waits for run to complete.
@@ -202,9 +239,11 @@ func (r *Runner) follow(ctx context.Context, gh *repoClient, st Step, run runInf
 
 // find looks for the run a dispatch started: a workflow_dispatch run of
 // the workflow on ref, created since the dispatch (give or take clock
-// skew) and not claimed by another step.
-func (r *Runner) find(ctx context.Context, gh *repoClient, st Step, ref string, since time.Time) (runInfo, error) {
-	findCtx, cancel := context.WithTimeout(ctx, r.opts.Find)
+// skew) and not claimed by another step. It looks at what webhooks
+// recorded every Poll, asks GitHub every listEvery, and gives up after
+// window.
+func (r *Runner) find(ctx context.Context, gh *repoClient, st Step, ref string, since time.Time, window, listEvery time.Duration) (runInfo, error) {
+	findCtx, cancel := context.WithTimeout(ctx, window)
 	defer cancel()
 	since = since.Add(-clockSkew)
 	poll := time.NewTicker(r.opts.Poll)
@@ -215,7 +254,7 @@ func (r *Runner) find(ctx context.Context, gh *repoClient, st Step, ref string, 
 		if err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not read recorded workflow runs.")
 		}
-		if time.Since(asked) >= r.opts.Fallback {
+		if time.Since(asked) >= listEvery {
 			asked = time.Now()
 			listed, err := gh.list(ctx, st.Workflow, ref, since)
 			if err != nil {
@@ -236,7 +275,7 @@ func (r *Runner) find(ctx context.Context, gh *repoClient, st Step, ref string, 
 			if ctx.Err() != nil {
 				return runInfo{}, ctx.Err()
 			}
-			return runInfo{}, fmt.Errorf("dispatched %s on %s, but no run of it appeared within %s", st.Workflow, ref, r.opts.Find)
+			return runInfo{}, fmt.Errorf("dispatched %s on %s, but no run of it appeared within %s", st.Workflow, ref, window)
 		case <-poll.C:
 		}
 	}
@@ -281,8 +320,9 @@ func (g *repoClient) defaultBranch(ctx context.Context) (string, error) {
 
 // dispatch starts the workflow. The answer names the run when GitHub
 // supports return_run_details; go-github v62 predates it, hence the bare
-// request.
-func (g *repoClient) dispatch(ctx context.Context, workflow, ref string, inputs map[string]string) (runInfo, error) {
+// request. lost reports an error after which the dispatch may have taken
+// effect: a 5xx, a timeout, a reset.
+func (g *repoClient) dispatch(ctx context.Context, workflow, ref string, inputs map[string]string) (run runInfo, lost bool, err error) {
 	body := struct {
 		Ref              string            `json:"ref"`
 		Inputs           map[string]string `json:"inputs"`
@@ -294,29 +334,19 @@ func (g *repoClient) dispatch(ctx context.Context, workflow, ref string, inputs 
 		ID      int64  `json:"workflow_run_id"`
 		HTMLURL string `json:"html_url"`
 	}
-	var err error
-	for attempt := range 3 {
-		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return runInfo{}, ctx.Err()
-			case <-time.After(time.Duration(attempt) * time.Second):
-			}
-		}
-		var req *http.Request
-		if req, err = g.c.NewRequest(http.MethodPost, u, body); err != nil {
-			return runInfo{}, err
-		}
-		var resp *github.Response
-		resp, err = g.c.Do(ctx, req, &out)
-		if err == nil {
-			return runInfo{id: out.ID, url: out.HTMLURL, path: workflowPath(workflow), branch: ref}, nil
-		}
-		if resp == nil || resp.StatusCode < 500 {
-			break // GitHub said no: the workflow, the ref or the inputs are wrong
-		}
+	req, err := g.c.NewRequest(http.MethodPost, u, body)
+	if err != nil {
+		return runInfo{}, false, err
 	}
-	return runInfo{}, fmt.Errorf("dispatch %s on %s: %s", workflow, ref, describe(err))
+	resp, err := g.c.Do(ctx, req, &out)
+	if err == nil {
+		return runInfo{id: out.ID, url: out.HTMLURL, path: workflowPath(workflow), branch: ref}, false, nil
+	}
+	if ctx.Err() != nil {
+		return runInfo{}, false, ctx.Err()
+	}
+	lost = resp == nil || resp.StatusCode >= 500
+	return runInfo{}, lost, fmt.Errorf("dispatch %s on %s: %s", workflow, ref, describe(err))
 }
 
 func (g *repoClient) list(ctx context.Context, workflow, ref string, since time.Time) ([]runInfo, error) {

@@ -2,6 +2,7 @@ package actions_test
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"testing"
 	"time"
@@ -33,7 +34,7 @@ func newFixture(t *testing.T) *fixture {
 	rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
 	return &fixture{
 		gh: gh, repo: repo, rdb: rdb,
-		run: actions.New(gh.ClientCreator(), rdb, actions.Options{Poll: 5 * time.Millisecond, Fallback: 20 * time.Millisecond, Find: 2 * time.Second}),
+		run: actions.New(gh.ClientCreator(), rdb, actions.Options{Poll: 5 * time.Millisecond, Fallback: 20 * time.Millisecond, Find: 2 * time.Second, Lost: 300 * time.Millisecond}),
 		ref: report.Repo{Owner: "octo", Name: "app", InstallationID: githubtest.DefaultInstallationID},
 	}
 }
@@ -163,5 +164,39 @@ func TestDispatchRefusedSaysWhy(t *testing.T) {
 	}
 	if got, want := res.Err.Error(), "dispatch missing.yml on main: GitHub answered 404: Not Found"; got != want {
 		t.Errorf("error %q, want %q", got, want)
+	}
+}
+
+// A dispatch GitHub performed but whose answer was lost starts one run,
+// which the step follows rather than dispatching again; a 5xx GitHub
+// answered without starting anything is dispatched again once no run
+// appeared.
+func TestDispatchAfterALostAnswer(t *testing.T) {
+	const dispatches = "/repos/octo/app/actions/workflows/"
+	for _, tt := range []struct {
+		name           string
+		fail           func(gh *githubtest.Server)
+		wantDispatches int
+	}{
+		{"502 after the run started", func(gh *githubtest.Server) { gh.LoseAnswers("POST", dispatches, 1, githubtest.Answer502) }, 1},
+		{"reset after the run started", func(gh *githubtest.Server) { gh.LoseAnswers("POST", dispatches, 1, githubtest.DropConnection) }, 1},
+		{"502 with no run", func(gh *githubtest.Server) { gh.FailNext("POST", dispatches, 1, http.StatusBadGateway, nil) }, 2},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			tt.fail(f.gh)
+			ctx, stop := context.WithCancel(t.Context())
+			defer stop()
+			go f.complete(ctx, "success")
+
+			res := f.run.Run(t.Context(), f.step("job1:deploy"))
+			runs := f.repo.WorkflowRuns()
+			if !res.OK() || len(runs) != 1 || res.RunID != runs[0].ID {
+				t.Fatalf("result %+v and %d runs, want the one run followed", res, len(runs))
+			}
+			if n := f.gh.Count("actions/create-workflow-dispatch"); n != tt.wantDispatches {
+				t.Errorf("%d dispatches, want %d", n, tt.wantDispatches)
+			}
+		})
 	}
 }

@@ -8,6 +8,14 @@
 // errors, and removed only once GitHub accepted them. So a GitHub failure
 // delays what is written, never loses it and never blocks the caller.
 //
+// Nor does it double it. Every create carries a mark Railyard can find
+// again (a check run's external_id, a railyard_key in a deployment's
+// payload, a hidden HTML comment in a comment), and a create tried before
+// whose answer never came is first looked for on GitHub, and adopted when
+// found. Updates send the whole state, so repeating one is harmless. A
+// refusal is final only when it cannot pass: a 401, or a 404 on a
+// repository GitHub still shows, is retried a few times first.
+//
 // The package knows nothing of stages or pipeline rules, and it must never
 // block a caller on GitHub nor send a secret: every field is redacted and
 // cut to GitHub's limits before it is stored.

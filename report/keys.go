@@ -23,25 +23,40 @@ func newGlobalKeys(ns string) globalKeys {
 // repoKeys are one repository's keys; they share its hash tag, so the
 // scripts below touch one slot.
 type repoKeys struct {
-	member   string // in the ready set: lower-case "owner/name"
-	outbox   string // list of JSON operations, oldest first
-	ghid     string // hash: object field → JSON entry (GitHub id, html_url)
-	output   string // hash: check run field → JSON output GitHub shows, until completed
-	lease    string // token of the process sending the outbox
-	attempts string // failed attempts of the head operation, for backoff
+	member string // in the ready set: lower-case "owner/name"
+	outbox string // list of JSON operations, oldest first
+	// legacyIDs is the hash of entries that earlier versions kept for ever;
+	// it is still read, and expires (see popScript).
+	legacyIDs string
+	output    string // hash: check run field → JSON output GitHub shows, until completed
+	lease     string // token of the process sending the outbox
+	attempts  string // failed attempts of the head operation, for backoff
+	// tried names the head operation once a request for it has been made,
+	// and when: a later attempt must first look for what that request may
+	// have created.
+	tried string
 }
 
 func keysFor(repo Repo) repoKeys { return keysOf(strings.ToLower(repo.FullName())) }
 
 func keysOf(member string) repoKeys {
 	return repoKeys{
-		member:   member,
-		outbox:   store.RepoKey(member, "outbox"),
-		ghid:     store.RepoKey(member, "ghid"),
-		output:   store.RepoKey(member, "ghoutput"),
-		lease:    store.RepoKey(member, "outbox", "lease"),
-		attempts: store.RepoKey(member, "outbox", "attempts"),
+		member:    member,
+		outbox:    store.RepoKey(member, "outbox"),
+		legacyIDs: store.RepoKey(member, "ghid"),
+		output:    store.RepoKey(member, "ghoutput"),
+		lease:     store.RepoKey(member, "outbox", "lease"),
+		attempts:  store.RepoKey(member, "outbox", "attempts"),
+		tried:     store.RepoKey(member, "outbox", "tried"),
 	}
+}
+
+// object is the key of what Railyard knows of one object it creates on
+// GitHub (a JSON entry), named by its field ("checkrun:KEY"). One key per
+// object, rather than one hash per repository, so that each expires on its
+// own: see idTTL.
+func (k repoKeys) object(field string) string {
+	return store.RepoKey(k.member, "ghid", field)
 }
 
 // paceKey counts an installation's requests in one fixed window.

@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -20,6 +22,15 @@ const (
 	leaseTTL       = time.Minute
 	requestTimeout = 20 * time.Second
 	claimBatch     = 16
+	// idTTL is how long what Railyard knows of an object it made on GitHub
+	// (its id and page) is kept after the object was last written to or
+	// asked about. Updates, deployment statuses, comment links and the
+	// status page's link to a stage's current job need it; a job older
+	// than that shows no link and takes no update, which a job does not
+	// live long enough to need.
+	idTTL = 30 * 24 * time.Hour
+	// triedTTL bounds the record of an attempt whose outbox was abandoned.
+	triedTTL = 7 * 24 * time.Hour
 )
 
 var (
@@ -36,10 +47,12 @@ return 0`)
 	// popScript removes the first n operations of the outbox once GitHub
 	// accepted them (or refused them for good), provided the lease is still
 	// ours and they are the operations we sent (ARGV[7..] are prefixes of
-	// their JSON). It also records a created object's id, keeps or forgets
-	// a check run's output, and resets the backoff.
-	// KEYS: outbox, lease, ghid, attempts, output.
-	// ARGV: token, n, ghid field, entry, output field, output ("" forgets), prefixes….
+	// their JSON). It also records a created object's entry, keeps or
+	// forgets a check run's output, and resets the backoff and the record
+	// of an attempt.
+	// KEYS: outbox, lease, object, attempts, output, tried, legacy ids.
+	// ARGV: token, n, entry ("" records none), entry TTL s, output field,
+	// output ("" forgets), prefixes….
 	popScript = redis.NewScript(`
 if redis.call("GET", KEYS[2]) ~= ARGV[1] then return 0 end
 local n = tonumber(ARGV[2])
@@ -50,7 +63,7 @@ for i = 1, n do
   if string.sub(items[i], 1, #p) ~= p then return 0 end
 end
 redis.call("LTRIM", KEYS[1], n, -1)
-if ARGV[3] ~= "" then redis.call("HSET", KEYS[3], ARGV[3], ARGV[4]) end
+if ARGV[3] ~= "" then redis.call("SET", KEYS[3], ARGV[3], "EX", ARGV[4]) end
 if ARGV[5] ~= "" then
   if ARGV[6] == "" then
     redis.call("HDEL", KEYS[5], ARGV[5])
@@ -59,7 +72,10 @@ if ARGV[5] ~= "" then
     redis.call("EXPIRE", KEYS[5], 604800) -- outputs of abandoned check runs go in a week
   end
 end
-redis.call("DEL", KEYS[4])
+redis.call("DEL", KEYS[4], KEYS[6])
+-- The hash earlier versions kept entries in for ever goes once its
+-- entries are as old as the newest could be.
+if redis.call("TTL", KEYS[7]) == -1 then redis.call("EXPIRE", KEYS[7], ARGV[4]) end
 return 1`)
 
 	// paceScript takes one request from an installation's minute and hour
@@ -195,11 +211,12 @@ func (r *Reporter) pop(ctx context.Context, k repoKeys, token string, prefixes [
 		}
 		out = string(data)
 	}
-	args := append([]any{token, len(prefixes), rec.field, value, rec.outputField, out}, anys(prefixes)...)
+	args := append([]any{token, len(prefixes), value, int64(idTTL.Seconds()), rec.outputField, out}, anys(prefixes)...)
 	// GitHub has it now: record that even when the sender is being stopped.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	ok, err := popScript.Run(ctx, r.rdb, []string{k.outbox, k.lease, k.ghid, k.attempts, k.output}, args...).Int()
+	keys := []string{k.outbox, k.lease, k.object(rec.field), k.attempts, k.output, k.tried, k.legacyIDs}
+	ok, err := popScript.Run(ctx, r.rdb, keys, args...).Int()
 	if err != nil {
 		return fmt.Errorf("remove sent operation: %w", err)
 	}
@@ -233,15 +250,35 @@ func anys(ss []string) []any {
 	return out
 }
 
-// backoff counts a failed attempt and returns how long to wait: 1s, 2s,
-// 4s … at most 5m.
-func (r *Reporter) backoff(ctx context.Context, k repoKeys) (time.Duration, error) {
+// backoff counts a failed attempt and returns how many there were and
+// how long to wait: 1s, 2s, 4s … at most 5m.
+func (r *Reporter) backoff(ctx context.Context, k repoKeys) (int64, time.Duration, error) {
 	n, err := r.rdb.Incr(ctx, k.attempts).Result()
 	if err != nil {
-		return 0, fmt.Errorf("count attempt: %w", err)
+		return 0, 0, fmt.Errorf("count attempt: %w", err)
 	}
 	r.rdb.Expire(ctx, k.attempts, time.Hour)
-	return min(time.Second<<min(n-1, 20), 5*time.Minute), nil
+	return n, min(time.Second<<min(n-1, 20), 5*time.Minute), nil
+}
+
+// markTried records that a request for operation id is about to be made.
+// If one was made before, whose answer never came back, it reports so and
+// when that first request was made instead.
+func (r *Reporter) markTried(ctx context.Context, k repoKeys, id string) (before bool, at time.Time, err error) {
+	v, err := r.rdb.Get(ctx, k.tried).Result()
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return false, time.Time{}, fmt.Errorf("read attempt: %w", err)
+	}
+	if rest, ok := strings.CutPrefix(v, id+" "); ok {
+		if ms, err := strconv.ParseInt(rest, 10, 64); err == nil {
+			return true, time.UnixMilli(ms), nil
+		}
+	}
+	now := r.opts.Now()
+	if err := r.rdb.Set(ctx, k.tried, id+" "+strconv.FormatInt(now.UnixMilli(), 10), triedTTL).Err(); err != nil {
+		return false, time.Time{}, fmt.Errorf("record attempt: %w", err)
+	}
+	return false, now, nil
 }
 
 // pace takes one content-creating request from the installation's
@@ -264,21 +301,35 @@ func (r *Reporter) pace(ctx context.Context, installationID int64) (time.Time, e
 	return time.Time{}, nil
 }
 
-// entries reads what is known of objects in a repository's ghid hash;
-// unknown ones are zero.
-func (r *Reporter) entries(ctx context.Context, ghidKey string, fields ...string) ([]entry, error) {
-	vals, err := r.rdb.HMGet(ctx, ghidKey, fields...).Result()
+// entries reads what is known of objects in a repository; unknown ones
+// are zero.
+func (r *Reporter) entries(ctx context.Context, k repoKeys, fields ...string) ([]entry, error) {
+	keys := make([]string, len(fields))
+	for i, f := range fields {
+		keys[i] = k.object(f)
+	}
+	var current *redis.SliceCmd
+	var legacy *redis.SliceCmd
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		current = p.MGet(ctx, keys...)
+		legacy = p.HMGet(ctx, k.legacyIDs, fields...)
+		return nil
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read GitHub ids: %w", err)
 	}
 	es := make([]entry, len(fields))
-	for i, v := range vals {
-		s, ok := v.(string)
-		if !ok {
-			continue
-		}
-		if err := json.Unmarshal([]byte(s), &es[i]); err != nil {
-			return nil, fmt.Errorf("decode GitHub id of %s: %w", fields[i], err)
+	for i := range fields {
+		// An object an earlier version created is known by its id there,
+		// even after an update queued since made a new entry naming it.
+		for _, v := range []any{legacy.Val()[i], current.Val()[i]} {
+			s, ok := v.(string)
+			if !ok || es[i].ID != 0 {
+				continue
+			}
+			if err := json.Unmarshal([]byte(s), &es[i]); err != nil {
+				return nil, fmt.Errorf("decode GitHub id of %s: %w", fields[i], err)
+			}
 		}
 	}
 	return es, nil

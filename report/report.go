@@ -52,7 +52,10 @@ type CheckRun struct {
 	Conclusion           string // with completed: success, failure, cancelled, skipped, neutral
 	Title, Summary, Text string
 	DetailsURL           string
-	ExternalID           string
+	// ExternalID names the check run on GitHub; it defaults to its key.
+	// Railyard finds a check run whose creation's answer was lost by it,
+	// so it must differ between check runs of one name on one commit.
+	ExternalID string
 	// Actions replaces the buttons; nil keeps them, an empty non-nil slice
 	// clears them.
 	Actions                []Action
@@ -81,6 +84,9 @@ type Stats struct {
 	Retries   int64 // requests retried later (rate limits, 5xx, network)
 	Coalesced int64 // check run updates merged into a later one
 	Dropped   int64 // operations GitHub refused for good, or with no object to update
+	// Adopted counts objects found on GitHub, made by a request whose
+	// answer was lost, instead of made a second time.
+	Adopted int64
 }
 
 // Reporter queues what GitHub should show and, in Run, sends it.
@@ -92,8 +98,8 @@ type Reporter struct {
 	keys    globalKeys
 	wake    chan struct{} // nudges an idle sender after a local enqueue
 
-	sent, retries, coalesced, dropped atomic.Int64
-	looks                             atomic.Int64 // searches for due outboxes; tests await them to see a sender chose to wait
+	sent, retries, coalesced, dropped, adopted atomic.Int64
+	looks                                      atomic.Int64 // searches for due outboxes; tests await them to see a sender chose to wait
 }
 
 // New returns a Reporter that keeps its outboxes in rdb.
@@ -130,6 +136,7 @@ func (r *Reporter) Stats() Stats {
 		Retries:   r.retries.Load(),
 		Coalesced: r.coalesced.Load(),
 		Dropped:   r.dropped.Load(),
+		Adopted:   r.adopted.Load(),
 	}
 }
 
@@ -141,7 +148,8 @@ func (r *Reporter) CheckRun(ctx context.Context, repo Repo, key string, cr Check
 }
 
 // Deployment creates the deployment known as key. A second call for the
-// same key is dropped when sent.
+// same key is dropped when sent. The payload GitHub shows also holds
+// "railyard_key": key, by which Railyard finds the deployment again.
 func (r *Reporter) Deployment(ctx context.Context, repo Repo, key string, d Deployment) error {
 	o := &op{Kind: kindDeployment, Repo: repo, Key: key, Deployment: &d}
 	return r.enqueue(ctx, o, deploymentField(key), entry{})
@@ -150,12 +158,18 @@ func (r *Reporter) Deployment(ctx context.Context, repo Repo, key string, d Depl
 // DeploymentStatus adds s to the deployment known as deploymentKey.
 func (r *Reporter) DeploymentStatus(ctx context.Context, repo Repo, deploymentKey string, s DeploymentStatus) error {
 	o := &op{Kind: kindStatus, Repo: repo, Key: deploymentKey, Status: &s}
-	return r.enqueue(ctx, o, "", entry{})
+	// A status keeps alive what it needs when it is sent.
+	refresh := []string{deploymentField(deploymentKey)}
+	if s.LogURLCheckRun != "" {
+		refresh = append(refresh, checkRunField(s.LogURLCheckRun))
+	}
+	return r.enqueue(ctx, o, "", entry{}, refresh...)
 }
 
 // Comment posts body on an issue or PR. "{{checkrun:KEY}}" in body is
 // replaced at send time by that check run's html_url (or by its name if it
-// has none).
+// has none). The comment ends with a hidden "<!-- railyard:ID -->", by
+// which Railyard finds it again.
 func (r *Reporter) Comment(ctx context.Context, repo Repo, issue int, body string) error {
 	return r.enqueue(ctx, &op{Kind: kindComment, Repo: repo, Issue: issue, Body: body}, "", entry{})
 }
@@ -169,7 +183,7 @@ func (r *Reporter) Reaction(ctx context.Context, repo Repo, commentID int64, con
 // CheckRunURL returns the page of the check run known as key, or "" if it
 // has not been created yet.
 func (r *Reporter) CheckRunURL(ctx context.Context, repo Repo, key string) (string, error) {
-	es, err := r.entries(ctx, keysFor(repo).ghid, checkRunField(key))
+	es, err := r.entries(ctx, keysFor(repo), checkRunField(key))
 	if err != nil {
 		return "", err
 	}
@@ -211,7 +225,8 @@ func WithTx(ctx context.Context, pipe redis.Pipeliner) context.Context {
 // repository ready. When field is set, it also records o as the operation
 // that creates that object, unless another one already does: that is how
 // the first call for a key becomes the create and later ones updates.
-func (r *Reporter) enqueue(ctx context.Context, o *op, field string, e entry) error {
+// The entries of field and of refresh start their idTTL anew.
+func (r *Reporter) enqueue(ctx context.Context, o *op, field string, e entry, refresh ...string) error {
 	o.ID = crand.Text()
 	if err := r.sanitize(o); err != nil {
 		return fmt.Errorf("encode %s: %w", o.Kind, err)
@@ -232,7 +247,11 @@ func (r *Reporter) enqueue(ctx context.Context, o *op, field string, e entry) er
 	// keeps a later time set by a rate limit.
 	add := func(p redis.Pipeliner) error {
 		if field != "" {
-			p.HSetNX(ctx, k.ghid, field, created)
+			p.SetNX(ctx, k.object(field), created, idTTL)
+			refresh = append(refresh, field)
+		}
+		for _, f := range refresh {
+			p.Expire(ctx, k.object(f), idTTL)
 		}
 		p.RPush(ctx, k.outbox, data)
 		p.ZAddNX(ctx, r.keys.ready, redis.Z{Score: float64(r.opts.Now().UnixMilli()), Member: k.member})

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -208,8 +209,8 @@ func TestCommentsAndReactions(t *testing.T) {
 		await(t, "the comment", func() bool { return len(e.fake.Comments(7)) == 1 })
 
 		c := e.fake.Comments(7)[0]
-		if want := "Queued prod: " + e.checkRun(t).HTMLURL + "\nStaging: railyard/staging"; c.Body != want {
-			t.Errorf("comment = %q, want %q", c.Body, want)
+		if want := "Queued prod: " + e.checkRun(t).HTMLURL + "\nStaging: railyard/staging"; shown(c.Body) != want || c.Body == want {
+			t.Errorf("comment = %q, want %q and a hidden marker", c.Body, want)
 		}
 		for _, content := range []string{"eyes", "rocket"} {
 			must(t, r.Reaction(ctx, e.repo, c.ID, content))
@@ -221,14 +222,20 @@ func TestCommentsAndReactions(t *testing.T) {
 	})
 }
 
-// comments returns the bodies of the comments on issue 1.
+// comments returns the bodies of the comments on issue 1, as people read
+// them.
 func (e *env) comments() []string {
 	var bodies []string
 	for _, c := range e.fake.Comments(1) {
-		bodies = append(bodies, c.Body)
+		bodies = append(bodies, shown(c.Body))
 	}
 	return bodies
 }
+
+var marker = regexp.MustCompile(`\n\n<!-- railyard:[A-Z2-7]+ -->$`)
+
+// shown is a comment's body without its hidden marker.
+func shown(body string) string { return marker.ReplaceAllString(body, "") }
 
 func numbered(n int) []string {
 	var out []string

@@ -22,6 +22,8 @@ const (
 	// maxCoalesce bounds how many queued check run updates merge into one.
 	maxCoalesce = 100
 	peekChunk   = 16
+	// clockSkew is how far GitHub's clock may be behind ours.
+	clockSkew = 5 * time.Minute
 )
 
 // Run sends outboxes until ctx is done, with Options.Senders goroutines,
@@ -157,11 +159,30 @@ func (r *Reporter) step(ctx context.Context, k repoKeys, token string, s *sessio
 		}
 		s.gh, s.inst = gh, head.Repo.InstallationID
 	}
+	// A create whose earlier request got no answer may have been made by
+	// it: look before making it again.
+	lookFirst, since := false, time.Time{}
+	if p.find != nil {
+		if lookFirst, since, err = r.markTried(ctx, k, head.ID); err != nil {
+			return time.Time{}, err
+		}
+	}
 	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	created, err := p.send(rctx, s.gh)
+	found, created := false, entry{}
+	if lookFirst {
+		created, found, err = p.find(rctx, s.gh, since)
+	}
+	if err == nil && !found {
+		created, err = p.send(rctx, s.gh)
+	}
 	cancel()
 	if err == nil {
-		r.sent.Add(1)
+		if found {
+			log.Info().Msg("Found on GitHub what a request whose answer was lost made; kept it instead of making it again.")
+			r.adopted.Add(1)
+		} else {
+			r.sent.Add(1)
+		}
 		r.coalesced.Add(int64(len(p.ops) - 1))
 		return time.Time{}, r.pop(ctx, k, token, prefixes, p.record(created))
 	}
@@ -175,20 +196,53 @@ func (r *Reporter) step(ctx context.Context, k repoKeys, token string, s *sessio
 	}
 	var er *github.ErrorResponse
 	if errors.As(err, &er) && er.Response != nil && er.Response.StatusCode >= 400 && er.Response.StatusCode < 500 {
-		// Sending it again can never succeed.
-		log.Error().Int("github_status", er.Response.StatusCode).Str("github_message", er.Message).
-			Interface("github_errors", er.Errors).Int("operations", len(p.ops)).
-			Msg("GitHub refused an operation; dropped it.")
+		log := log.With().Int("github_status", er.Response.StatusCode).Str("github_message", er.Message).
+			Interface("github_errors", er.Errors).Int("operations", len(p.ops)).Logger()
+		if r.refusedForNow(ctx, s.gh, head.Repo, er.Response.StatusCode) {
+			n, d, err := r.backoff(ctx, k)
+			if err != nil {
+				return time.Time{}, err
+			}
+			if n <= maxRefusals {
+				r.retries.Add(1)
+				log.Warn().Int64("attempts", n).Dur("backoff", d).Msg("GitHub refused an operation, perhaps only for now; retrying later.")
+				return r.opts.Now().Add(d), nil
+			}
+		}
+		log.Error().Msg("GitHub refused an operation; dropped it.")
 		r.dropped.Add(int64(len(p.ops)))
 		return time.Time{}, r.pop(ctx, k, token, prefixes, record{})
 	}
 	return r.retryLater(ctx, k, err)
 }
 
+// maxRefusals bounds the attempts of an operation GitHub keeps refusing in
+// a way that may pass: 5 wait 31 s in all.
+const maxRefusals = 5
+
+// refusedForNow reports whether a refusal may pass. A new installation
+// token that has not reached all of GitHub yet is answered 401, or 404 on a
+// repository it can in fact reach. A 404 on a repository GitHub no longer
+// shows (the installation lost it) is final, as is anything else GitHub
+// refuses: validation (422), permissions (403), a bad request.
+func (r *Reporter) refusedForNow(ctx context.Context, gh *github.Client, repo Repo, status int) bool {
+	switch status {
+	case http.StatusUnauthorized:
+		return true
+	case http.StatusNotFound:
+		ctx, cancel := context.WithTimeout(ctx, requestTimeout)
+		defer cancel()
+		_, _, err := gh.Repositories.Get(ctx, repo.Owner, repo.Name)
+		var er *github.ErrorResponse
+		return !errors.As(err, &er) || er.Response == nil || er.Response.StatusCode != http.StatusNotFound
+	}
+	return false
+}
+
 // retryLater backs off after a server or network error.
 func (r *Reporter) retryLater(ctx context.Context, k repoKeys, cause error) (time.Time, error) {
 	r.retries.Add(1)
-	d, err := r.backoff(ctx, k)
+	_, d, err := r.backoff(ctx, k)
 	if err != nil {
 		return time.Time{}, err
 	}
@@ -251,7 +305,11 @@ type plan struct {
 	ops   []*op
 	send  func(context.Context, *github.Client) (entry, error) // nil: drop ops unsent
 	why   string                                               // why they are dropped
-	field string                                               // ghid field to set to send's entry
+	field string                                               // object whose entry to set to send's entry
+	// find looks for what send makes, for when an earlier send's answer
+	// was lost; since is when that send was made. nil: send is safe to
+	// repeat (an update, a reaction).
+	find func(ctx context.Context, gh *github.Client, since time.Time) (entry, bool, error)
 	// output is a check run's output as GitHub shows it once sent, kept
 	// to complete later partial updates; nil forgets it.
 	output      *output
@@ -265,7 +323,7 @@ func (r *Reporter) plan(ctx context.Context, k repoKeys, head *op) (plan, error)
 		return r.planCheckRun(ctx, k, head)
 	case kindDeployment:
 		field := deploymentField(head.Key)
-		es, err := r.entries(ctx, k.ghid, field)
+		es, err := r.entries(ctx, k, field)
 		if err != nil {
 			return p, err
 		}
@@ -275,7 +333,10 @@ func (r *Reporter) plan(ctx context.Context, k repoKeys, head *op) (plan, error)
 		}
 		p.field = field
 		p.send = func(ctx context.Context, gh *github.Client) (entry, error) {
-			return createDeployment(ctx, gh, head.Repo, *head.Deployment)
+			return createDeployment(ctx, gh, head.Repo, head.Key, *head.Deployment)
+		}
+		p.find = func(ctx context.Context, gh *github.Client, _ time.Time) (entry, bool, error) {
+			return findDeployment(ctx, gh, head.Repo, head.Key, *head.Deployment)
 		}
 	case kindStatus:
 		s := *head.Status
@@ -283,7 +344,7 @@ func (r *Reporter) plan(ctx context.Context, k repoKeys, head *op) (plan, error)
 		if s.LogURLCheckRun != "" {
 			fields = append(fields, checkRunField(s.LogURLCheckRun))
 		}
-		es, err := r.entries(ctx, k.ghid, fields...)
+		es, err := r.entries(ctx, k, fields...)
 		if err != nil {
 			return p, err
 		}
@@ -298,14 +359,24 @@ func (r *Reporter) plan(ctx context.Context, k repoKeys, head *op) (plan, error)
 		p.send = func(ctx context.Context, gh *github.Client) (entry, error) {
 			return entry{}, createDeploymentStatus(ctx, gh, head.Repo, es[0].ID, s, logURL)
 		}
+		p.find = func(ctx context.Context, gh *github.Client, _ time.Time) (entry, bool, error) {
+			shown, err := statusShown(ctx, gh, head.Repo, es[0].ID, s)
+			return entry{}, shown, err
+		}
 	case kindComment:
 		body, err := r.fillPlaceholders(ctx, k, head.Body)
 		if err != nil {
 			return p, err
 		}
+		marker := commentMarker(head.ID)
+		body += "\n\n" + marker
 		p.send = func(ctx context.Context, gh *github.Client) (entry, error) {
 			_, _, err := gh.Issues.CreateComment(ctx, head.Repo.Owner, head.Repo.Name, head.Issue, &github.IssueComment{Body: &body})
 			return entry{}, err
+		}
+		p.find = func(ctx context.Context, gh *github.Client, since time.Time) (entry, bool, error) {
+			found, err := findComment(ctx, gh, head.Repo, head.Issue, marker, since.Add(-clockSkew))
+			return entry{}, found, err
 		}
 	case kindReaction:
 		p.send = func(ctx context.Context, gh *github.Client) (entry, error) {
@@ -328,7 +399,7 @@ func (p plan) record(created entry) record {
 func (r *Reporter) planCheckRun(ctx context.Context, k repoKeys, head *op) (plan, error) {
 	p := plan{ops: []*op{head}}
 	field := checkRunField(head.Key)
-	es, err := r.entries(ctx, k.ghid, field)
+	es, err := r.entries(ctx, k, field)
 	if err != nil {
 		return p, err
 	}
@@ -336,10 +407,14 @@ func (r *Reporter) planCheckRun(ctx context.Context, k repoKeys, head *op) (plan
 	switch {
 	case e.ID == 0 && e.Creator == head.ID:
 		c := *head.CheckRun
+		c.ExternalID = cmp.Or(c.ExternalID, head.Key)
 		p.field = field
 		p.outputField, p.output = field, c.shown()
 		p.send = func(ctx context.Context, gh *github.Client) (entry, error) {
 			return createCheckRun(ctx, gh, head.Repo, c)
+		}
+		p.find = func(ctx context.Context, gh *github.Client, _ time.Time) (entry, bool, error) {
+			return findCheckRun(ctx, gh, head.Repo, c)
 		}
 	case e.ID == 0:
 		p.why = "its check run was never created"
@@ -410,7 +485,7 @@ func (r *Reporter) fillPlaceholders(ctx context.Context, k repoKeys, body string
 	for i, m := range matches {
 		fields[i] = checkRunField(m[1])
 	}
-	es, err := r.entries(ctx, k.ghid, fields...)
+	es, err := r.entries(ctx, k, fields...)
 	if err != nil {
 		return "", err
 	}

@@ -113,6 +113,22 @@ func (h *harness) workflowRunWebhook(id int64, action string) {
 	}
 }
 
+// pushAndCompleteFirstRun pushes a revision, completes the first workflow
+// run dispatched, and checks that the staging stage succeeded with a check
+// run linking that run.
+func (h *harness) pushAndCompleteFirstRun() {
+	h.t.Helper()
+	sha := h.commitAndPush()
+	run := h.awaitRun(1)
+	h.repo.CompleteRun(run.ID, "success")
+
+	h.awaitStage("staging", engine.Succeeded, sha)
+	cr := h.awaitCheckRun("railyard/staging", sha, "success")
+	if !strings.Contains(cr.Summary, run.HTMLURL) {
+		h.t.Errorf("check run summary does not link the run %s:\n%s", run.HTMLURL, cr.Summary)
+	}
+}
+
 func TestWorkflowStepSucceedsOnItsCompletedWebhook(t *testing.T) {
 	h := newWorkflowHarness(t, time.Hour, "") // GitHub is never polled
 	sha := h.commitAndPush()
@@ -223,15 +239,7 @@ func TestWorkflowStepTimesOut(t *testing.T) {
 func TestWorkflowStepFindsItsRunWithoutRunDetails(t *testing.T) {
 	h := newWorkflowHarness(t, 30*time.Millisecond, "")
 	h.repo.DispatchWithoutRunDetails()
-	sha := h.commitAndPush()
-	run := h.awaitRun(1)
-	h.repo.CompleteRun(run.ID, "success")
-
-	h.awaitStage("staging", engine.Succeeded, sha)
-	cr := h.awaitCheckRun("railyard/staging", sha, "success")
-	if !strings.Contains(cr.Summary, run.HTMLURL) {
-		t.Errorf("check run summary does not link the run it found:\n%s", cr.Summary)
-	}
+	h.pushAndCompleteFirstRun()
 	if h.gh.Count("actions/list-workflow-runs") == 0 {
 		t.Error("the run was found without listing runs")
 	}

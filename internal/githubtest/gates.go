@@ -120,29 +120,6 @@ func (s *Server) listReviews(w http.ResponseWriter, req *http.Request) {
 	s.writeJSON(w, http.StatusOK, paginate(w, req, out))
 }
 
-// listCheckRunsForRef answers the check runs of a commit; filter=latest
-// (GitHub's default) keeps the newest of each name.
-func (s *Server) listCheckRunsForRef(w http.ResponseWriter, req *http.Request) {
-	r, c, ok := s.refCommit(w, req)
-	if !ok {
-		return
-	}
-	defer s.mu.Unlock()
-	latest := req.URL.Query().Get("filter") != "all"
-	var runs []*CheckRun
-	for _, cr := range slices.Backward(r.checkRuns) {
-		if cr.HeadSHA != c.sha || (latest && slices.ContainsFunc(runs, func(o *CheckRun) bool { return o.Name == cr.Name })) {
-			continue
-		}
-		runs = append(runs, cr)
-	}
-	out := []obj{}
-	for _, cr := range paginate(w, req, runs) {
-		out = append(out, s.checkRunJSON(r, cr))
-	}
-	s.writeJSON(w, http.StatusOK, obj{"total_count": len(runs), "check_runs": out})
-}
-
 // getCombinedStatus answers the newest status of each context of a commit.
 func (s *Server) getCombinedStatus(w http.ResponseWriter, req *http.Request) {
 	r, c, ok := s.refCommit(w, req)

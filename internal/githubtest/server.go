@@ -219,6 +219,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return // the client gave up
 	}
 	if f := s.takeFault(r); f != nil {
+		if f.loss != nil {
+			s.serveLost(w, r, *f.loss)
+			return
+		}
 		maps.Copy(w.Header(), f.header)
 		s.writeJSON(w, f.status, faultBody(f))
 		return
@@ -321,6 +325,7 @@ type fault struct {
 	left           int
 	status         int
 	header         http.Header
+	loss           *Loss // performed, then its answer lost (LoseAnswers)
 }
 
 // FailNext makes the next n requests whose method is method (any when empty)
