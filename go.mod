@@ -5,6 +5,9 @@ go 1.26.8
 require (
 	github.com/alicebob/miniredis/v2 v2.40.0
 	github.com/getkin/kin-openapi v0.152.0
+	// go-github, go-githubapp and ghinstallation move together: go-githubapp
+	// v0.26.0 is its only release on go-github/v62, and a newer go-github
+	// means a newer go-githubapp.
 	github.com/google/go-github/v62 v62.0.0
 	github.com/joho/godotenv v1.5.1
 	github.com/palantir/go-githubapp v0.26.0
@@ -20,12 +23,13 @@ require (
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
-	github.com/bradleyfalzon/ghinstallation/v2 v2.19.0 // indirect
+	// Pinned: v2.11.0 is the last ghinstallation on go-github/v62; later ones
+	// compile a second go-github major into the bot (v2.19.0 brought v88).
+	github.com/bradleyfalzon/ghinstallation/v2 v2.11.0 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/go-openapi/jsonpointer v0.22.5 // indirect
 	github.com/go-openapi/swag/jsonname v0.25.5 // indirect
 	github.com/golang-jwt/jwt/v4 v4.5.2 // indirect
-	github.com/google/go-github/v88 v88.0.0 // indirect
 	github.com/google/go-querystring v1.2.0 // indirect
 	github.com/gorilla/mux v1.8.0 // indirect
 	github.com/gregjones/httpcache v0.0.0-20190611155906-901d90724c79 // indirect
