@@ -9,6 +9,7 @@ require (
 	// v0.26.0 is its only release on go-github/v62, and a newer go-github
 	// means a newer go-githubapp.
 	github.com/google/go-github/v62 v62.0.0
+	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/joho/godotenv v1.5.1
 	github.com/palantir/go-githubapp v0.26.0
 	github.com/prometheus/client_golang v1.25.0
