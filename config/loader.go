@@ -1,15 +1,14 @@
 package config
 
 import (
-	"container/list"
 	"context"
 	"errors"
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/google/go-github/v62/github"
+	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/rs/zerolog"
 )
 
@@ -36,16 +35,12 @@ const DefaultCacheSize = 1024
 // only) and cannot tell a directory from a missing file; what it would save
 // is one GetContents call.
 type Loader struct {
-	mu    sync.Mutex
-	size  int
-	order *list.List // of *cached, most recently used first
-	index map[cacheKey]*list.Element
+	cache *expirable.LRU[cacheKey, cached]
 }
 
 type cacheKey struct{ repo, sha string }
 
 type cached struct {
-	key    cacheKey
 	loaded Loaded
 	err    error // nil or ErrNoPipeline
 }
@@ -56,7 +51,8 @@ func NewLoader(size int) *Loader {
 	if size <= 0 {
 		size = DefaultCacheSize
 	}
-	return &Loader{size: size, order: list.New(), index: map[cacheKey]*list.Element{}}
+	// No TTL: the file at a commit never changes.
+	return &Loader{cache: expirable.NewLRU[cacheKey, cached](size, nil, 0)}
 }
 
 // Load reads .github/railyard.yml at commit sha (callers pass the head of
@@ -69,14 +65,14 @@ func (l *Loader) Load(ctx context.Context, client *github.Client, owner, repo, s
 	}
 	// GitHub names are case-insensitive.
 	key := cacheKey{repo: strings.ToLower(owner + "/" + repo), sha: sha}
-	if c, ok := l.get(key); ok {
+	if c, ok := l.cache.Get(key); ok {
 		return c.loaded, c.err
 	}
 	loaded, err := fetch(ctx, client, owner, repo, sha)
 	if err != nil && !errors.Is(err, ErrNoPipeline) {
 		return Loaded{}, err
 	}
-	l.put(&cached{key: key, loaded: loaded, err: err})
+	l.cache.Add(key, cached{loaded: loaded, err: err})
 	zerolog.Ctx(ctx).Debug().Str("railyard_sha", sha).Int("problems", len(loaded.Problems)).
 		Bool("missing", err != nil).Msg("Pipeline file loaded.")
 	return loaded, err
@@ -111,32 +107,4 @@ func fetch(ctx context.Context, client *github.Client, owner, repo, sha string) 
 
 func fileProblem(sha, msg string) Loaded {
 	return Loaded{Problems: []Problem{{Line: 1, Message: msg}}, SHA: sha}
-}
-
-func (l *Loader) get(key cacheKey) (*cached, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	el, ok := l.index[key]
-	if !ok {
-		return nil, false
-	}
-	l.order.MoveToFront(el)
-	return el.Value.(*cached), true
-}
-
-func (l *Loader) put(c *cached) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if el, ok := l.index[c.key]; ok {
-		// Another caller loaded the same commit meanwhile.
-		el.Value = c
-		l.order.MoveToFront(el)
-		return
-	}
-	l.index[c.key] = l.order.PushFront(c)
-	for l.order.Len() > l.size {
-		oldest := l.order.Back()
-		delete(l.index, oldest.Value.(*cached).key)
-		l.order.Remove(oldest)
-	}
 }

@@ -26,7 +26,7 @@ import (
 	"testing"
 
 	"github.com/rs/zerolog"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/internal/githubtest"

@@ -105,7 +105,7 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 	reportOpts := opts.Report
 	reportOpts.Secrets = append(reportOpts.Secrets, env.Secrets()...)
 	reporter := report.New(st.Redis, clients, reportOpts)
-	src := source.New(clients, config.NewLoader(1024), 30*time.Second)
+	src := source.New(clients, config.NewLoader(1024), 30*time.Second, 10_000)
 
 	engineOpts := opts.Engine
 	engineOpts.Secrets = append(engineOpts.Secrets, env.Secrets()...)

@@ -20,9 +20,9 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+	"go.yaml.in/yaml/v3"
 	"golang.org/x/net/html"
 	"golang.org/x/net/html/atom"
-	"gopkg.in/yaml.v3"
 
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/internal/githubtest"

@@ -11,10 +11,10 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/google/go-github/v62/github"
+	"github.com/hashicorp/golang-lru/v2/expirable"
 
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/report"
@@ -37,24 +37,20 @@ type GitHub struct {
 	clients Clients
 	loader  *config.Loader
 	http    *http.Client
-
-	mu    sync.Mutex
-	perms map[string]cachedLevel
-	ttl   time.Duration
+	perms   *expirable.LRU[string, config.Level] // nil: not cached
 }
 
-type cachedLevel struct {
-	level config.Level
-	until time.Time
-}
-
-// New returns a reader over clients. Permissions are cached for permTTL.
-func New(clients Clients, loader *config.Loader, permTTL time.Duration) *GitHub {
-	return &GitHub{
-		clients: clients, loader: loader,
-		http:  &http.Client{Timeout: 10 * time.Minute},
-		perms: map[string]cachedLevel{}, ttl: permTTL,
+// New returns a reader over clients. A person's permission is cached for
+// permTTL (a change on GitHub takes effect up to that much later), for at
+// most permSize people and repositories at once; permTTL <= 0 caches
+// nothing.
+func New(clients Clients, loader *config.Loader, permTTL time.Duration, permSize int) *GitHub {
+	g := &GitHub{clients: clients, loader: loader, http: &http.Client{Timeout: 10 * time.Minute}}
+	if permTTL > 0 {
+		// Its expiry goroutine lives as long as the process (golang-lru v2).
+		g.perms = expirable.NewLRU[string, config.Level](max(permSize, 1), nil, permTTL)
 	}
+	return g
 }
 
 func (g *GitHub) client(repo report.Repo) (*github.Client, error) {
@@ -124,12 +120,11 @@ func (g *GitHub) Resolve(ctx context.Context, repo report.Repo, ref string) (str
 // folds them; the user's permissions map does not).
 func (g *GitHub) Permission(ctx context.Context, repo report.Repo, user string) (config.Level, error) {
 	key := strings.ToLower(repo.FullName() + "\x00" + user)
-	g.mu.Lock()
-	if c, ok := g.perms[key]; ok && time.Now().Before(c.until) {
-		g.mu.Unlock()
-		return c.level, nil
+	if g.perms != nil {
+		if level, ok := g.perms.Get(key); ok {
+			return level, nil
+		}
 	}
-	g.mu.Unlock()
 
 	c, err := g.client(repo)
 	if err != nil {
@@ -140,9 +135,9 @@ func (g *GitHub) Permission(ctx context.Context, repo report.Repo, user string) 
 		return "", fmt.Errorf("permission of %s: %w", user, err)
 	}
 	level := levelOf(p)
-	g.mu.Lock()
-	g.perms[key] = cachedLevel{level: level, until: time.Now().Add(g.ttl)}
-	g.mu.Unlock()
+	if g.perms != nil {
+		g.perms.Add(key, level)
+	}
 	return level, nil
 }
 

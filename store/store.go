@@ -16,7 +16,6 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
-	"google.golang.org/grpc/test/bufconn"
 )
 
 // Store is an open Redis connection and, for the embedded store, the
@@ -24,7 +23,6 @@ import (
 type Store struct {
 	Redis    redis.UniversalClient
 	embedded *miniredis.Miniredis
-	pipes    *bufconn.Listener // connections to embedded
 	// stopExpiry ends expireKeys; a second call does nothing.
 	stopExpiry func()
 }
@@ -51,11 +49,6 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	return &Store{Redis: redis.NewClient(opts)}, nil
 }
 
-// embeddedPipeBuffer is how many bytes each direction of a connection to
-// the embedded store holds before a write waits for the reader. A pipeline
-// would deadlock only if both its commands and its replies outgrew it.
-const embeddedPipeBuffer = 256 << 10
-
 // openEmbedded starts miniredis inside the process and connects to it over
 // in-memory pipes: a round trip then costs a few microseconds instead of
 // four system calls over loopback TCP (BENCHMARKS.md).
@@ -68,26 +61,18 @@ func openEmbedded() (*Store, error) {
 	if err := m.Start(); err != nil {
 		return nil, fmt.Errorf("start embedded store: %w", err)
 	}
-	pipes := bufconn.Listen(embeddedPipeBuffer)
-	go func() {
-		for {
-			conn, err := pipes.Accept()
-			if err != nil {
-				return // closed
-			}
-			m.Server().ServeConn(conn)
-		}
-	}()
 	stop := make(chan struct{})
 	go expireKeys(m, stop)
 	rdb := redis.NewClient(&redis.Options{
 		Addr:     "embedded",
 		Password: password,
-		Dialer: func(ctx context.Context, _, _ string) (net.Conn, error) {
-			return pipes.DialContext(ctx)
+		Dialer: func(context.Context, string, string) (net.Conn, error) {
+			client, server := pipe()
+			m.Server().ServeConn(server) // serves it on its own goroutine
+			return client, nil
 		},
 	})
-	return &Store{Redis: rdb, embedded: m, pipes: pipes, stopExpiry: sync.OnceFunc(func() { close(stop) })}, nil
+	return &Store{Redis: rdb, embedded: m, stopExpiry: sync.OnceFunc(func() { close(stop) })}, nil
 }
 
 // EmbeddedExpiry is how often the embedded store expires keys: a key with
@@ -131,7 +116,6 @@ func (s *Store) Close() error {
 	err := s.Redis.Close()
 	if s.embedded != nil {
 		s.stopExpiry()
-		s.pipes.Close()
 		s.embedded.Close()
 	}
 	return err

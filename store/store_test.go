@@ -35,27 +35,48 @@ func TestEmbeddedPortIsClosedToOthers(t *testing.T) {
 	}
 }
 
-// TestEmbeddedLargeValuesAndPipelines: a value, and a pipeline's commands,
-// larger than an in-memory connection's buffer get through.
+// TestEmbeddedLargeValuesAndPipelines: large values, and go-redis pipelines
+// whose commands and replies are both megabytes, get through the in-memory
+// connections. go-redis writes a whole pipeline before reading a reply and
+// miniredis replies while it reads: over pipes whose writes wait for the
+// reader (net.Pipe, or a full buffer) the GETs below deadlock.
 func TestEmbeddedLargeValuesAndPipelines(t *testing.T) {
 	s := embeddedForTest(t)
 	ctx := t.Context()
-	big := strings.Repeat("x", 3*embeddedPipeBuffer)
+	big := strings.Repeat("x", 4<<20)
 	if err := s.Redis.Set(ctx, "big", big, 0).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if got, err := s.Redis.Get(ctx, "big").Result(); err != nil || got != big {
 		t.Fatalf("GET of a %d-byte value: %d bytes, %v", len(big), len(got), err)
 	}
-	const n = 3000 // ~400 KB of commands
+
+	// 10,000 GETs are ~450 KB of commands and 20 MB of replies.
+	const n = 10_000
+	key := func(i int) string { return fmt.Sprintf("railyard:pipelined:%05d", i) }
+	value := func(i int) string { return fmt.Sprintf("%05d%s", i, strings.Repeat("v", 2000)) }
 	cmds, err := s.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
 		for i := range n {
-			p.Set(ctx, fmt.Sprint("k", i), strings.Repeat("v", 100), 0)
+			p.Set(ctx, key(i), value(i), 0)
 		}
 		return nil
 	})
 	if err != nil || len(cmds) != n {
 		t.Fatalf("pipeline of %d SETs: %d replies, %v", n, len(cmds), err)
+	}
+	gets := make([]*redis.StringCmd, n)
+	if _, err := s.Redis.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i := range n {
+			gets[i] = p.Get(ctx, key(i))
+		}
+		return nil
+	}); err != nil {
+		t.Fatalf("pipeline of %d GETs: %v", n, err)
+	}
+	for i, g := range gets {
+		if g.Val() != value(i) {
+			t.Fatalf("GET %s in the pipeline = %.10q..., want %.10q...", key(i), g.Val(), value(i))
+		}
 	}
 }
 
