@@ -1,6 +1,7 @@
 package config
 
 import (
+	"cmp"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/pem"
@@ -125,11 +126,12 @@ func (e Env) Secrets() []string {
 // String describes e with its secrets replaced.
 func (e Env) String() string {
 	return fmt.Sprintf("config.Env{V3APIURL:%s WebURL:%s AppID:%d WebhookSecret:%s PrivateKey:%s "+
-		"Addr:%s RedisURL:%s WorkDir:%s Workers:%d LogLevel:%s LogFormat:%s PublicURL:%s "+
-		"StatusPage:%t StatusUser:%s StatusPassword:%s StatusPublic:%t}",
+		"Addr:%s RedisURL:%s WorkDir:%s SecretsDir:%s Workers:%d LogLevel:%s LogFormat:%s PublicURL:%s "+
+		"StatusPage:%t RetryFor:%s StatusUser:%s StatusPassword:%s StatusPublic:%t IntakeBudget:%d}",
 		e.V3APIURL, e.WebURL, e.AppID, redact(e.WebhookSecret), redact(string(e.PrivateKey)),
-		e.Addr, redactURL(e.RedisURL), e.WorkDir, e.Workers, e.LogLevel, e.LogFormat, e.PublicURL,
-		e.StatusPage, e.StatusUser, redact(e.StatusPassword), e.StatusPublic)
+		e.Addr, redactURL(e.RedisURL), e.WorkDir, e.SecretsDir, e.Workers, e.LogLevel, e.LogFormat, e.PublicURL,
+		e.StatusPage, e.RetryFor, e.StatusUser, redact(e.StatusPassword), e.StatusPublic,
+		cmp.Or(e.IntakeBudget, DefaultIntakeBudget))
 }
 
 // Format makes every verb (%v, %+v, %#v, %d, ...) print String, so no
@@ -155,7 +157,9 @@ func (e Env) MarshalZerologObject(ev *zerolog.Event) {
 		Str("public_url", e.PublicURL).
 		Bool("status_page", e.StatusPage).
 		Bool("status_auth", e.StatusUser != "").
-		Bool("status_public", e.StatusPublic)
+		Bool("status_public", e.StatusPublic).
+		Str("retry_for", e.RetryFor.String()).
+		Int64("intake_budget_bytes", cmp.Or(e.IntakeBudget, DefaultIntakeBudget))
 }
 
 func redact(s string) string {

@@ -469,10 +469,13 @@ func TestLoadEnvProblems(t *testing.T) {
 func TestEnvNeverPrintsSecrets(t *testing.T) {
 	keys := testKeys()
 	e, err := LoadEnv(lookupIn(withCreds(map[string]string{
-		"RAILYARD_REDIS_URL":       "redis://default:" + leakRedis + "@127.0.0.1:6379/0",
-		"RAILYARD_STATUS_USER":     "ops",
-		"RAILYARD_STATUS_PASSWORD": leakStatus,
-		"RAILYARD_ADDR":            ":9999",
+		"RAILYARD_REDIS_URL":         "redis://default:" + leakRedis + "@127.0.0.1:6379/0",
+		"RAILYARD_STATUS_USER":       "ops",
+		"RAILYARD_STATUS_PASSWORD":   leakStatus,
+		"RAILYARD_ADDR":              ":9999",
+		"RAILYARD_SECRETS_DIR":       "/etc/railyard/secrets",
+		"RAILYARD_RETRY_FOR":         "90m",
+		"RAILYARD_INTAKE_BUDGET_MIB": "48",
 	})), "")
 	if err != nil {
 		t.Fatal(err)
@@ -503,8 +506,10 @@ func TestEnvNeverPrintsSecrets(t *testing.T) {
 	}
 	// The redacted forms still say what is configured.
 	for _, name := range []string{"%v", "zerolog"} {
-		if !strings.Contains(outputs[name], "9999") || !strings.Contains(outputs[name], "127.0.0.1:6379") {
-			t.Errorf("%s output lost the non-secret settings:\n%s", name, outputs[name])
+		for _, setting := range []string{"9999", "127.0.0.1:6379", "/etc/railyard/secrets", "1h30m0s", "50331648"} {
+			if !strings.Contains(outputs[name], setting) {
+				t.Errorf("%s output lost the non-secret setting %q:\n%s", name, setting, outputs[name])
+			}
 		}
 	}
 
