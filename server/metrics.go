@@ -190,7 +190,7 @@ var depthDescs = []struct {
 	{prometheus.NewDesc("railyard_queue_ready", "Jobs waiting to be claimed.", []string{"queue"}, nil), func(d queue.Depth) int64 { return d.Ready }},
 	{prometheus.NewDesc("railyard_queue_leased", "Jobs being worked on.", []string{"queue"}, nil), func(d queue.Depth) int64 { return d.Leased }},
 	{prometheus.NewDesc("railyard_queue_delayed", "Jobs waiting for a retry.", []string{"queue"}, nil), func(d queue.Depth) int64 { return d.Delayed }},
-	{prometheus.NewDesc("railyard_queue_dead", "Jobs given up after too many deliveries.", []string{"queue"}, nil), func(d queue.Depth) int64 { return d.Dead }},
+	{prometheus.NewDesc("railyard_queue_dead", "Jobs given up (failing for RAILYARD_RETRY_FOR, or their holders kept dying) and kept in the dead-letter stream.", []string{"queue"}, nil), func(d queue.Depth) int64 { return d.Dead }},
 }
 
 func (c depthCollector) Describe(ch chan<- *prometheus.Desc) {
