@@ -23,9 +23,10 @@ type Env struct {
 	V3APIURL string // GITHUB_V3_API_URL, ends in "/"
 	WebURL   string // GITHUB_WEB_URL, ends in "/"
 
-	AppID         int64  // GITHUB_APP_INTEGRATION_ID
-	WebhookSecret string `json:"-"` // GITHUB_APP_WEBHOOK_SECRET
-	PrivateKey    []byte `json:"-"` // PEM text from GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_FILE
+	AppID          int64  // GITHUB_APP_INTEGRATION_ID
+	WebhookSecret  string `json:"-"` // GITHUB_APP_WEBHOOK_SECRET
+	PrivateKey     []byte `json:"-"` // PEM text from GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_FILE
+	PrivateKeyFile string // GITHUB_APP_PRIVATE_KEY_FILE, when the key came from a file; steps must not reach it
 
 	Addr       string        // RAILYARD_ADDR
 	RedisURL   string        `json:"-"` // RAILYARD_REDIS_URL; "" means the embedded store
@@ -38,9 +39,17 @@ type Env struct {
 
 	StatusUser     string // RAILYARD_STATUS_USER; basic auth for the status pages when set
 	StatusPassword string `json:"-"` // RAILYARD_STATUS_PASSWORD
+
+	// Steps are isolated from the bot's secrets unless RAILYARD_STEP_ISOLATION
+	// is off; the zero value is isolated (SECURITY.md).
+	StepIsolationOff bool   // RAILYARD_STEP_ISOLATION=off
+	StepUser         string // RAILYARD_STEP_USER: who steps run as when the bot is root; default nobody
 }
 
 const maxWorkers = 256
+
+// DotenvPath is the .env file the bot reads, in its working directory.
+const DotenvPath = ".env"
 
 // LoadEnv reads the configuration through getenv (os.LookupEnv in main) and
 // the .env file at dotenvPath, if that file exists ("" reads none). A variable
@@ -64,8 +73,11 @@ func LoadEnv(getenv func(string) (string, bool), dotenvPath string) (Env, error)
 		LogFormat:  r.oneOf("RAILYARD_LOG_FORMAT", "json", "json", "console"),
 		PublicURL:  r.publicURL("RAILYARD_PUBLIC_URL"),
 		StatusPage: r.onOff("RAILYARD_STATUS_PAGE"),
+
+		StepIsolationOff: r.oneOf("RAILYARD_STEP_ISOLATION", "on", "on", "off") == "off",
+		StepUser:         r.get("RAILYARD_STEP_USER", "nobody"),
 	}
-	e.AppID, e.WebhookSecret, e.PrivateKey = r.credentials()
+	e.AppID, e.WebhookSecret, e.PrivateKey, e.PrivateKeyFile = r.credentials()
 	e.StatusUser, e.StatusPassword = r.statusAuth()
 
 	if err := errors.Join(r.errs...); err != nil {
@@ -102,10 +114,10 @@ func (e Env) Secrets() []string {
 func (e Env) String() string {
 	return fmt.Sprintf("config.Env{V3APIURL:%s WebURL:%s AppID:%d WebhookSecret:%s PrivateKey:%s "+
 		"Addr:%s RedisURL:%s WorkDir:%s Workers:%d LogLevel:%s LogFormat:%s PublicURL:%s "+
-		"StatusPage:%t StatusUser:%s StatusPassword:%s}",
+		"StatusPage:%t StatusUser:%s StatusPassword:%s PrivateKeyFile:%s StepIsolationOff:%t StepUser:%s}",
 		e.V3APIURL, e.WebURL, e.AppID, redact(e.WebhookSecret), redact(string(e.PrivateKey)),
 		e.Addr, redactURL(e.RedisURL), e.WorkDir, e.Workers, e.LogLevel, e.LogFormat, e.PublicURL,
-		e.StatusPage, e.StatusUser, redact(e.StatusPassword))
+		e.StatusPage, e.StatusUser, redact(e.StatusPassword), e.PrivateKeyFile, e.StepIsolationOff, e.StepUser)
 }
 
 // Format makes every verb (%v, %+v, %#v, %d, ...) print String, so no
@@ -129,7 +141,9 @@ func (e Env) MarshalZerologObject(ev *zerolog.Event) {
 		Str("log_format", e.LogFormat).
 		Str("public_url", e.PublicURL).
 		Bool("status_page", e.StatusPage).
-		Bool("status_auth", e.StatusUser != "")
+		Bool("status_auth", e.StatusUser != "").
+		Bool("step_isolation", !e.StepIsolationOff).
+		Str("step_user", e.StepUser)
 }
 
 func redact(s string) string {
@@ -302,7 +316,7 @@ func (r *envReader) onOff(key string) bool {
 
 // credentials reads the App's id, webhook secret and key: all three, or
 // none at all for setup mode.
-func (r *envReader) credentials() (id int64, secret string, key []byte) {
+func (r *envReader) credentials() (id int64, secret string, key []byte, keyPath string) {
 	idText := strings.TrimSpace(r.lookup("GITHUB_APP_INTEGRATION_ID"))
 	secret = r.lookup("GITHUB_APP_WEBHOOK_SECRET")
 	keyText, keyFile := r.lookup("GITHUB_APP_PRIVATE_KEY"), r.lookup("GITHUB_APP_PRIVATE_KEY_FILE")
@@ -318,7 +332,7 @@ func (r *envReader) credentials() (id int64, secret string, key []byte) {
 		missing = append(missing, "GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_FILE")
 	}
 	if len(missing) == 3 {
-		return 0, "", nil // setup mode
+		return 0, "", nil, "" // setup mode
 	}
 	if len(missing) > 0 {
 		r.failf("GitHub App credentials are incomplete: %s missing (set all of them, or none to start in setup mode)",
@@ -347,6 +361,7 @@ func (r *envReader) credentials() (id int64, secret string, key []byte) {
 		}
 	case keyFile != "":
 		var err error
+		keyPath = keyFile
 		key, err = os.ReadFile(keyFile)
 		if err != nil {
 			r.failf("GITHUB_APP_PRIVATE_KEY_FILE: %w", err)
@@ -354,7 +369,7 @@ func (r *envReader) credentials() (id int64, secret string, key []byte) {
 			r.failf("GITHUB_APP_PRIVATE_KEY_FILE: %s: %w", keyFile, err)
 		}
 	}
-	return id, secret, key
+	return id, secret, key, keyPath
 }
 
 // checkRSAKey reports whether data is a PEM RSA private key, in PKCS#1 or

@@ -79,6 +79,7 @@ var defaultEnv = Env{
 	Workers:   4,
 	LogLevel:  zerolog.InfoLevel,
 	LogFormat: "json",
+	StepUser:  "nobody",
 }
 
 func TestLoadEnv(t *testing.T) {
@@ -141,6 +142,7 @@ func TestLoadEnv(t *testing.T) {
 				StatusPage:     true,
 				StatusUser:     "ops",
 				StatusPassword: leakStatus,
+				StepUser:       "nobody",
 			},
 		},
 		{
@@ -156,7 +158,7 @@ func TestLoadEnv(t *testing.T) {
 				"GITHUB_APP_PRIVATE_KEY":      "",
 				"GITHUB_APP_PRIVATE_KEY_FILE": keyFile,
 			}),
-			want: withDefaults(func(e *Env) { creds(e); e.PrivateKey = []byte(keys.pkcs8) }),
+			want: withDefaults(func(e *Env) { creds(e); e.PrivateKey, e.PrivateKeyFile = []byte(keys.pkcs8), keyFile }),
 		},
 		{
 			name:      ".env is read",
@@ -188,6 +190,12 @@ func TestLoadEnv(t *testing.T) {
 			name:      "status page 1",
 			env:       map[string]string{"RAILYARD_STATUS_PAGE": "1"},
 			want:      withDefaults(func(e *Env) { e.StatusPage = true }),
+			wantSetup: true,
+		},
+		{
+			name:      "step isolation off, steps as a named user",
+			env:       map[string]string{"RAILYARD_STEP_ISOLATION": "OFF", "RAILYARD_STEP_USER": "builder"},
+			want:      withDefaults(func(e *Env) { e.StepIsolationOff, e.StepUser = true, "builder" }),
 			wantSetup: true,
 		},
 		{
@@ -347,6 +355,11 @@ func TestLoadEnvProblems(t *testing.T) {
 			name: "status page",
 			env:  map[string]string{"RAILYARD_STATUS_PAGE": "maybe"},
 			want: []string{`RAILYARD_STATUS_PAGE: "maybe" is not on or off`},
+		},
+		{
+			name: "step isolation",
+			env:  map[string]string{"RAILYARD_STEP_ISOLATION": "no"},
+			want: []string{`RAILYARD_STEP_ISOLATION: "no" is not one of on, off`},
 		},
 		{
 			name: "status password without user",

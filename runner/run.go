@@ -45,6 +45,10 @@ type Command struct {
 	Grace     time.Duration // SIGTERM→SIGKILL grace on cancel or timeout; 0: DefaultGrace
 	TailBytes int           // bytes of combined stdout+stderr kept (the tail); 0: DefaultTailBytes
 	Redact    []string      // secrets replaced by "***" in Output
+	// Sandbox confines the step; nil runs it as the bot's user, unconfined.
+	// Confined, Dir must be a folder Workspace.Prepare returned, and the
+	// step gets TMPDIR (unless Env sets it) in the workspace.
+	Sandbox *Sandbox
 }
 
 // Result is how a step ended.
@@ -104,6 +108,13 @@ func runCmd(ctx context.Context, c Command) Result {
 	cmd := exec.Command("/bin/sh", "-c", guard, "railyard-step", graceTenths, c.Script)
 	cmd.Dir = c.Dir
 	cmd.Env = append([]string{}, c.Env...) // never nil: nil would inherit the bot's environment
+	if c.Sandbox != nil {
+		cmd.Path, cmd.Args = c.Sandbox.wrap(c.Dir, cmd.Args)
+		if !slices.ContainsFunc(cmd.Env, func(kv string) bool { return strings.HasPrefix(kv, "TMPDIR=") }) {
+			_, tmp := stepFolders(c.Dir)
+			cmd.Env = append(cmd.Env, "TMPDIR="+tmp)
+		}
+	}
 	cmd.Stdout, cmd.Stderr = pw, pw
 	cmd.ExtraFiles = []*os.File{lifeline} // fd 3
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}

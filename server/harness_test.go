@@ -59,6 +59,7 @@ func newHarness(t *testing.T, pipeline string, opts ...harnessOption) *harness {
 		V3APIURL: gh.URL, WebURL: "https://github.com/", AppID: 1, WebhookSecret: secret,
 		PrivateKey: gh.PrivateKeyPEM(), WorkDir: filepath.Join(t.TempDir(), "work"), Workers: 4,
 		LogLevel: zerolog.InfoLevel, LogFormat: "json",
+		StepIsolationOff: true, // steps leave their marks in h.dir, outside their workspace
 	}
 	so := server.Options{
 		Engine: engine.Options{Poll: 20 * time.Millisecond, Grace: 2 * time.Second},

@@ -58,6 +58,10 @@ type Server struct {
 // New builds a server from the environment. It connects to the store but
 // starts nothing; Run does.
 func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) (*Server, error) {
+	sandbox, err := stepSandbox(env, log)
+	if err != nil {
+		return nil, err
+	}
 	st, err := store.Open(ctx, env.RedisURL)
 	if err != nil {
 		return nil, err
@@ -94,7 +98,9 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 	engineOpts.Secrets = append(engineOpts.Secrets, env.Secrets()...)
 	engineOpts.WebURL = env.WebURL
 	engineOpts.Workflows = actions.New(clients, st.Redis, opts.Actions)
-	eng := engine.New(st.Redis, stages, reporter, src, runner.NewWorkspace(env.WorkDir), engineOpts)
+	work := runner.NewWorkspace(env.WorkDir)
+	work.Sandbox = sandbox
+	eng := engine.New(st.Redis, stages, reporter, src, work, engineOpts)
 
 	s := &Server{env: env, log: log, store: st, intake: intake, stages: stages, reporter: reporter, engine: eng}
 	s.metrics = newMetrics(stages, reporter.Pending)
@@ -128,6 +134,7 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 	if env.StatusPage {
 		pages := statuspage.New(statuspage.FromEngine(eng, reporter), statuspage.Options{
 			WebURL: env.WebURL, User: env.StatusUser, Password: env.StatusPassword,
+			Warning: isolationWarning(env),
 		})
 		mux.Handle("/status/", pages)
 		mux.Handle("/api/status/", pages)

@@ -68,6 +68,7 @@ func TestKilledProcessJobIsTakenOver(t *testing.T) {
 		V3APIURL: gh.URL, WebURL: "https://github.com/", AppID: 1, WebhookSecret: secret,
 		PrivateKey: gh.PrivateKeyPEM(), WorkDir: filepath.Join(t.TempDir(), "work"), Workers: 4,
 		RedisURL: redisURL, LogLevel: zerolog.InfoLevel, LogFormat: "json",
+		StepIsolationOff: true, // steps leave their marks in h.dir, outside their workspace
 	}
 	// The survivor judges the dead process's lease by its own length, so a
 	// short one keeps the test short; the child runs with the defaults.
@@ -274,6 +275,9 @@ func startBot(t *testing.T, bin string, h *harness) *childBot {
 		"RAILYARD_REDIS_URL=" + h.env.RedisURL,
 		"RAILYARD_WORKDIR=" + filepath.Join(dir, "work"),
 		"RAILYARD_LOG_LEVEL=debug",
+	}
+	if h.env.StepIsolationOff {
+		cmd.Env = append(cmd.Env, "RAILYARD_STEP_ISOLATION=off")
 	}
 	b := &childBot{t: t, h: h, cmd: cmd, url: "http://" + addr, logs: &bytes.Buffer{}}
 	cmd.Stdout, cmd.Stderr = b.logs, b.logs

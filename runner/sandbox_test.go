@@ -1,0 +1,159 @@
+package runner_test
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/railyard/railyard/runner"
+)
+
+// TestMain lets the test binary act as the sandbox launcher, as the bot's
+// binary does.
+func TestMain(m *testing.M) {
+	runner.MaybeRunSandbox()
+	os.Exit(m.Run())
+}
+
+// sandboxRoot is a folder the step user can reach (t.TempDir's is 0700).
+func sandboxRoot(t *testing.T) string {
+	t.Helper()
+	root, err := os.MkdirTemp("", "railyard-sandbox-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(root) })
+	if err := os.Chmod(root, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return root
+}
+
+// confinedRevision prepares a revision in a workspace under root whose steps
+// run in a sandbox made with opts, or skips when this machine cannot
+// confine steps at all.
+func confinedRevision(t *testing.T, root string, opts runner.SandboxOptions) (dir string, sb *runner.Sandbox) {
+	t.Helper()
+	sb, err := runner.NewSandbox(opts)
+	if err != nil {
+		t.Skipf("this machine cannot confine steps: %v", err)
+	}
+	w := runner.NewWorkspace(filepath.Join(root, "work"))
+	w.Sandbox = sb
+	f := &fetcher{archives: [][]byte{repoTarball(t, "hello")}}
+	dir, release, err := w.Prepare(t.Context(), repo, sha(1), false, f.fetch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(release)
+	return dir, sb
+}
+
+// probe tries each thing a step may or may not do and prints name=ok or
+// name=denied, one a line.
+const probe = `
+check() { if (eval "$2") >/dev/null 2>&1; then echo "$1=ok"; else echo "$1=denied"; fi; }
+check read-system 'cat /etc/passwd'
+check read-visible 'cat "$ROOT/system/visible.txt"'
+check read-hidden 'cat "$ROOT/system/private/key.txt"'
+check read-outside 'cat "$ROOT/outside.txt"'
+check list-outside 'ls "$ROOT"'
+check write-revision 'mkdir -p sub/a && echo x > sub/a/f'
+check write-home 'echo x > "$HOME/h"'
+check write-tmp 'echo x > "$TMPDIR/t"'
+check move-between 'mv "$TMPDIR/t" ./moved'
+check write-outside 'echo x > "$ROOT/planted"'
+check parent-environ 'cat /proc/$PPID/environ'
+check parent-maps 'cat /proc/$PPID/maps'
+check dev-null 'echo x > /dev/null'
+echo "uid=$(id -u)"
+`
+
+// The same probe runs confined and unconfined: what the sandbox denies is
+// shown to be reachable without it.
+func TestSandboxConfinesSteps(t *testing.T) {
+	root := sandboxRoot(t)
+	for name, body := range map[string]string{
+		"outside.txt":            "outside",
+		"system/visible.txt":     "visible",
+		"system/private/key.txt": "key",
+	} {
+		p := filepath.Join(root, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dir, sb := confinedRevision(t, root, runner.SandboxOptions{
+		Read:   append(slices.Clone(runner.SystemPaths), filepath.Join(root, "system")),
+		Hidden: []string{filepath.Join(root, "system", "private")},
+	})
+	if sb.LandlockABI() == 0 {
+		t.Skip("the kernel offers no Landlock: only file modes confine steps here")
+	}
+	home := filepath.Join(filepath.Dir(dir), ".home")
+	stepUID := os.Geteuid()
+	if stepUID == 0 {
+		stepUID = 65534 // nobody
+	}
+	allowed := []string{"read-system", "read-visible", "write-revision", "write-home", "write-tmp", "move-between", "dev-null"}
+	denied := []string{"read-hidden", "read-outside", "list-outside", "write-outside", "parent-environ", "parent-maps"}
+
+	tests := []struct {
+		name    string
+		sandbox *runner.Sandbox
+		env     []string
+		want    []string
+	}{
+		// First: files the unconfined run leaves (as root) would be in its way.
+		// Run gives a confined step its TMPDIR.
+		{name: "confined", sandbox: sb,
+			want: append(append(lines(allowed, "ok"), lines(denied, "denied")...), "uid="+strconv.Itoa(stepUID))},
+		{name: "unconfined", env: []string{"TMPDIR=" + filepath.Join(filepath.Dir(dir), ".tmp")},
+			want: append(lines(append(slices.Clone(allowed), denied...), "ok"), "uid="+strconv.Itoa(os.Geteuid()))},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := append(runner.Env(home, map[string]string{"ROOT": root}, nil), tt.env...)
+			res := runner.Run(t.Context(), runner.Command{Script: probe, Dir: dir, Env: env, Sandbox: tt.sandbox})
+			if !res.OK() {
+				t.Fatalf("probe failed: %+v", res)
+			}
+			got := strings.Split(strings.TrimSpace(res.Output), "\n")
+			slices.Sort(got)
+			slices.Sort(tt.want)
+			if !slices.Equal(got, tt.want) {
+				t.Errorf("probe:\n got %v\nwant %v", got, tt.want)
+			}
+		})
+	}
+}
+
+func lines(names []string, result string) []string {
+	out := make([]string, len(names))
+	for i, n := range names {
+		out[i] = n + "=" + result
+	}
+	return out
+}
+
+// A confined step is still stopped as a group on cancel and timeout.
+func TestSandboxedRunStopsTheWholeGroup(t *testing.T) {
+	dir, sb := confinedRevision(t, sandboxRoot(t), runner.SandboxOptions{})
+	res := runner.Run(t.Context(), runner.Command{Script: spawnChild + "wait", Dir: dir, Env: runner.Env(dir, nil, nil),
+		Timeout: 300 * time.Millisecond, Grace: time.Second, Sandbox: sb})
+	if !res.TimedOut || res.Err != nil {
+		t.Fatalf("Run = %+v", res)
+	}
+	for _, f := range []string{"shell.pid", "child.pid"} {
+		if pid := readPID(t, filepath.Join(dir, f)); !gone(pid) {
+			t.Errorf("%s %d still there after Run", f, pid)
+		}
+	}
+}
