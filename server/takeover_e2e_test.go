@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -259,8 +261,20 @@ type childBot struct {
 // environment, and waits until it serves.
 func startBot(t *testing.T, bin string, h *harness) *childBot {
 	t.Helper()
+	return startBotAs(t, bin, h, botSetup{})
+}
+
+// botSetup is how a child bot differs from startBot's.
+type botSetup struct {
+	dir  string              // working directory; "": a new one, without .env
+	env  []string            // KEY=VALUE sets a variable, KEY alone removes it
+	cred *syscall.Credential // the user it runs as; nil: the test's
+}
+
+func startBotAs(t *testing.T, bin string, h *harness, setup botSetup) *childBot {
+	t.Helper()
 	addr := "127.0.0.1:" + freePort(t)
-	dir := t.TempDir() // no .env here
+	dir := cmp.Or(setup.dir, t.TempDir())
 	cmd := exec.Command(bin)
 	cmd.Dir = dir
 	cmd.Env = []string{
@@ -279,9 +293,16 @@ func startBot(t *testing.T, bin string, h *harness) *childBot {
 	if h.env.StepIsolationOff {
 		cmd.Env = append(cmd.Env, "RAILYARD_STEP_ISOLATION=off")
 	}
+	for _, kv := range setup.env {
+		key, _, _ := strings.Cut(kv, "=")
+		cmd.Env = slices.DeleteFunc(cmd.Env, func(e string) bool { return strings.HasPrefix(e, key+"=") })
+		if strings.Contains(kv, "=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
 	b := &childBot{t: t, h: h, cmd: cmd, url: "http://" + addr, logs: &bytes.Buffer{}}
 	cmd.Stdout, cmd.Stderr = b.logs, b.logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: setup.cred}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
