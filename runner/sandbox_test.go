@@ -20,7 +20,7 @@ func TestMain(m *testing.M) {
 }
 
 // sandboxRoot is a folder the step user can reach (t.TempDir's is 0700).
-func sandboxRoot(t *testing.T) string {
+func sandboxRoot(t testing.TB) string {
 	t.Helper()
 	root, err := os.MkdirTemp("", "railyard-sandbox-test-")
 	if err != nil {
@@ -36,7 +36,7 @@ func sandboxRoot(t *testing.T) string {
 // confinedRevision prepares a revision in a workspace under root whose steps
 // run in a sandbox made with opts, or skips when this machine cannot
 // confine steps at all.
-func confinedRevision(t *testing.T, root string, opts runner.SandboxOptions) (dir string, sb *runner.Sandbox) {
+func confinedRevision(t testing.TB, root string, opts runner.SandboxOptions) (dir string, sb *runner.Sandbox) {
 	t.Helper()
 	sb, err := runner.NewSandbox(opts)
 	if err != nil {
@@ -155,5 +155,23 @@ func TestSandboxedRunStopsTheWholeGroup(t *testing.T) {
 		if pid := readPID(t, filepath.Join(dir, f)); !gone(pid) {
 			t.Errorf("%s %d still there after Run", f, pid)
 		}
+	}
+}
+
+// BenchmarkRunStep measures what confining adds to running a step that does
+// nothing: the launcher's start, the privilege drop and Landlock.
+func BenchmarkRunStep(b *testing.B) {
+	dir, sb := confinedRevision(b, sandboxRoot(b), runner.SandboxOptions{})
+	for _, bc := range []struct {
+		name    string
+		sandbox *runner.Sandbox
+	}{{"unconfined", nil}, {"confined", sb}} {
+		b.Run(bc.name, func(b *testing.B) {
+			for b.Loop() {
+				if res := runner.Run(b.Context(), runner.Command{Script: "true", Dir: dir, Env: runner.Env(dir, nil, nil), Sandbox: bc.sandbox}); !res.OK() {
+					b.Fatalf("Run = %+v", res)
+				}
+			}
+		})
 	}
 }
