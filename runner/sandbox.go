@@ -95,11 +95,6 @@ func NewSandbox(opts SandboxOptions) (*Sandbox, error) {
 	default:
 		s.abi = min(abi, len(landlockABIs))
 	}
-	if s.cred == nil && s.abi == 0 {
-		return nil, fmt.Errorf("step isolation is not possible: the bot does not run as root, so steps cannot run as another user, and %s; "+
-			"set RAILYARD_STEP_ISOLATION=off to run steps unconfined, with access to the bot's secrets", s.noLandlock)
-	}
-
 	hidden := make([]string, 0, len(opts.Hidden))
 	for _, h := range opts.Hidden {
 		if h == "" {
@@ -114,14 +109,10 @@ func NewSandbox(opts SandboxOptions) (*Sandbox, error) {
 		}
 		hidden = append(hidden, r)
 	}
+	if err := s.enough(hidden); err != nil {
+		return nil, err
+	}
 	if s.abi == 0 {
-		// Only file modes keep the step user out.
-		for _, h := range hidden {
-			if readableBy(h, s.cred) {
-				return nil, fmt.Errorf("step isolation: %s is readable by step user %s and the kernel offers no Landlock to hide it: "+
-					"make it readable by the bot's user only (chmod go-rwx)", h, s.userName)
-			}
-		}
 		return s, nil
 	}
 	read := opts.Read
@@ -154,6 +145,27 @@ func (s *Sandbox) MarshalZerologObject(e *zerolog.Event) {
 	} else {
 		e.Str("landlock", "off: "+s.noLandlock)
 	}
+}
+
+// enough fails when s would not keep steps away from the bot's secrets:
+// without a step user nor Landlock, nothing separates them; with a step
+// user but without Landlock, only file modes do, so none of the hidden
+// files may be readable by it.
+func (s *Sandbox) enough(hidden []string) error {
+	if s.abi > 0 {
+		return nil
+	}
+	if s.cred == nil {
+		return fmt.Errorf("step isolation is not possible: the bot does not run as root, so steps cannot run as another user, and %s; "+
+			"set RAILYARD_STEP_ISOLATION=off to run steps unconfined, with access to the bot's secrets", s.noLandlock)
+	}
+	for _, h := range hidden {
+		if readableBy(h, s.cred) {
+			return fmt.Errorf("step isolation: %s is readable by step user %s and %s to hide it: "+
+				"make it readable by the bot's user only (chmod go-rwx)", h, s.userName, s.noLandlock)
+		}
+	}
+	return nil
 }
 
 // LandlockABI is the Landlock ABI version steps are confined with; 0: none.
@@ -189,11 +201,15 @@ func lookupStepUser(name string) (*syscall.Credential, string, error) {
 }
 
 // readableBy reports whether a step running as cred (nil: the bot's own
-// user) could read path by its file mode.
+// user) could read the file at path by its mode. Folders do not count:
+// the work directory must be open to steps, and a listing holds no secret.
 func readableBy(path string, cred *syscall.Credential) bool {
 	var st unix.Stat_t
-	if cred == nil || unix.Stat(path, &st) != nil {
-		return cred == nil
+	if cred == nil {
+		return true
+	}
+	if unix.Stat(path, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return false
 	}
 	switch {
 	case st.Uid == cred.Uid:
