@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
@@ -16,7 +15,6 @@ import (
 	"strings"
 	"syscall"
 	"testing"
-	"time"
 
 	"github.com/railyard/railyard/internal/githubtest"
 )
@@ -286,22 +284,7 @@ func passwordRedis(t *testing.T, password string) string {
 	if err != nil {
 		t.Skip("needs redis-server: the bot runs as a separate process on a Redis with a password")
 	}
-	port := freePort(t)
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--requirepass", password)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	url := "redis://:" + password + "@127.0.0.1:" + port + "/0"
-	rdb := redisClient(t, url)
-	deadline := time.Now().Add(10 * time.Second)
-	for rdb.Ping(context.Background()).Err() != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("private redis-server did not answer")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return url
+	return privateRedis(t, bin, password)
 }
 
 // reachableDir is a new folder any user can enter (t.TempDir's is not).

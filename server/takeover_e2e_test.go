@@ -183,13 +183,24 @@ func takeoverRedis(t *testing.T) string {
 			"railyard:{railyard}:stage:*", "railyard:{railyard}:outbox:*")
 		return url
 	}
+	return privateRedis(t, bin, "")
+}
+
+// privateRedis starts redis-server bin on a free port, asking for password
+// unless it is empty, and returns its URL once it answers.
+func privateRedis(t *testing.T, bin, password string) string {
 	port := freePort(t)
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	args := []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}
+	url := "redis://127.0.0.1:" + port + "/0"
+	if password != "" {
+		args = append(args, "--requirepass", password)
+		url = "redis://:" + password + "@127.0.0.1:" + port + "/0"
+	}
+	cmd := exec.Command(bin, args...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	url = "redis://127.0.0.1:" + port + "/0"
 	rdb := redisClient(t, url)
 	deadline := time.Now().Add(10 * time.Second)
 	for rdb.Ping(context.Background()).Err() != nil {
