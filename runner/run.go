@@ -108,19 +108,22 @@ func runCmd(ctx context.Context, c Command) Result {
 	cmd := exec.Command("/bin/sh", "-c", guard, "railyard-step", graceTenths, c.Script)
 	cmd.Dir = c.Dir
 	cmd.Env = append([]string{}, c.Env...) // never nil: nil would inherit the bot's environment
-	if c.Sandbox != nil {
-		cmd.Path, cmd.Args = c.Sandbox.wrap(c.Dir, cmd.Args)
-		if !slices.ContainsFunc(cmd.Env, func(kv string) bool { return strings.HasPrefix(kv, "TMPDIR=") }) {
-			_, tmp := stepFolders(c.Dir)
-			cmd.Env = append(cmd.Env, "TMPDIR="+tmp)
-		}
-	}
 	cmd.Stdout, cmd.Stderr = pw, pw
 	cmd.ExtraFiles = []*os.File{lifeline} // fd 3
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	started := func(bool) {}
+	if c.Sandbox != nil {
+		if started, err = c.Sandbox.confine(cmd); err != nil {
+			pw.Close()
+			lifeline.Close()
+			res.Err = fmt.Errorf("run step: %w", err)
+			return res
+		}
+	}
 	err = cmd.Start()
 	pw.Close()
 	lifeline.Close()
+	started(err == nil)
 	if err != nil {
 		res.Err = fmt.Errorf("start step: %w", err)
 		return res

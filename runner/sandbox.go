@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"os/exec"
 	"os/user"
 	"path/filepath"
 	"slices"
@@ -288,15 +289,53 @@ func stepFolders(dir string) (home, tmp string) {
 	return filepath.Join(filepath.Dir(dir), homeDir), filepath.Join(filepath.Dir(dir), tmpDir)
 }
 
-// wrap returns the program and arguments that run argv confined, in dir.
-func (s *Sandbox) wrap(dir string, argv []string) (path string, args []string) {
-	home, tmp := stepFolders(dir)
-	spec := sandboxSpec{ABI: s.abi, ReadDirs: s.readDirs, ReadFiles: s.readFiles, Write: []string{dir, home, tmp}}
+// envFD is the launcher's file descriptor from which it reads the step's
+// environment (fd 3 is Run's lifeline).
+const envFD = 4
+
+// confine makes cmd, not yet started, run its program through the
+// launcher, confined. The launcher itself runs with an empty environment:
+// the step's is the pipeline author's, and an LD_PRELOAD in it would run
+// their code in the launcher, before the confinement (as root, if the bot
+// is root). It gets the step's environment through a pipe instead, not in
+// its arguments, which every process may read. started must be called
+// once cmd.Start has returned, with whether it started.
+func (s *Sandbox) confine(cmd *exec.Cmd) (started func(ok bool), err error) {
+	if len(cmd.ExtraFiles) != envFD-3 {
+		return nil, fmt.Errorf("sandbox: %d extra files, want %d", len(cmd.ExtraFiles), envFD-3)
+	}
+	home, tmp := stepFolders(cmd.Dir)
+	spec := sandboxSpec{ABI: s.abi, ReadDirs: s.readDirs, ReadFiles: s.readFiles, Write: []string{cmd.Dir, home, tmp}}
 	if s.cred != nil {
 		spec.UID, spec.GID, spec.Groups = &s.cred.Uid, s.cred.Gid, s.cred.Groups
 	}
-	data, _ := json.Marshal(spec) // plain fields: cannot fail
-	return s.exe, append([]string{sandboxArg0, string(data)}, argv...)
+	specJSON, _ := json.Marshal(spec) // plain fields: cannot fail
+	env := cmd.Env
+	if !slices.ContainsFunc(env, func(kv string) bool { return strings.HasPrefix(kv, "TMPDIR=") }) {
+		env = append(env, "TMPDIR="+tmp)
+	}
+	envJSON, _ := json.Marshal(env)
+
+	r, w, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.ExtraFiles = append(cmd.ExtraFiles, r)
+	cmd.Path, cmd.Args = s.exe, append([]string{sandboxArg0, string(specJSON)}, cmd.Args...)
+	cmd.Env = []string{}
+	return func(ok bool) {
+		r.Close()
+		if !ok {
+			w.Close()
+			return
+		}
+		// Past the pipe's buffer the write waits for the launcher, which
+		// reads it all first thing; should the launcher die, it fails.
+		go func() {
+			_, _ = w.Write(envJSON)
+			w.Close()
+		}()
+	}, nil
 }
 
 // MaybeRunSandbox turns this process into the sandbox launcher when it was
@@ -317,11 +356,19 @@ func MaybeRunSandbox() {
 }
 
 // enterSandbox drops to the step user, confines this process with Landlock
-// and execs argv; it returns only on failure.
+// and execs argv with the environment read from envFD; it returns only on
+// failure.
 func enterSandbox(specJSON string, argv []string) error {
 	var spec sandboxSpec
 	if err := json.Unmarshal([]byte(specJSON), &spec); err != nil {
 		return fmt.Errorf("bad spec: %w", err)
+	}
+	envFile := os.NewFile(envFD, "step-environment")
+	var env []string
+	err := json.NewDecoder(envFile).Decode(&env)
+	envFile.Close()
+	if err != nil {
+		return fmt.Errorf("read the step's environment: %w", err)
 	}
 	if spec.UID != nil {
 		// Go applies these to every thread. Groups first: after setuid we
@@ -357,7 +404,7 @@ func enterSandbox(specJSON string, argv []string) error {
 			return fmt.Errorf("landlock: %w", err)
 		}
 	}
-	return syscall.Exec(argv[0], argv, os.Environ())
+	return syscall.Exec(argv[0], argv, env)
 }
 
 var landlockABIs = []landlock.Config{

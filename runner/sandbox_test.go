@@ -1,7 +1,9 @@
 package runner_test
 
 import (
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -141,6 +143,54 @@ func lines(names []string, result string) []string {
 		out[i] = n + "=" + result
 	}
 	return out
+}
+
+// The step's environment is the pipeline author's. Were the launcher run
+// with it, an LD_PRELOAD there would run the author's code before the
+// confinement, as root when the bot is root. The library here logs, from
+// every process that loads it, its user and whether no_new_privs (set
+// just before Landlock) is on.
+func TestSandboxLauncherDoesNotRunWithTheStepsEnvironment(t *testing.T) {
+	cc, err := exec.LookPath("cc")
+	if err != nil {
+		t.Skip("needs a C compiler to build a preload library")
+	}
+	dir, sb := confinedRevision(t, sandboxRoot(t), runner.SandboxOptions{})
+	src, lib, log := filepath.Join(dir, "preload.c"), filepath.Join(dir, "preload.so"), filepath.Join(dir, "preload.log")
+	code := `#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+#include <sys/prctl.h>
+__attribute__((constructor)) static void mark(void) {
+	FILE *f = fopen(getenv("PRELOAD_LOG"), "a");
+	if (f) { fprintf(f, "uid=%d no_new_privs=%d\n", (int)geteuid(), prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0)); fclose(f); }
+}
+`
+	if err := os.WriteFile(src, []byte(code), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(cc, "-shared", "-fPIC", "-o", lib, src).CombinedOutput(); err != nil {
+		t.Fatalf("cc: %v\n%s", err, out)
+	}
+	env := append(runner.Env(dir, nil, nil), "LD_PRELOAD="+lib, "PRELOAD_LOG="+log)
+	if res := runner.Run(t.Context(), runner.Command{Script: "true", Dir: dir, Env: env, Sandbox: sb}); !res.OK() {
+		t.Fatalf("Run = %+v", res)
+	}
+	data, err := os.ReadFile(log)
+	if err != nil {
+		t.Fatalf("the library never ran, so this test shows nothing: %v", err)
+	}
+	stepUID := os.Geteuid()
+	if stepUID == 0 {
+		stepUID = 65534 // nobody
+	}
+	want := fmt.Sprintf("uid=%d no_new_privs=1", stepUID)
+	for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+		if line != want {
+			t.Errorf("the step's LD_PRELOAD ran before the confinement: %q, want only %q", data, want)
+			break
+		}
+	}
 }
 
 // A confined step is still stopped as a group on cancel and timeout.
