@@ -50,9 +50,14 @@ type SandboxOptions struct {
 	// DefaultStepUser. It must not be root.
 	User string
 	// Hidden are paths no step may read even where they lie under a
-	// readable system path: the bot's working directory, its .env, its
-	// key file, the work directory (a step gets only its own folders).
+	// readable system path: the bot's working directory, the work
+	// directory (a step gets only its own folders).
 	Hidden []string
+	// Secrets are files of secrets (.env, the App's key): hidden, and so
+	// is the folder holding each, where other secrets often lie beside it
+	// (a Kubernetes secret volume), unless that folder is / or a readable
+	// system path itself.
+	Secrets []string
 	// Read replaces SystemPaths (tests).
 	Read []string
 }
@@ -96,8 +101,23 @@ func NewSandbox(opts SandboxOptions) (*Sandbox, error) {
 	default:
 		s.abi = min(abi, len(landlockABIs))
 	}
-	hidden := make([]string, 0, len(opts.Hidden))
-	for _, h := range opts.Hidden {
+	read := opts.Read
+	if read == nil {
+		read = SystemPaths
+	}
+	var roots []string
+	for _, r := range read {
+		real, err := realPath(r)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("step isolation: %w", err)
+		}
+		roots = append(roots, real)
+	}
+	var hidden []string
+	for _, h := range slices.Concat(opts.Hidden, opts.Secrets) {
 		if h == "" {
 			continue
 		}
@@ -109,6 +129,9 @@ func NewSandbox(opts SandboxOptions) (*Sandbox, error) {
 			return nil, fmt.Errorf("step isolation: %w", err)
 		}
 		hidden = append(hidden, r)
+		if dir := filepath.Dir(r); slices.Contains(opts.Secrets, h) && dir != "/" && !slices.Contains(roots, dir) {
+			hidden = append(hidden, dir)
+		}
 	}
 	if err := s.enough(hidden); err != nil {
 		return nil, err
@@ -116,19 +139,8 @@ func NewSandbox(opts SandboxOptions) (*Sandbox, error) {
 	if s.abi == 0 {
 		return s, nil
 	}
-	read := opts.Read
-	if read == nil {
-		read = SystemPaths
-	}
-	for _, r := range read {
-		real, err := realPath(r)
-		if errors.Is(err, fs.ErrNotExist) {
-			continue
-		}
-		if err != nil {
-			return nil, fmt.Errorf("step isolation: %w", err)
-		}
-		addReadable(real, hidden, &s.readDirs, &s.readFiles)
+	for _, r := range roots {
+		addReadable(r, hidden, &s.readDirs, &s.readFiles)
 	}
 	s.readDirs, s.readFiles = compactSorted(s.readDirs), compactSorted(s.readFiles)
 	return s, nil

@@ -62,6 +62,9 @@ check() { if (eval "$2") >/dev/null 2>&1; then echo "$1=ok"; else echo "$1=denie
 check read-system 'cat /etc/passwd'
 check read-visible 'cat "$ROOT/system/visible.txt"'
 check read-hidden 'cat "$ROOT/system/private/key.txt"'
+check read-secret 'cat "$ROOT/system/keys/app.pem"'
+check read-beside-secret 'cat "$ROOT/system/keys/webhook-secret"'
+check read-beside-top-secret 'cat "$ROOT/system/beside-top.txt"'
 check read-outside 'cat "$ROOT/outside.txt"'
 check list-outside 'ls "$ROOT"'
 check write-revision 'mkdir -p sub/a && echo x > sub/a/f'
@@ -80,9 +83,13 @@ echo "uid=$(id -u)"
 func TestSandboxConfinesSteps(t *testing.T) {
 	root := sandboxRoot(t)
 	for name, body := range map[string]string{
-		"outside.txt":            "outside",
-		"system/visible.txt":     "visible",
-		"system/private/key.txt": "key",
+		"outside.txt":                "outside",
+		"system/visible.txt":         "visible",
+		"system/private/key.txt":     "key",
+		"system/keys/app.pem":        "app key",
+		"system/keys/webhook-secret": "webhook secret",
+		"system/top.pem":             "top key",
+		"system/beside-top.txt":      "beside a secret at the top of a readable path",
 	} {
 		p := filepath.Join(root, name)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
@@ -93,8 +100,9 @@ func TestSandboxConfinesSteps(t *testing.T) {
 		}
 	}
 	dir, sb := confinedRevision(t, root, runner.SandboxOptions{
-		Read:   append(slices.Clone(runner.SystemPaths), filepath.Join(root, "system")),
-		Hidden: []string{filepath.Join(root, "system", "private")},
+		Read:    append(slices.Clone(runner.SystemPaths), filepath.Join(root, "system")),
+		Hidden:  []string{filepath.Join(root, "system", "private")},
+		Secrets: []string{filepath.Join(root, "system", "keys", "app.pem"), filepath.Join(root, "system", "top.pem")},
 	})
 	if sb.LandlockABI() == 0 {
 		t.Skip("the kernel offers no Landlock: only file modes confine steps here")
@@ -104,8 +112,8 @@ func TestSandboxConfinesSteps(t *testing.T) {
 	if stepUID == 0 {
 		stepUID = 65534 // nobody
 	}
-	allowed := []string{"read-system", "read-visible", "write-revision", "write-home", "write-tmp", "move-between", "dev-null"}
-	denied := []string{"read-hidden", "read-outside", "list-outside", "write-outside", "parent-environ", "parent-maps"}
+	allowed := []string{"read-system", "read-visible", "read-beside-top-secret", "write-revision", "write-home", "write-tmp", "move-between", "dev-null"}
+	denied := []string{"read-hidden", "read-secret", "read-beside-secret", "read-outside", "list-outside", "write-outside", "parent-environ", "parent-maps"}
 
 	tests := []struct {
 		name    string

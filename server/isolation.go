@@ -34,13 +34,14 @@ func stepSandbox(env config.Env, log zerolog.Logger) (*runner.Sandbox, error) {
 		return nil, fmt.Errorf("step isolation: %w", err)
 	}
 	// The bot's own files: its directory (unless that is /, which holds
-	// everything), its .env (even when that directory is /), its key file
-	// and every step's folders but the step's own.
-	hidden := []string{filepath.Join(cwd, config.DotenvPath), env.PrivateKeyFile, env.WorkDir}
+	// everything), every step's folders but the step's own, its .env (even
+	// when its directory is /) and its key file.
+	hidden := []string{env.WorkDir}
 	if cwd != "/" {
 		hidden = append(hidden, cwd)
 	}
-	sb, err := runner.NewSandbox(runner.SandboxOptions{User: env.StepUser, Hidden: hidden})
+	sb, err := runner.NewSandbox(runner.SandboxOptions{User: env.StepUser, Hidden: hidden,
+		Secrets: []string{filepath.Join(cwd, config.DotenvPath), env.PrivateKeyFile}})
 	if err != nil {
 		return nil, err
 	}
