@@ -82,11 +82,13 @@ type Sandbox struct {
 // none at all: the bot is not root and the kernel has no Landlock. It also
 // fails when, without Landlock, the step user could read a hidden file.
 func NewSandbox(opts SandboxOptions) (*Sandbox, error) {
-	exe, err := os.Executable()
-	if err != nil {
+	// The running binary itself, even if an upgrade has replaced the file.
+	const exe = "/proc/self/exe"
+	if _, err := os.Stat(exe); err != nil {
 		return nil, fmt.Errorf("step isolation: find the bot's binary: %w", err)
 	}
 	s := &Sandbox{exe: exe}
+	var err error
 	if os.Geteuid() == 0 {
 		if s.cred, s.userName, err = lookupStepUser(cmp.Or(opts.User, DefaultStepUser)); err != nil {
 			return nil, err
