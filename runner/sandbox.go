@@ -27,6 +27,10 @@ import (
 // and then execs the step's shell.
 const sandboxArg0 = "railyard-sandbox"
 
+// launcher is the binary run as the launcher: the bot's own, even if an
+// upgrade has replaced its file since it started.
+const launcher = "/proc/self/exe"
+
 // DefaultStepUser is who steps run as when the bot runs as root.
 const DefaultStepUser = "nobody"
 
@@ -68,7 +72,6 @@ type SandboxOptions struct {
 // read /proc/<pid>/mem and environ of any process outside its own domain.
 // NewSandbox makes one at start-up; Run uses it through Command.Sandbox.
 type Sandbox struct {
-	exe        string              // the bot's binary, run as the launcher
 	cred       *syscall.Credential // nil: steps run as the bot's user
 	userName   string
 	abi        int    // the Landlock ABI used; 0: none
@@ -82,12 +85,10 @@ type Sandbox struct {
 // none at all: the bot is not root and the kernel has no Landlock. It also
 // fails when, without Landlock, the step user could read a hidden file.
 func NewSandbox(opts SandboxOptions) (*Sandbox, error) {
-	// The running binary itself, even if an upgrade has replaced the file.
-	const exe = "/proc/self/exe"
-	if _, err := os.Stat(exe); err != nil {
+	if _, err := os.Stat(launcher); err != nil {
 		return nil, fmt.Errorf("step isolation: find the bot's binary: %w", err)
 	}
-	s := &Sandbox{exe: exe}
+	s := &Sandbox{}
 	var err error
 	if os.Geteuid() == 0 {
 		if s.cred, s.userName, err = lookupStepUser(cmp.Or(opts.User, DefaultStepUser)); err != nil {
@@ -335,7 +336,7 @@ func (s *Sandbox) confine(cmd *exec.Cmd) (started func(ok bool), err error) {
 		return nil, err
 	}
 	cmd.ExtraFiles = append(cmd.ExtraFiles, r)
-	cmd.Path, cmd.Args = s.exe, append([]string{sandboxArg0, string(specJSON)}, cmd.Args...)
+	cmd.Path, cmd.Args = launcher, append([]string{sandboxArg0, string(specJSON)}, cmd.Args...)
 	cmd.Env = []string{}
 	return func(ok bool) {
 		r.Close()
