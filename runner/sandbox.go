@@ -216,6 +216,30 @@ func lookupStepUser(name string) (*syscall.Credential, string, error) {
 	return cred, name, nil
 }
 
+// Reachable fails when the step user cannot enter dir (the work
+// directory) or one of the folders above it: its steps could not use
+// their HOME and TMPDIR there.
+func (s *Sandbox) Reachable(dir string) error {
+	if s.cred == nil {
+		return nil
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	for p := abs; ; p = filepath.Dir(p) {
+		var st unix.Stat_t
+		if unix.Stat(p, &st) == nil && !allows(&st, s.cred, 0o1) {
+			return fmt.Errorf("step isolation: step user %s cannot enter %s, so its steps cannot use %s: "+
+				"put RAILYARD_WORKDIR where it can (for example /var/lib/railyard/work), or open %s to it (chmod o+x)",
+				s.userName, p, abs, p)
+		}
+		if p == "/" {
+			return nil
+		}
+	}
+}
+
 // readableBy reports whether a step running as cred (nil: the bot's own
 // user) could read the file at path by its mode. Folders do not count:
 // the work directory must be open to steps, and a listing holds no secret.
@@ -227,13 +251,19 @@ func readableBy(path string, cred *syscall.Credential) bool {
 	if unix.Stat(path, &st) != nil || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return false
 	}
+	return allows(&st, cred, 0o4)
+}
+
+// allows reports whether st's mode grants cred perm (4 read, 2 write,
+// 1 execute or search), as the owner, the group or anyone else.
+func allows(st *unix.Stat_t, cred *syscall.Credential, perm uint32) bool {
 	switch {
 	case st.Uid == cred.Uid:
-		return st.Mode&0o400 != 0
+		return st.Mode&(perm<<6) != 0
 	case st.Gid == cred.Gid || slices.Contains(cred.Groups, st.Gid):
-		return st.Mode&0o040 != 0
+		return st.Mode&(perm<<3) != 0
 	}
-	return st.Mode&0o004 != 0
+	return st.Mode&perm != 0
 }
 
 // addReadable adds root to the readable folders, or, when a hidden path lies

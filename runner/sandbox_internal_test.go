@@ -47,3 +47,36 @@ func TestSandboxEnoughFailsClosed(t *testing.T) {
 		})
 	}
 }
+
+// As root, steps run as another user, who must be able to enter the work
+// directory.
+func TestSandboxReachable(t *testing.T) {
+	root := t.TempDir()
+	open, shut := filepath.Join(root, "open", "work"), filepath.Join(root, "shut", "work")
+	for dir, mode := range map[string]os.FileMode{filepath.Dir(open): 0o755, filepath.Dir(shut): 0o700} {
+		if err := os.MkdirAll(filepath.Join(dir, "work"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chmod(dir, mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, dir := range []string{root, filepath.Dir(root)} { // t.TempDir's are 0700
+		if err := os.Chmod(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	other := &Sandbox{cred: &syscall.Credential{Uid: uint32(os.Geteuid()) + 1, Gid: uint32(os.Getegid()) + 1}, userName: "someone"}
+	if err := other.Reachable(open); err != nil {
+		t.Errorf("Reachable(%s) = %v, want nil", open, err)
+	}
+	if err := other.Reachable(filepath.Join(open, "not", "made", "yet")); err != nil {
+		t.Errorf("Reachable of a folder still to be made = %v, want nil", err)
+	}
+	if err := other.Reachable(shut); err == nil || !strings.Contains(err.Error(), "cannot enter "+filepath.Dir(shut)) {
+		t.Errorf("Reachable(%s) = %v, want it to name %s", shut, err, filepath.Dir(shut))
+	}
+	if err := (&Sandbox{}).Reachable(shut); err != nil {
+		t.Errorf("steps as the bot's own user: Reachable = %v, want nil", err)
+	}
+}

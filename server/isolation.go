@@ -45,6 +45,9 @@ func stepSandbox(env config.Env, log zerolog.Logger) (*runner.Sandbox, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := sb.Reachable(env.WorkDir); err != nil {
+		return nil, err
+	}
 	log.Info().Object("isolation", sb).Bool("non_dumpable", true).Msg("Steps are isolated from the bot's secrets.")
 	return sb, nil
 }
