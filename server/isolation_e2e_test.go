@@ -160,6 +160,19 @@ func runHostileStep(t *testing.T, bin string, asRoot, isolated bool) {
 	writeFile(t, filepath.Join(revB, "release"), "")
 	h.awaitCheckRun("railyard/staging", b, "success")
 	page := fetch(t, bot.url+"/status/"+repoName)
+	// The kernel gives a non-dumpable process's /proc files to root, which
+	// tells only when the bot is not root itself.
+	botUID := uint32(os.Geteuid())
+	if cred != nil {
+		botUID = cred.Uid
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(fmt.Sprintf("/proc/%d/environ", bot.cmd.Process.Pid), &st); err != nil {
+		t.Fatal(err)
+	}
+	if dumpable := st.Uid == botUID; botUID != 0 && dumpable == isolated {
+		t.Errorf("the bot's /proc/<pid>/environ belongs to uid %d: dumpable %v, want %v", st.Uid, dumpable, !isolated)
+	}
 	bot.kill()
 
 	secrets := map[string]string{
@@ -215,6 +228,9 @@ func runHostileStep(t *testing.T, bin string, asRoot, isolated bool) {
 		return
 	}
 
+	if !strings.Contains(bot.logs.String(), "Step isolation is off") {
+		t.Errorf("with isolation off, the bot's log does not warn:\n%s", bot.logs)
+	}
 	// Isolation off: each secret is within the hostile step's reach, and
 	// base64 or hex carries it past redaction into the check run.
 	reach := map[string]string{
