@@ -41,6 +41,12 @@ const DefaultStepUser = "nobody"
 // among them: the bot's files live there.
 var SystemPaths = []string{"/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/etc", "/opt", "/proc", "/sys"}
 
+// linkedFiles are files under SystemPaths that are often links to outside
+// them, whose targets a confined step may read too: on hosts with
+// systemd-resolved, /etc/resolv.conf points into /run, and without it
+// DNS fails.
+var linkedFiles = []string{"/etc/resolv.conf"}
+
 // devices a confined step may read and write.
 var devices = []string{"/dev/null", "/dev/zero", "/dev/full", "/dev/random", "/dev/urandom", "/dev/tty"}
 
@@ -145,6 +151,7 @@ func NewSandbox(opts SandboxOptions) (*Sandbox, error) {
 	for _, r := range roots {
 		addReadable(r, hidden, &s.readDirs, &s.readFiles)
 	}
+	s.readFiles = append(s.readFiles, linkTargets(linkedFiles, roots, hidden)...)
 	s.readDirs, s.readFiles = compactSorted(s.readDirs), compactSorted(s.readFiles)
 	return s, nil
 }
@@ -297,6 +304,23 @@ func addReadable(root string, hidden []string, dirs, files *[]string) {
 	for _, e := range entries {
 		addReadable(filepath.Join(root, e.Name()), hidden, dirs, files)
 	}
+}
+
+// linkTargets returns where the files among links lead, when that is
+// outside roots and not hidden.
+func linkTargets(links, roots, hidden []string) []string {
+	var out []string
+	for _, l := range links {
+		target, err := realPath(l)
+		if err != nil {
+			continue
+		}
+		in := func(dir string) bool { return within(target, dir) }
+		if !slices.ContainsFunc(roots, in) && !slices.ContainsFunc(hidden, in) {
+			out = append(out, target)
+		}
+	}
+	return out
 }
 
 // within reports whether path is dir or lies under it.

@@ -3,6 +3,7 @@ package runner
 import (
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -78,5 +79,34 @@ func TestSandboxReachable(t *testing.T) {
 	}
 	if err := (&Sandbox{}).Reachable(shut); err != nil {
 		t.Errorf("steps as the bot's own user: Reachable = %v, want nil", err)
+	}
+}
+
+// A link under a readable path that leads outside (resolv.conf into /run)
+// makes its target readable, unless that is hidden.
+func TestLinkTargets(t *testing.T) {
+	root := t.TempDir()
+	etc, run, secret := filepath.Join(root, "etc"), filepath.Join(root, "run"), filepath.Join(root, "secret")
+	for _, d := range []string{etc, run, secret} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for target, link := range map[string]string{
+		filepath.Join(run, "stub-resolv.conf"): filepath.Join(etc, "resolv.conf"),
+		filepath.Join(etc, "hosts.real"):       filepath.Join(etc, "hosts"),
+		filepath.Join(secret, "key.pem"):       filepath.Join(etc, "key.pem"),
+	} {
+		if err := os.WriteFile(target, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+	}
+	links := []string{filepath.Join(etc, "resolv.conf"), filepath.Join(etc, "hosts"), filepath.Join(etc, "key.pem"), filepath.Join(etc, "missing")}
+	got := linkTargets(links, []string{etc}, []string{secret})
+	if want := []string{filepath.Join(run, "stub-resolv.conf")}; !slices.Equal(got, want) {
+		t.Errorf("linkTargets = %v, want %v", got, want)
 	}
 }
