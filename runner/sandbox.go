@@ -374,7 +374,14 @@ func (s *Sandbox) confine(cmd *exec.Cmd) (started func(ok bool), err error) {
 		return nil, fmt.Errorf("sandbox: %d extra files, want %d", len(cmd.ExtraFiles), envFD-3)
 	}
 	home, tmp := stepFolders(cmd.Dir)
-	spec := sandboxSpec{ABI: s.abi, ReadDirs: s.readDirs, ReadFiles: s.readFiles, Write: []string{cmd.Dir, home, tmp}}
+	write := []string{cmd.Dir, home, tmp}
+	for _, p := range write {
+		// A Landlock rule follows a link: it would open the link's target.
+		if fi, err := os.Lstat(p); err == nil && !fi.IsDir() {
+			return nil, fmt.Errorf("sandbox: %s is not a folder", p)
+		}
+	}
+	spec := sandboxSpec{ABI: s.abi, ReadDirs: s.readDirs, ReadFiles: s.readFiles, Write: write}
 	if s.cred != nil {
 		spec.UID, spec.GID, spec.Groups = &s.cred.Uid, s.cred.Gid, s.cred.Groups
 	}

@@ -201,6 +201,40 @@ __attribute__((constructor)) static void mark(void) {
 	}
 }
 
+// A revision unpacked while isolation was off belongs to the bot; reused
+// for a confined step, it goes to the step user, who can then build in it.
+func TestSandboxedStepBuildsInARevisionUnpackedUnconfined(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("steps run as another user only when the bot is root")
+	}
+	sb, err := runner.NewSandbox(runner.SandboxOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	work := filepath.Join(sandboxRoot(t), "work")
+	f := &fetcher{archives: [][]byte{repoTarball(t, "hello")}}
+	_, release, err := runner.NewWorkspace(work).Prepare(t.Context(), repo, sha(1), false, f.fetch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	release()
+	confined := runner.NewWorkspace(work)
+	confined.Sandbox = sb
+	dir, release, err := confined.Prepare(t.Context(), repo, sha(1), false, f.fetch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if f.calls.Load() != 1 {
+		t.Fatalf("the revision was fetched %d times, want once: the confined step must reuse it", f.calls.Load())
+	}
+	res := runner.Run(t.Context(), runner.Command{Script: "echo built > out && echo more >> README.md", Dir: dir,
+		Env: runner.Env(dir, nil, nil), Sandbox: sb})
+	if !res.OK() {
+		t.Errorf("a confined step cannot build in the reused revision: %+v", res)
+	}
+}
+
 // A confined step is still stopped as a group on cancel and timeout.
 func TestSandboxedRunStopsTheWholeGroup(t *testing.T) {
 	dir, sb := confinedRevision(t, sandboxRoot(t), runner.SandboxOptions{})

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -114,6 +115,13 @@ func (w *Workspace) Prepare(ctx context.Context, repo, sha string, fresh bool, f
 		if fi, err := os.Stat(dir); err == nil && fi.IsDir() && !fresh {
 			release := w.acquireLocked(dir, log)
 			w.mu.Unlock()
+			// Unpacked before steps ran as the step user (isolation was off).
+			if !w.ownedByStepUser(fi) {
+				if err := w.giveToStepUser(dir); err != nil {
+					release()
+					return "", nil, err
+				}
+			}
 			log.Debug().Str("railyard_sha", sha).Msg("Reusing unpacked revision.")
 			return dir, release, nil
 		}
@@ -205,6 +213,13 @@ func (w *Workspace) stepFolders(parent string) error {
 		}
 	}
 	return nil
+}
+
+// ownedByStepUser reports whether fi belongs to the step user, or there is
+// none.
+func (w *Workspace) ownedByStepUser(fi fs.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return w.Sandbox == nil || w.Sandbox.cred == nil || !ok || st.Uid == w.Sandbox.cred.Uid
 }
 
 // giveToStepUser makes the step user the owner of everything under dir.
