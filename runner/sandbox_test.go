@@ -201,6 +201,28 @@ __attribute__((constructor)) static void mark(void) {
 	}
 }
 
+// What builds commonly do works confined: temporary files, a git
+// repository with a commit, an archive, a cache in HOME, looking a host up.
+func TestSandboxedBuildWorks(t *testing.T) {
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("needs git")
+	}
+	dir, sb := confinedRevision(t, sandboxRoot(t), runner.SandboxOptions{})
+	script := `set -e
+d=$(mktemp -d); echo hi > "$d/x"; cp "$d/x" copied
+git init -q repo; cd repo; echo a > a; git add a
+git -c user.email=ci@example.com -c user.name=ci commit -q -m first; cd ..
+tar czf out.tgz README.md repo
+mkdir -p "$HOME/.cache/tool" && echo warm > "$HOME/.cache/tool/state"
+getent hosts localhost > /dev/null
+echo done`
+	res := runner.Run(t.Context(), runner.Command{Script: script, Dir: dir,
+		Env: runner.Env(filepath.Join(filepath.Dir(dir), ".home"), nil, nil), Sandbox: sb})
+	if !res.OK() || !strings.HasSuffix(res.Output, "done\n") {
+		t.Errorf("a build fails confined: %+v", res)
+	}
+}
+
 // A revision unpacked while isolation was off belongs to the bot; reused
 // for a confined step, it goes to the step user, who can then build in it.
 func TestSandboxedStepBuildsInARevisionUnpackedUnconfined(t *testing.T) {
