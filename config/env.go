@@ -26,9 +26,10 @@ type Env struct {
 	V3APIURL string // GITHUB_V3_API_URL, ends in "/"
 	WebURL   string // GITHUB_WEB_URL, ends in "/"
 
-	AppID         int64  // GITHUB_APP_INTEGRATION_ID
-	WebhookSecret string `json:"-"` // GITHUB_APP_WEBHOOK_SECRET
-	PrivateKey    []byte `json:"-"` // PEM text from GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_FILE
+	AppID          int64  // GITHUB_APP_INTEGRATION_ID
+	WebhookSecret  string `json:"-"` // GITHUB_APP_WEBHOOK_SECRET
+	PrivateKey     []byte `json:"-"` // PEM text from GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_FILE
+	PrivateKeyFile string // GITHUB_APP_PRIVATE_KEY_FILE, when the key came from a file; steps must not reach it
 
 	Addr       string        // RAILYARD_ADDR
 	RedisURL   string        `json:"-"` // RAILYARD_REDIS_URL; "" means the embedded store
@@ -51,6 +52,11 @@ type Env struct {
 	// webhook requests together may hold for bodies whose signature is not
 	// yet checked. Zero means DefaultIntakeBudget.
 	IntakeBudget int64
+
+	// Steps are isolated from the bot's secrets unless RAILYARD_STEP_ISOLATION
+	// is off; the zero value is isolated (SECURITY.md).
+	StepIsolationOff bool   // RAILYARD_STEP_ISOLATION=off
+	StepUser         string // RAILYARD_STEP_USER: who steps run as when the bot is root; default nobody
 }
 
 // DefaultIntakeBudget is Env.IntakeBudget when RAILYARD_INTAKE_BUDGET_MIB is
@@ -61,6 +67,9 @@ const DefaultIntakeBudget = 64 << 20
 const minIntakeBudgetMiB = 25
 
 const maxWorkers = 256
+
+// DotenvPath is the .env file the bot reads, in its working directory.
+const DotenvPath = ".env"
 
 // LoadEnv reads the configuration through getenv (os.LookupEnv in main) and
 // the .env file at dotenvPath, if that file exists ("" reads none). A variable
@@ -88,8 +97,11 @@ func LoadEnv(getenv func(string) (string, bool), dotenvPath string) (Env, error)
 		RetryFor:   r.duration("RAILYARD_RETRY_FOR", time.Hour, time.Minute),
 
 		IntakeBudget: r.mebibytes("RAILYARD_INTAKE_BUDGET_MIB", minIntakeBudgetMiB),
+
+		StepIsolationOff: r.oneOf("RAILYARD_STEP_ISOLATION", "on", "on", "off") == "off",
+		StepUser:         r.get("RAILYARD_STEP_USER", "nobody"),
 	}
-	e.AppID, e.WebhookSecret, e.PrivateKey = r.credentials()
+	e.AppID, e.WebhookSecret, e.PrivateKey, e.PrivateKeyFile = r.credentials()
 	e.StatusPublic = strings.EqualFold(strings.TrimSpace(r.lookup("RAILYARD_STATUS_PAGE")), statusPublic)
 	e.StatusUser, e.StatusPassword = r.statusAuth(e.StatusPage, e.StatusPublic)
 
@@ -127,11 +139,12 @@ func (e Env) Secrets() []string {
 func (e Env) String() string {
 	return fmt.Sprintf("config.Env{V3APIURL:%s WebURL:%s AppID:%d WebhookSecret:%s PrivateKey:%s "+
 		"Addr:%s RedisURL:%s WorkDir:%s SecretsDir:%s Workers:%d LogLevel:%s LogFormat:%s PublicURL:%s "+
-		"StatusPage:%t RetryFor:%s StatusUser:%s StatusPassword:%s StatusPublic:%t IntakeBudget:%d}",
+		"StatusPage:%t RetryFor:%s StatusUser:%s StatusPassword:%s StatusPublic:%t IntakeBudget:%d "+
+		"PrivateKeyFile:%s StepIsolationOff:%t StepUser:%s}",
 		e.V3APIURL, e.WebURL, e.AppID, redact(e.WebhookSecret), redact(string(e.PrivateKey)),
 		e.Addr, redactURL(e.RedisURL), e.WorkDir, e.SecretsDir, e.Workers, e.LogLevel, e.LogFormat, e.PublicURL,
 		e.StatusPage, e.RetryFor, e.StatusUser, redact(e.StatusPassword), e.StatusPublic,
-		cmp.Or(e.IntakeBudget, DefaultIntakeBudget))
+		cmp.Or(e.IntakeBudget, DefaultIntakeBudget), e.PrivateKeyFile, e.StepIsolationOff, e.StepUser)
 }
 
 // Format makes every verb (%v, %+v, %#v, %d, ...) print String, so no
@@ -159,7 +172,9 @@ func (e Env) MarshalZerologObject(ev *zerolog.Event) {
 		Bool("status_auth", e.StatusUser != "").
 		Bool("status_public", e.StatusPublic).
 		Str("retry_for", e.RetryFor.String()).
-		Int64("intake_budget_bytes", cmp.Or(e.IntakeBudget, DefaultIntakeBudget))
+		Int64("intake_budget_bytes", cmp.Or(e.IntakeBudget, DefaultIntakeBudget)).
+		Bool("step_isolation", !e.StepIsolationOff).
+		Str("step_user", e.StepUser)
 }
 
 func redact(s string) string {
@@ -354,7 +369,7 @@ func (r *envReader) statusPage(key string) bool {
 
 // credentials reads the App's id, webhook secret and key: all three, or
 // none at all for setup mode.
-func (r *envReader) credentials() (id int64, secret string, key []byte) {
+func (r *envReader) credentials() (id int64, secret string, key []byte, keyPath string) {
 	idText := strings.TrimSpace(r.lookup("GITHUB_APP_INTEGRATION_ID"))
 	secret = r.lookup("GITHUB_APP_WEBHOOK_SECRET")
 	keyText, keyFile := r.lookup("GITHUB_APP_PRIVATE_KEY"), r.lookup("GITHUB_APP_PRIVATE_KEY_FILE")
@@ -370,7 +385,7 @@ func (r *envReader) credentials() (id int64, secret string, key []byte) {
 		missing = append(missing, "GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_FILE")
 	}
 	if len(missing) == 3 {
-		return 0, "", nil // setup mode
+		return 0, "", nil, "" // setup mode
 	}
 	if len(missing) > 0 {
 		r.failf("GitHub App credentials are incomplete: %s missing (set all of them, or none to start in setup mode)",
@@ -399,6 +414,7 @@ func (r *envReader) credentials() (id int64, secret string, key []byte) {
 		}
 	case keyFile != "":
 		var err error
+		keyPath = keyFile
 		key, err = os.ReadFile(keyFile)
 		if err != nil {
 			r.failf("GITHUB_APP_PRIVATE_KEY_FILE: %w", err)
@@ -406,7 +422,7 @@ func (r *envReader) credentials() (id int64, secret string, key []byte) {
 			r.failf("GITHUB_APP_PRIVATE_KEY_FILE: %s: %w", keyFile, err)
 		}
 	}
-	return id, secret, key
+	return id, secret, key, keyPath
 }
 
 // checkRSAKey reports whether data is a PEM RSA private key, in PKCS#1 or

@@ -81,6 +81,7 @@ var defaultEnv = Env{
 	LogLevel:  zerolog.InfoLevel,
 	LogFormat: "json",
 	RetryFor:  time.Hour,
+	StepUser:  "nobody",
 }
 
 func TestLoadEnv(t *testing.T) {
@@ -147,6 +148,7 @@ func TestLoadEnv(t *testing.T) {
 				StatusUser:     "ops",
 				StatusPassword: leakStatus,
 				RetryFor:       90 * time.Minute,
+				StepUser:       "nobody",
 			},
 		},
 		{
@@ -162,7 +164,7 @@ func TestLoadEnv(t *testing.T) {
 				"GITHUB_APP_PRIVATE_KEY":      "",
 				"GITHUB_APP_PRIVATE_KEY_FILE": keyFile,
 			}),
-			want: withDefaults(func(e *Env) { creds(e); e.PrivateKey = []byte(keys.pkcs8) }),
+			want: withDefaults(func(e *Env) { creds(e); e.PrivateKey, e.PrivateKeyFile = []byte(keys.pkcs8), keyFile }),
 		},
 		{
 			name:   ".env is read",
@@ -210,6 +212,12 @@ func TestLoadEnv(t *testing.T) {
 			name:      "status credentials with the pages off are kept for later",
 			env:       map[string]string{"RAILYARD_STATUS_USER": "ops", "RAILYARD_STATUS_PASSWORD": leakStatus},
 			want:      withDefaults(func(e *Env) { e.StatusUser, e.StatusPassword = "ops", leakStatus }),
+			wantSetup: true,
+		},
+		{
+			name:      "step isolation off, steps as a named user",
+			env:       map[string]string{"RAILYARD_STEP_ISOLATION": "OFF", "RAILYARD_STEP_USER": "builder"},
+			want:      withDefaults(func(e *Env) { e.StepIsolationOff, e.StepUser = true, "builder" }),
 			wantSetup: true,
 		},
 		{
@@ -402,6 +410,11 @@ func TestLoadEnvProblems(t *testing.T) {
 				"RAILYARD_STATUS_PAGE": "public", "RAILYARD_STATUS_USER": "ops", "RAILYARD_STATUS_PASSWORD": leakStatus,
 			},
 			want: []string{"RAILYARD_STATUS_PAGE is public, yet RAILYARD_STATUS_USER and RAILYARD_STATUS_PASSWORD are set"},
+		},
+		{
+			name: "step isolation",
+			env:  map[string]string{"RAILYARD_STEP_ISOLATION": "no"},
+			want: []string{`RAILYARD_STEP_ISOLATION: "no" is not one of on, off`},
 		},
 		{
 			name: "status password without user",

@@ -267,6 +267,7 @@ func (e *Engine) execute(ctx context.Context, repo Repo, j *Job) runResult {
 			r := runner.Run(ctx, runner.Command{
 				Script: st.Run, Dir: dir, Env: runner.Env(home, vars, st.Env),
 				Timeout: st.Timeout, Grace: e.opts.Grace, Redact: redact,
+				Sandbox: e.work.Sandbox,
 			})
 			res.steps = append(res.steps, stepResult{Name: st.Name, Result: resultWord(r), Duration: r.Duration})
 			fmt.Fprintf(&logs, "### %s (%s)\n\n```\n%s\n```\n", st.Name, resultWord(r), r.Output)
@@ -336,6 +337,7 @@ func (e *Engine) verify(ctx context.Context, v *config.Verify, dir, home string,
 		r := runner.Run(ctx, runner.Command{
 			Script: v.Run, Dir: dir, Env: runner.Env(home, vars, v.Env),
 			Timeout: v.Timeout, Grace: e.opts.Grace, Redact: redact,
+			Sandbox: e.work.Sandbox,
 		})
 		name := fmt.Sprintf("verify (attempt %d of %d)", attempt, v.Retries+1)
 		res.steps = append(res.steps, stepResult{Name: name, Result: resultWord(r), Duration: r.Duration})

@@ -36,7 +36,7 @@ func special(name string, t byte) entry { return entry{name: name, typ: t, mode:
 
 // tarball builds a gzip tarball shaped like GitHub's: a pax global header
 // holding the commit, then the entries.
-func tarball(t *testing.T, entries ...entry) []byte {
+func tarball(t testing.TB, entries ...entry) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := gzip.NewWriter(&buf)
@@ -67,6 +67,6 @@ func tarball(t *testing.T, entries ...entry) []byte {
 }
 
 // repoTarball is a small valid revision whose README says readme.
-func repoTarball(t *testing.T, readme string) []byte {
+func repoTarball(t testing.TB, readme string) []byte {
 	return tarball(t, dir(top), file(top+"README.md", readme), script(top+"deploy.sh", "#!/bin/sh\necho deployed\n"))
 }

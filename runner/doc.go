@@ -7,6 +7,11 @@
 // It knows nothing of stages, pipelines, Redis or check runs, and it must
 // not pass any of the bot's own environment to a step.
 //
+// With a Sandbox, a step runs confined (SECURITY.md): the bot's binary is
+// re-executed as a launcher (MaybeRunSandbox, called first thing in main
+// and in the TestMain of packages whose tests confine steps) that drops to
+// the step user when the bot is root, applies Landlock and execs the shell.
+//
 // Run makes the process a child subreaper (Linux) so that the orphans of a
 // step are reparented to it and reaped when Run stops the step's process
 // group; otherwise, under an init that does not reap, they would linger as

@@ -45,6 +45,10 @@ type Command struct {
 	Grace     time.Duration // SIGTERM→SIGKILL grace on cancel or timeout; 0: DefaultGrace
 	TailBytes int           // bytes of combined stdout+stderr kept (the tail); 0: DefaultTailBytes
 	Redact    []string      // secrets replaced by "***" in Output
+	// Sandbox confines the step; nil runs it as the bot's user, unconfined.
+	// Confined, Dir must be a folder Workspace.Prepare returned, and the
+	// step gets TMPDIR (unless Env sets it) in the workspace.
+	Sandbox *Sandbox
 }
 
 // Result is how a step ended.
@@ -107,9 +111,19 @@ func runCmd(ctx context.Context, c Command) Result {
 	cmd.Stdout, cmd.Stderr = pw, pw
 	cmd.ExtraFiles = []*os.File{lifeline} // fd 3
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	started := func(bool) {}
+	if c.Sandbox != nil {
+		if started, err = c.Sandbox.confine(cmd); err != nil {
+			pw.Close()
+			lifeline.Close()
+			res.Err = fmt.Errorf("run step: %w", err)
+			return res
+		}
+	}
 	err = cmd.Start()
 	pw.Close()
 	lifeline.Close()
+	started(err == nil)
 	if err != nil {
 		res.Err = fmt.Errorf("start step: %w", err)
 		return res

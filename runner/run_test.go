@@ -252,20 +252,28 @@ func TestStepDiesWithItsProcess(t *testing.T) {
 		return // the child's own copy of this test: see runStepInChild
 	}
 	t.Parallel()
-	dir := t.TempDir()
-	child := exec.Command(os.Args[0], "-test.run=^TestRunStepInChild$", "-test.count=1")
-	child.Env = append(os.Environ(), "RUNNER_TEST_STEP_DIR="+dir)
-	if err := child.Start(); err != nil {
-		t.Fatal(err)
-	}
-	waitFor(t, func() bool { _, err := os.Stat(filepath.Join(dir, "ready")); return err == nil })
-	if err := child.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	_ = child.Wait()
-	for _, f := range []string{"shell.pid", "child.pid"} {
-		pid := readPID(t, filepath.Join(dir, f))
-		waitFor(t, func() bool { return gone(pid) })
+	for _, confined := range []bool{false, true} {
+		t.Run(fmt.Sprintf("confined=%v", confined), func(t *testing.T) {
+			t.Parallel()
+			dir := t.TempDir()
+			if confined {
+				dir, _ = confinedRevision(t, sandboxRoot(t), runner.SandboxOptions{})
+			}
+			child := exec.Command(os.Args[0], "-test.run=^TestRunStepInChild$", "-test.count=1")
+			child.Env = append(os.Environ(), "RUNNER_TEST_STEP_DIR="+dir, fmt.Sprintf("RUNNER_TEST_CONFINED=%v", confined))
+			if err := child.Start(); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, func() bool { _, err := os.Stat(filepath.Join(dir, "ready")); return err == nil })
+			if err := child.Process.Kill(); err != nil {
+				t.Fatal(err)
+			}
+			_ = child.Wait()
+			for _, f := range []string{"shell.pid", "child.pid"} {
+				pid := readPID(t, filepath.Join(dir, f))
+				waitFor(t, func() bool { return gone(pid) })
+			}
+		})
 	}
 }
 
@@ -276,8 +284,15 @@ func TestRunStepInChild(t *testing.T) {
 	if dir == "" {
 		t.Skip("runs only as TestStepDiesWithItsProcess's child")
 	}
+	var sb *runner.Sandbox
+	if os.Getenv("RUNNER_TEST_CONFINED") == "true" {
+		var err error
+		if sb, err = runner.NewSandbox(runner.SandboxOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	runner.Run(t.Context(), runner.Command{Script: spawnChild + ready + "wait", Dir: dir,
-		Env: runner.Env(dir, nil, nil), Grace: time.Second})
+		Env: runner.Env(dir, nil, nil), Grace: time.Second, Sandbox: sb})
 }
 
 // gone reports whether pid has exited: no such process, or a zombie that

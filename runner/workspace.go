@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/rs/zerolog"
@@ -20,6 +21,13 @@ import (
 
 // DefaultKeep is how many unpacked revisions of a repository Prune keeps.
 const DefaultKeep = 5
+
+// The folders beside a repository's revisions that are a step's HOME and
+// TMPDIR; Prune keeps them.
+const (
+	homeDir = ".home"
+	tmpDir  = ".tmp"
+)
 
 // staleAfter is when a leftover temporary folder (from a crash, or another
 // process sharing Root) is surely abandoned.
@@ -37,6 +45,10 @@ type Workspace struct {
 	Root   string
 	Keep   int    // revisions per repository Prune keeps; 0: DefaultKeep
 	Limits Limits // for Unpack
+	// Sandbox is what steps run in these folders are confined by (nil:
+	// none). With a step user, revisions and the HOME and TMPDIR folders
+	// belong to that user, so its steps can build in them.
+	Sandbox *Sandbox
 
 	mu        sync.Mutex
 	held      map[string]*lease  // by folder path: in use, never pruned
@@ -77,6 +89,9 @@ func (w *Workspace) Prepare(ctx context.Context, repo, sha string, fresh bool, f
 		return "", nil, fmt.Errorf("workspace: bad revision %q", sha)
 	}
 	dir = filepath.Join(parent, sha)
+	if err := w.stepFolders(parent); err != nil {
+		return "", nil, err
+	}
 	log := zerolog.Ctx(ctx)
 	for {
 		w.mu.Lock()
@@ -100,6 +115,13 @@ func (w *Workspace) Prepare(ctx context.Context, repo, sha string, fresh bool, f
 		if fi, err := os.Stat(dir); err == nil && fi.IsDir() && !fresh {
 			release := w.acquireLocked(dir, log)
 			w.mu.Unlock()
+			// Unpacked before steps ran as the step user (isolation was off).
+			if !w.ownedByStepUser(fi) {
+				if err := w.giveToStepUser(dir); err != nil {
+					release()
+					return "", nil, err
+				}
+			}
 			log.Debug().Str("railyard_sha", sha).Msg("Reusing unpacked revision.")
 			return dir, release, nil
 		}
@@ -164,7 +186,58 @@ func (w *Workspace) unpackTemp(ctx context.Context, dir string, fetch func(conte
 	if err := fetchInto(ctx, tmp, fetch, w.Limits); err != nil {
 		return "", errors.Join(err, os.RemoveAll(tmp))
 	}
+	if err := w.giveToStepUser(tmp); err != nil {
+		return "", errors.Join(err, os.RemoveAll(tmp))
+	}
 	return tmp, nil
+}
+
+// stepFolders makes the HOME and TMPDIR folders of confined steps in parent.
+func (w *Workspace) stepFolders(parent string) error {
+	if w.Sandbox == nil {
+		return nil
+	}
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return fmt.Errorf("workspace: %w", err)
+	}
+	for _, name := range []string{homeDir, tmpDir} {
+		p := filepath.Join(parent, name)
+		if err := os.Mkdir(p, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("workspace: %w", err)
+		}
+		if c := w.Sandbox.cred; c != nil {
+			// Lchown: a step may have put a link in place of its folder.
+			if err := os.Lchown(p, int(c.Uid), int(c.Gid)); err != nil {
+				return fmt.Errorf("workspace: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// ownedByStepUser reports whether fi belongs to the step user, or there is
+// none.
+func (w *Workspace) ownedByStepUser(fi fs.FileInfo) bool {
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	return w.Sandbox == nil || w.Sandbox.cred == nil || !ok || st.Uid == w.Sandbox.cred.Uid
+}
+
+// giveToStepUser makes the step user the owner of everything under dir.
+func (w *Workspace) giveToStepUser(dir string) error {
+	if w.Sandbox == nil || w.Sandbox.cred == nil {
+		return nil
+	}
+	uid, gid := int(w.Sandbox.cred.Uid), int(w.Sandbox.cred.Gid)
+	err := filepath.WalkDir(dir, func(p string, _ fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		return os.Lchown(p, uid, gid)
+	})
+	if err != nil {
+		return fmt.Errorf("workspace: hand the revision to the step user: %w", err)
+	}
+	return nil
 }
 
 // fetchInto fetches an archive and unpacks it into dest.
@@ -271,6 +344,9 @@ func (w *Workspace) Prune(repo string) error {
 			continue
 		}
 		p := filepath.Join(parent, e.Name())
+		if e.Name() == homeDir || e.Name() == tmpDir {
+			continue
+		}
 		if !strings.HasPrefix(e.Name(), ".") {
 			revs = append(revs, revision{p, info.ModTime()})
 		} else if w.held[p] == nil && time.Since(info.ModTime()) > staleAfter {

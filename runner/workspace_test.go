@@ -215,7 +215,8 @@ func TestPruneKeepsTheMostRecentAndThoseInUse(t *testing.T) {
 		}
 	}
 	// Leftovers of a crash: an old half-unpacked folder goes, a new one may be in progress.
-	for name, age := range map[string]time.Duration{".unpack-crashed": 2 * time.Hour, ".unpack-now": 0} {
+	// Steps' HOME and TMPDIR stay however old.
+	for name, age := range map[string]time.Duration{".unpack-crashed": 2 * time.Hour, ".unpack-now": 0, ".home": 2 * time.Hour, ".tmp": 2 * time.Hour} {
 		p := filepath.Join(parent, name)
 		if err := os.Mkdir(p, 0o755); err != nil {
 			t.Fatal(err)
@@ -228,7 +229,7 @@ func TestPruneKeepsTheMostRecentAndThoseInUse(t *testing.T) {
 	if err := w.Prune(repo); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{".unpack-now", sha(0), sha(2), sha(3), sha(4), sha(5), sha(6)}
+	want := []string{".home", ".tmp", ".unpack-now", sha(0), sha(2), sha(3), sha(4), sha(5), sha(6)}
 	if got := dirNames(t, parent); !slices.Equal(got, want) {
 		t.Errorf("after Prune: %v\nwant %v", got, want)
 	}
@@ -238,7 +239,7 @@ func TestPruneKeepsTheMostRecentAndThoseInUse(t *testing.T) {
 	if err := w.Prune(repo); err != nil {
 		t.Fatal(err)
 	}
-	want = []string{".unpack-now", sha(0), sha(3), sha(4), sha(5), sha(6)}
+	want = []string{".home", ".tmp", ".unpack-now", sha(0), sha(3), sha(4), sha(5), sha(6)}
 	if got := dirNames(t, parent); !slices.Equal(got, want) {
 		t.Errorf("after release and Prune: %v\nwant %v", got, want)
 	}

@@ -113,6 +113,7 @@ func (r *rig) railyard(cfg rigConfig) http.Handler {
 		V3APIURL: r.gh.URL, WebURL: "https://github.com/", AppID: 1, WebhookSecret: secret,
 		PrivateKey: r.gh.PrivateKeyPEM(), WorkDir: filepath.Join(b.TempDir(), "work"), Workers: 4,
 		RedisURL: cfg.redisURL, LogLevel: zerolog.InfoLevel, LogFormat: "json",
+		StepIsolationOff: true, // figures comparable with those before steps were confined
 	}
 	opts := cfg.opts
 	if cfg.redisURL != "" {

@@ -61,6 +61,7 @@ func newHarness(t *testing.T, pipeline string, opts ...harnessOption) *harness {
 		V3APIURL: gh.URL, WebURL: "https://github.com/", AppID: 1, WebhookSecret: secret,
 		PrivateKey: gh.PrivateKeyPEM(), WorkDir: filepath.Join(t.TempDir(), "work"), Workers: 4,
 		LogLevel: zerolog.InfoLevel, LogFormat: "json",
+		StepIsolationOff: true, // steps leave their marks in h.dir, outside their workspace
 	}
 	so := server.Options{
 		Engine: engine.Options{Poll: 20 * time.Millisecond, Grace: 2 * time.Second},
@@ -220,6 +221,9 @@ func (h *harness) awaitStage(name string, state engine.State, sha string) {
 }
 
 func (h *harness) describe() string {
+	if h.srv == nil {
+		return " (the bot runs as a child process)"
+	}
 	p, err := h.srv.Engine().Pipeline(context.Background(), repoName)
 	if err != nil {
 		return err.Error()

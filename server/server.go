@@ -63,6 +63,10 @@ type Server struct {
 // New builds a server from the environment. It connects to the store but
 // starts nothing; Run does.
 func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) (*Server, error) {
+	sandbox, err := stepSandbox(env, log)
+	if err != nil {
+		return nil, err
+	}
 	st, err := store.Open(ctx, env.RedisURL)
 	if err != nil {
 		return nil, err
@@ -113,7 +117,9 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 	engineOpts.SecretsDir = env.SecretsDir
 	engineOpts.Workflows = actions.New(clients, st.Redis, opts.Actions)
 	engineOpts.Observe = m.observeStageJob
-	eng := engine.New(st.Redis, stages, reporter, src, runner.NewWorkspace(env.WorkDir), engineOpts)
+	work := runner.NewWorkspace(env.WorkDir)
+	work.Sandbox = sandbox
+	eng := engine.New(st.Redis, stages, reporter, src, work, engineOpts)
 
 	s := &Server{env: env, log: log, store: st, intake: intake, stages: stages, reporter: reporter, engine: eng, metrics: m,
 		bodies: newBodyBudget(cmp.Or(env.IntakeBudget, config.DefaultIntakeBudget))}
@@ -143,6 +149,7 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 	if env.StatusPage {
 		pages := statuspage.New(statuspage.FromEngine(eng, reporter), statuspage.Options{
 			WebURL: env.WebURL, User: env.StatusUser, Password: env.StatusPassword,
+			Warning: isolationWarning(env),
 		})
 		mux.Handle("/status/", pages)
 		mux.Handle("/api/status/", pages)

@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -68,6 +70,7 @@ func TestKilledProcessJobIsTakenOver(t *testing.T) {
 		V3APIURL: gh.URL, WebURL: "https://github.com/", AppID: 1, WebhookSecret: secret,
 		PrivateKey: gh.PrivateKeyPEM(), WorkDir: filepath.Join(t.TempDir(), "work"), Workers: 4,
 		RedisURL: redisURL, LogLevel: zerolog.InfoLevel, LogFormat: "json",
+		StepIsolationOff: true, // steps leave their marks in h.dir, outside their workspace
 	}
 	// The survivor judges the dead process's lease by its own length, so a
 	// short one keeps the test short; the child runs with the defaults.
@@ -180,13 +183,24 @@ func takeoverRedis(t *testing.T) string {
 			"railyard:{railyard}:stage:*", "railyard:{railyard}:outbox:*")
 		return url
 	}
+	return privateRedis(t, bin, "")
+}
+
+// privateRedis starts redis-server bin on a free port, asking for password
+// unless it is empty, and returns its URL once it answers.
+func privateRedis(t *testing.T, bin, password string) string {
 	port := freePort(t)
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
+	args := []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}
+	url := "redis://127.0.0.1:" + port + "/0"
+	if password != "" {
+		args = append(args, "--requirepass", password)
+		url = "redis://:" + password + "@127.0.0.1:" + port + "/0"
+	}
+	cmd := exec.Command(bin, args...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	url = "redis://127.0.0.1:" + port + "/0"
 	rdb := redisClient(t, url)
 	deadline := time.Now().Add(10 * time.Second)
 	for rdb.Ping(context.Background()).Err() != nil {
@@ -258,8 +272,20 @@ type childBot struct {
 // environment, and waits until it serves.
 func startBot(t *testing.T, bin string, h *harness) *childBot {
 	t.Helper()
+	return startBotAs(t, bin, h, botSetup{})
+}
+
+// botSetup is how a child bot differs from startBot's.
+type botSetup struct {
+	dir  string              // working directory; "": a new one, without .env
+	env  []string            // KEY=VALUE sets a variable, KEY alone removes it
+	cred *syscall.Credential // the user it runs as; nil: the test's
+}
+
+func startBotAs(t *testing.T, bin string, h *harness, setup botSetup) *childBot {
+	t.Helper()
 	addr := "127.0.0.1:" + freePort(t)
-	dir := t.TempDir() // no .env here
+	dir := cmp.Or(setup.dir, t.TempDir())
 	cmd := exec.Command(bin)
 	cmd.Dir = dir
 	cmd.Env = []string{
@@ -275,9 +301,19 @@ func startBot(t *testing.T, bin string, h *harness) *childBot {
 		"RAILYARD_WORKDIR=" + filepath.Join(dir, "work"),
 		"RAILYARD_LOG_LEVEL=debug",
 	}
+	if h.env.StepIsolationOff {
+		cmd.Env = append(cmd.Env, "RAILYARD_STEP_ISOLATION=off")
+	}
+	for _, kv := range setup.env {
+		key, _, _ := strings.Cut(kv, "=")
+		cmd.Env = slices.DeleteFunc(cmd.Env, func(e string) bool { return strings.HasPrefix(e, key+"=") })
+		if strings.Contains(kv, "=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
 	b := &childBot{t: t, h: h, cmd: cmd, url: "http://" + addr, logs: &bytes.Buffer{}}
 	cmd.Stdout, cmd.Stderr = b.logs, b.logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: setup.cred}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}

@@ -24,7 +24,8 @@ var pageTemplate = template.Must(template.New("page").Funcs(template.FuncMap{
 // page is what the HTML template renders: the JSON document plus links.
 type page struct {
 	*status
-	web string // GitHub web URL ending in "/"
+	web     string // GitHub web URL ending in "/"
+	Warning string
 }
 
 // CommitURL links a revision of the repository on GitHub.
@@ -41,7 +42,7 @@ func (h *handler) serveHTML(w http.ResponseWriter, r *http.Request) {
 	// Rendered to a buffer so a template failure is a clean 500, not half
 	// a page.
 	var buf bytes.Buffer
-	if err := pageTemplate.Execute(&buf, page{status: st, web: h.web}); err != nil {
+	if err := pageTemplate.Execute(&buf, page{status: st, web: h.web, Warning: h.warn}); err != nil {
 		zerolog.Ctx(r.Context()).Error().Err(err).Msg("Status page did not render.")
 		http.Error(w, "the page could not be rendered", http.StatusInternalServerError)
 		return

@@ -30,6 +30,8 @@ type Options struct {
 	// User and Password turn on basic auth; set both or neither. Either one
 	// alone still requires credentials, so a half-configured page is closed.
 	User, Password string
+	// Warning, when set, is shown at the top of every page.
+	Warning string
 }
 
 // errUnknownRepo marks a repository Railyard has never seen.
@@ -41,6 +43,7 @@ var namePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 type handler struct {
 	src  Source
 	web  string // GitHub web URL ending in "/"
+	warn string // Options.Warning
 	user []byte // SHA-256 of the expected user and password, so the
 	pass []byte // constant-time compare does not leak their lengths
 }
@@ -52,7 +55,7 @@ func New(src Source, opts Options) http.Handler {
 	if !strings.HasSuffix(web, "/") {
 		web += "/"
 	}
-	h := &handler{src: src, web: web}
+	h := &handler{src: src, web: web, warn: opts.Warning}
 	if opts.User != "" || opts.Password != "" {
 		u, p := sha256.Sum256([]byte(opts.User)), sha256.Sum256([]byte(opts.Password))
 		h.user, h.pass = u[:], p[:]

@@ -188,6 +188,7 @@ func TestHTML(t *testing.T) {
 	tests := []struct {
 		name    string
 		src     *fakeSource
+		warning string
 		banners []string
 		stages  [][]string
 		audit   [][]string
@@ -242,6 +243,17 @@ func TestHTML(t *testing.T) {
 			},
 		},
 		{
+			name:    "warning from the bot",
+			src:     idle(),
+			warning: "Step isolation is off.",
+			banners: []string{"Warning: Step isolation is off."},
+			stages: [][]string{
+				{"build", "idle", "no", "none", "none", "none"},
+				{"prod", "idle", "no", "none", "none", "none"},
+			},
+			audit: [][]string{{"Nothing recorded yet."}},
+		},
+		{
 			name:   "audit of 60 entries shows the newest 50",
 			src:    busy(),
 			stages: [][]string{{"build", "idle", "no", "none", "none", "none"}, {"prod", "idle", "no", "none", "none", "none"}},
@@ -250,7 +262,7 @@ func TestHTML(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			rec := serve(t, New(tt.src, Options{WebURL: web}), http.MethodGet, "/status/octo/app", nil)
+			rec := serve(t, New(tt.src, Options{WebURL: web, Warning: tt.warning}), http.MethodGet, "/status/octo/app", nil)
 			if rec.Code != http.StatusOK {
 				t.Fatalf("status %d, want 200; body %s", rec.Code, rec.Body)
 			}

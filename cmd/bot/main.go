@@ -16,15 +16,18 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/railyard/railyard/config"
+	"github.com/railyard/railyard/runner"
 	"github.com/railyard/railyard/server"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".
 var version = "dev"
 
-const dotenvPath = ".env"
+const dotenvPath = config.DotenvPath
 
 func main() {
+	// The bot's binary is also the launcher that confines each step.
+	runner.MaybeRunSandbox()
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
