@@ -10,9 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"go/ast"
-	"go/parser"
-	"go/token"
 	"io"
 	"net"
 	"net/http"
@@ -38,7 +35,6 @@ const (
 	dockerfile     = "../Dockerfile"
 	dockerignore   = "../.dockerignore"
 	readme         = "../README.md"
-	mainFile       = "../cmd/bot/main.go"
 )
 
 // yamlDocuments returns each document of a multi-document YAML file as JSON,
@@ -437,6 +433,9 @@ func botHandler(t *testing.T) http.Handler {
 	env := config.Env{
 		V3APIURL: gh.URL, WebURL: "https://github.com/", AppID: 1, WebhookSecret: "secret",
 		PrivateKey: gh.PrivateKeyPEM(), WorkDir: t.TempDir(), Workers: 1,
+		// No step runs here, and the test's temporary directory is closed
+		// to the step user that isolation would check it against.
+		StepIsolationOff: true,
 	}
 	srv, err := server.New(t.Context(), env, zerolog.Nop(), server.Options{})
 	if err != nil {
@@ -548,23 +547,7 @@ func dockerExpose(t *testing.T) int {
 // to, in the container: cmd/bot's dotenvPath, against the image's WORKDIR.
 func dotenvDir(t *testing.T) string {
 	t.Helper()
-	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, mainFile, nil, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dotenv string
-	ast.Inspect(f, func(n ast.Node) bool {
-		if vs, ok := n.(*ast.ValueSpec); ok && len(vs.Names) == 1 && vs.Names[0].Name == "dotenvPath" && len(vs.Values) == 1 {
-			if lit, ok := vs.Values[0].(*ast.BasicLit); ok {
-				dotenv, _ = strconv.Unquote(lit.Value)
-			}
-		}
-		return true
-	})
-	if dotenv == "" {
-		t.Fatalf("%s declares no dotenvPath constant", mainFile)
-	}
+	dotenv := config.DotenvPath // what cmd/bot reads and setup mode writes
 	if path.IsAbs(dotenv) {
 		return path.Dir(dotenv)
 	}
