@@ -142,7 +142,7 @@ func runHostileStep(t *testing.T, bin string, asRoot, isolated bool) {
 		"GITHUB_APP_WEBHOOK_SECRET", "GITHUB_APP_PRIVATE_KEY", // from .env and the key file instead
 		"GITHUB_APP_PRIVATE_KEY_FILE=" + keyFile,
 		"RAILYARD_WORKDIR=" + workDir,
-		"RAILYARD_STATUS_PAGE=on",
+		"RAILYARD_STATUS_PAGE=public", // the off-mode banner is read without credentials
 	}})
 
 	// A: its build step steals alone; then its staging step (the victim)

@@ -43,6 +43,8 @@ func TestStatusPageAuth(t *testing.T) {
 				"GITHUB_APP_WEBHOOK_SECRET": secret,
 				"GITHUB_APP_PRIVATE_KEY":    string(gh.PrivateKeyPEM()),
 				"RAILYARD_WORKDIR":          t.TempDir(),
+				// No step runs; the temp dir is closed to the step user.
+				"RAILYARD_STEP_ISOLATION": "off",
 			}
 			for k, v := range c.env {
 				vars[k] = v
