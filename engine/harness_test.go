@@ -68,6 +68,7 @@ const testRepo = "octo/app"
 type world struct {
 	t     *testing.T
 	ctx   context.Context
+	m     *miniredis.Miniredis // its TTLs run only when told: FastForward
 	rdb   *redis.Client
 	q     *queue.Queue
 	rep   *fakeReporter
@@ -82,7 +83,8 @@ func newWorld(t *testing.T) *world { return newWorldWith(t, testPipeline) }
 // the file steps write to.
 func newWorldWith(t *testing.T, pipeline string) *world {
 	t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	t.Cleanup(func() { rdb.Close() })
 	ctx := t.Context()
 	q := queue.New(rdb, queue.Options{Prefix: "test:{q}:"})
@@ -94,7 +96,7 @@ func newWorldWith(t *testing.T, pipeline string) *world {
 	if len(problems) > 0 {
 		t.Fatalf("test pipeline: %v", problems)
 	}
-	w := &world{t: t, ctx: ctx, rdb: rdb, q: q, rep: &fakeReporter{}, file: file, marks: marks}
+	w := &world{t: t, ctx: ctx, m: m, rdb: rdb, q: q, rep: &fakeReporter{}, file: file, marks: marks}
 	src := &fakeSource{file: file, tarball: tarball(t)}
 	w.e = New(rdb, q, w.rep, src, runner.NewWorkspace(t.TempDir()), Options{Poll: 10 * time.Millisecond, Grace: time.Second})
 	return w

@@ -13,10 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/railyard/railyard/actions"
 	"github.com/railyard/railyard/config"
+	"github.com/railyard/railyard/lease"
 	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/report"
 	"github.com/railyard/railyard/runner"
@@ -59,7 +58,7 @@ func (e *Engine) RunJob(ctx context.Context, qj queue.Job) error {
 	log := logFor(ctx, ref.Stage, ref.Job)
 	ctx = log.WithContext(ctx)
 
-	unlock, err := e.lock(ctx, ref)
+	held, err := e.lock(ctx, ref)
 	if errors.Is(err, errStale) {
 		log.Debug().Msg("Job is stale; nothing to run.")
 		return nil
@@ -67,11 +66,12 @@ func (e *Engine) RunJob(ctx context.Context, qj queue.Job) error {
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	// Never frees a lock that expired and moved on to another run.
+	defer held.Release(context.WithoutCancel(ctx))
 
 	var j *Job
 	var p *Pipeline
-	err = e.update(ctx, ref.Repo, func(pl *Pipeline, fx *effects) error {
+	err = e.updateHeld(ctx, ref.Repo, held, func(pl *Pipeline, fx *effects) error {
 		s := pl.Stage(ref.Stage)
 		if s == nil || s.Job == nil || s.Job.ID != ref.Job || !s.active() {
 			return errStale
@@ -102,7 +102,10 @@ func (e *Engine) RunJob(ctx context.Context, qj queue.Job) error {
 		defer func() { e.opts.Observe(j.Stage, j.Operation, result, time.Since(started)) }()
 	}
 
-	runCtx, cancel := context.WithCancelCause(ctx)
+	// The step stops when the lock cannot be renewed, before it expires.
+	kept, stopKeeping := held.Keep(ctx)
+	defer stopKeeping()
+	runCtx, cancel := context.WithCancelCause(kept)
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
@@ -121,10 +124,16 @@ func (e *Engine) RunJob(ctx context.Context, qj queue.Job) error {
 		// Shutting down or lease lost: another process runs the job again.
 		return ctx.Err()
 	}
+	if lost := context.Cause(kept); errors.Is(lost, lease.ErrLost) {
+		// Another run may hold the stage now; this one writes nothing.
+		log.Warn().Err(lost).Msg("Stage lock lost; stopped the steps. The job runs again.")
+		return lost
+	}
+
 	if errors.Is(context.Cause(runCtx), errCancelled) || errors.Is(context.Cause(runCtx), errSuperseded) {
 		res.cancelled = true
 	}
-	if result, err = e.finish(ctx, ref, j, res); err != nil {
+	if result, err = e.finish(ctx, ref, held, j, res); err != nil {
 		result = "interrupted"
 		return err
 	}
@@ -133,17 +142,20 @@ func (e *Engine) RunJob(ctx context.Context, qj queue.Job) error {
 }
 
 // lock takes the stage's run lock, which makes "one job per stage at a
-// time" hold across processes even while a replaced job is still stopping.
-// It waits while another job holds it.
-func (e *Engine) lock(ctx context.Context, ref jobRef) (unlock func(), err error) {
+// time" hold across processes even while a replaced job is still stopping,
+// and gives the run its fencing token. It waits while another run holds
+// it, even an earlier run of the same job: that run may still be stopping
+// its step in a process cut off from Redis, and gives the lock up before
+// it expires.
+func (e *Engine) lock(ctx context.Context, ref jobRef) (*lease.Lease, error) {
 	key := lockKey(ref.Repo, ref.Stage)
 	for {
-		ok, err := e.rdb.SetNX(ctx, key, ref.Job, e.opts.LockTTL).Result()
-		if err != nil {
-			return nil, fmt.Errorf("lock stage: %w", err)
+		l, err := lease.Take(ctx, e.rdb, key, e.opts.lock())
+		if err == nil {
+			return l, nil
 		}
-		if ok {
-			break
+		if !errors.Is(err, lease.ErrHeld) {
+			return nil, fmt.Errorf("lock stage: %w", err)
 		}
 		p, err := e.load(ctx, e.rdb, ref.Repo)
 		if err != nil {
@@ -152,28 +164,16 @@ func (e *Engine) lock(ctx context.Context, ref jobRef) (unlock func(), err error
 		if s := p.Stage(ref.Stage); s == nil || s.Job == nil || s.Job.ID != ref.Job || !s.active() {
 			return nil, errStale
 		}
-		if holder, _ := e.rdb.Get(ctx, key).Result(); holder == ref.Job {
-			// Our own earlier run died with the lock held; it is ours.
-			e.rdb.PExpire(ctx, key, e.opts.LockTTL)
-			break
-		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-time.After(e.opts.Poll):
 		}
 	}
-	return func() {
-		// Compare-and-delete: never free a lock that expired and moved on.
-		unlockScript.Run(context.WithoutCancel(ctx), e.rdb, []string{key}, ref.Job)
-	}, nil
 }
 
-var unlockScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
-var extendScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) end return 0`)
-
-// watch keeps the stage lock alive and cancels the run when a person
-// cancels the job or another job replaces it.
+// watch cancels the run when a person cancels the job or another job
+// replaces it.
 func (e *Engine) watch(ctx context.Context, ref jobRef, cancel context.CancelCauseFunc) {
 	t := time.NewTicker(e.opts.Poll)
 	defer t.Stop()
@@ -183,10 +183,9 @@ func (e *Engine) watch(ctx context.Context, ref jobRef, cancel context.CancelCau
 			return
 		case <-t.C:
 		}
-		extendScript.Run(ctx, e.rdb, []string{lockKey(ref.Repo, ref.Stage)}, ref.Job, e.opts.LockTTL.Milliseconds())
 		p, err := e.load(ctx, e.rdb, ref.Repo)
 		if err != nil {
-			continue // the store may come back; the lease decides if we lost the job
+			continue // the store may come back; the stage lock decides if we lost the job
 		}
 		s := p.Stage(ref.Stage)
 		switch {
@@ -380,8 +379,8 @@ func stepWord(ok, cancelled, timedOut bool, err error, failed string) string {
 // finish records how j ended: the stage's state, promotion to the next
 // stage, auto-rollback, and whatever waits. It returns the conclusion of
 // j's check run.
-func (e *Engine) finish(ctx context.Context, ref jobRef, j *Job, res runResult) (conclusion string, err error) {
-	err = e.update(ctx, ref.Repo, func(p *Pipeline, fx *effects) error {
+func (e *Engine) finish(ctx context.Context, ref jobRef, held *lease.Lease, j *Job, res runResult) (conclusion string, err error) {
+	err = e.updateHeld(ctx, ref.Repo, held, func(p *Pipeline, fx *effects) error {
 		s := p.Stage(ref.Stage)
 		if s == nil || s.Job == nil || s.Job.ID != j.ID {
 			next := "another job"

@@ -61,6 +61,9 @@ type Server struct {
 // New builds a server from the environment. It connects to the store but
 // starts nothing; Run does.
 func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) (*Server, error) {
+	if err := opts.Engine.Check(); err != nil {
+		return nil, err
+	}
 	st, err := store.Open(ctx, env.RedisURL)
 	if err != nil {
 		return nil, err

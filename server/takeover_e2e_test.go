@@ -59,7 +59,9 @@ func TestKilledProcessJobIsTakenOver(t *testing.T) {
 	gh := githubtest.New(t)
 	// Not newHarness: it starts a Railyard at once, which would race the
 	// child for the push. The harness's helpers only need these fields.
-	h := &harness{t: t, gh: gh, repo: gh.AddRepo(repoName, defaultBranch), dir: t.TempDir()}
+	// The survivor waits for the killed run's stage lock to expire (30 s
+	// in the child), as it cannot know the step has stopped.
+	h := &harness{t: t, gh: gh, repo: gh.AddRepo(repoName, defaultBranch), dir: t.TempDir(), patience: time.Minute}
 	h.repo.SetPermission(user, "admin", "admin")
 	h.files = map[string]githubtest.File{".github/railyard.yml": {
 		Content: h.expand(fmt.Sprintf(takeoverPipeline, markStep("prepare"), markStep("deploy"))),
