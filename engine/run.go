@@ -19,6 +19,7 @@ import (
 	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/report"
 	"github.com/railyard/railyard/runner"
+	"github.com/railyard/railyard/transient"
 )
 
 var (
@@ -41,6 +42,8 @@ type runResult struct {
 	cancelled bool   // by a person, or replaced by another job
 	failed    string // the step (or "verify") that failed
 	problem   string // why the job could not run its steps
+	waiting   string // why the steps could not start yet, for a failure that can pass
+	waitErr   error  // that failure
 	steps     []stepResult
 	log       string
 	file      *config.Pipeline
@@ -80,7 +83,8 @@ func (e *Engine) RunJob(ctx context.Context, qj queue.Job) error {
 			j, p = s.Job, pl
 			return nil
 		}
-		takeover := s.State != Queued
+		takeover := s.State != Queued && s.Job.WaitingFor == ""
+		s.Job.WaitingFor = ""
 		if takeover {
 			log.Warn().Msg("Taking over a job whose process stopped; running it again from the first step.")
 		}
@@ -129,9 +133,11 @@ func (e *Engine) RunJob(ctx context.Context, qj queue.Job) error {
 		log.Warn().Err(lost).Msg("Stage lock lost; stopped the steps. The job runs again.")
 		return lost
 	}
-
 	if errors.Is(context.Cause(runCtx), errCancelled) || errors.Is(context.Cause(runCtx), errSuperseded) {
 		res.cancelled = true
+	}
+	if res.waiting != "" && !res.cancelled {
+		return e.waitForGitHub(ctx, ref, held, res)
 	}
 	if result, err = e.finish(ctx, ref, held, j, res); err != nil {
 		result = "interrupted"
@@ -199,9 +205,34 @@ func (e *Engine) watch(ctx context.Context, ref jobRef, cancel context.CancelCau
 	}
 }
 
+// waitForGitHub records that the job waits for GitHub, so that its check run says
+// so, and returns an error: the queue tries the job again with backoff.
+func (e *Engine) waitForGitHub(ctx context.Context, ref jobRef, held *lease.Lease, res runResult) error {
+	err := e.updateHeld(ctx, ref.Repo, held, func(p *Pipeline, fx *effects) error {
+		s := p.Stage(ref.Stage)
+		if s == nil || s.Job == nil || s.Job.ID != ref.Job || !s.active() {
+			return errStale
+		}
+		s.Job.WaitingFor = res.waiting
+		e.reportWaiting(fx, p, s.Job)
+		return nil
+	})
+	if errors.Is(err, errStale) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	zeroLog(ctx).Warn().Err(res.waitErr).Msg("Waiting for GitHub before the steps can start; the job is tried again.")
+	return fmt.Errorf("%s: %w", res.waiting, res.waitErr)
+}
+
 // execute runs the steps (and the health check) of j.
 func (e *Engine) execute(ctx context.Context, repo Repo, j *Job) runResult {
 	file, err := e.source.Pipeline(ctx, repo, j.ConfigSHA)
+	if transient.Is(err) {
+		return runResult{waiting: fmt.Sprintf("reading %s failed (%s)", config.PipelinePath, transient.Describe(err)), waitErr: err}
+	}
 	if err != nil {
 		return runResult{problem: fmt.Sprintf("Could not read %s at %s: %v", config.PipelinePath, short(j.ConfigSHA), err)}
 	}
@@ -212,6 +243,9 @@ func (e *Engine) execute(ctx context.Context, repo Repo, j *Job) runResult {
 	dir, release, err := e.work.Prepare(ctx, repo.FullName(), j.SHA, j.Cache == "skip", func(ctx context.Context) (io.ReadCloser, error) {
 		return e.source.Archive(ctx, repo, j.SHA)
 	})
+	if transient.Is(err) {
+		return runResult{waiting: fmt.Sprintf("downloading the revision failed (%s)", transient.Describe(err)), waitErr: err, file: file}
+	}
 	if err != nil {
 		return runResult{problem: fmt.Sprintf("Could not unpack %s: %v", short(j.SHA), err), file: file}
 	}
