@@ -209,6 +209,9 @@ func (h *harness) awaitStage(name string, state engine.State, sha string) {
 }
 
 func (h *harness) describe() string {
+	if h.srv == nil {
+		return "(Railyard runs outside the test process)"
+	}
 	p, err := h.srv.Engine().Pipeline(context.Background(), repoName)
 	if err != nil {
 		return err.Error()
