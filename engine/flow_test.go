@@ -210,12 +210,7 @@ func TestNewerWaitingRevisionSupersedesOlder(t *testing.T) {
 // its first step and ends; the lock is freed.
 func TestRunJobTakesOverAfterItsProcessDied(t *testing.T) {
 	w := newWorld(t)
-	p := settled()
-	prod := p.Stage("prod")
-	prod.State = InProgress
-	prod.Job = &Job{ID: "dead", Stage: "prod", SHA: shaB, Operation: OpDeploy, Actor: "alice", ConfigSHA: shaB,
-		Previous: shaA, Started: time.Now().Add(-time.Minute).UTC()}
-	w.seed(p)
+	w.seed(prodRunning("dead"))
 	if err := w.rdb.Set(w.ctx, lockKey(testRepo, "prod"), "1:dead-run", time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -310,10 +305,8 @@ stages:
 // store refuses it and the stage's state stays the new holder's.
 func TestLateEndOfALostRunIsRefused(t *testing.T) {
 	w := newWorld(t)
-	p := settled()
+	p := prodRunning("j")
 	prod := p.Stage("prod")
-	prod.State = InProgress
-	prod.Job = &Job{ID: "j", Stage: "prod", SHA: shaB, Operation: OpDeploy, Actor: "alice", ConfigSHA: shaB, Previous: shaA}
 	w.seed(p)
 	ref := jobRef{Repo: testRepo, Stage: "prod", Job: "j"}
 	old, err := w.e.lock(w.ctx, ref)
@@ -344,6 +337,17 @@ func TestLateEndOfALostRunIsRefused(t *testing.T) {
 	}
 }
 
+// prodRunning is settled with prod running job id, a deploy of B started
+// a minute ago.
+func prodRunning(id string) *Pipeline {
+	p := settled()
+	prod := p.Stage("prod")
+	prod.State = InProgress
+	prod.Job = &Job{ID: id, Stage: "prod", SHA: shaB, Operation: OpDeploy, Actor: "alice", ConfigSHA: shaB,
+		Previous: shaA, Started: time.Now().Add(-time.Minute).UTC()}
+	return p
+}
+
 // TestStaleJobRunsNothing delivers a job its stage has moved past, as a
 // redelivery after a rollback would: nothing runs and nothing changes.
 func TestStaleJobRunsNothing(t *testing.T) {
@@ -365,12 +369,7 @@ func TestStaleJobRunsNothing(t *testing.T) {
 // replaced it, yet its check run and deployment must not stay in_progress.
 func TestSupersededJobOfADeadProcessEnds(t *testing.T) {
 	w := newWorld(t)
-	p := settled()
-	prod := p.Stage("prod")
-	prod.State = InProgress
-	prod.Job = &Job{ID: "dead", Stage: "prod", SHA: shaB, Operation: OpDeploy, Actor: "alice", ConfigSHA: shaB,
-		Previous: shaA, Started: time.Now().Add(-time.Minute).UTC()}
-	w.seed(p)
+	w.seed(prodRunning("dead"))
 	if err := w.rdb.Set(w.ctx, lockKey(testRepo, "prod"), "1:dead-run", time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}

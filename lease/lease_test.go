@@ -168,18 +168,24 @@ func fencedSet(ctx context.Context, rdb redis.UniversalClient, l *Lease, key, va
 	}, l.Key())
 }
 
+// kept takes a lease on a fresh key and keeps it.
+func kept(t *testing.T, b backend) (key string, l *Lease, held context.Context, stop func()) {
+	key = testKey(t, b.rdb)
+	l, err := Take(t.Context(), b.rdb, key, quick)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, stop = l.Keep(t.Context())
+	return key, l, held, stop
+}
+
 // TestKeepStopsWorkWhenTakenOver takes the kept lease away: the holder is
 // told at its next renewal.
 func TestKeepStopsWorkWhenTakenOver(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := t.Context()
-			key := testKey(t, b.rdb)
-			l, err := Take(ctx, b.rdb, key, quick)
-			if err != nil {
-				t.Fatal(err)
-			}
-			held, stop := l.Keep(ctx)
+			key, _, held, stop := kept(t, b)
 			defer stop()
 			b.expire(key)
 			if _, err := Take(ctx, b.rdb, key, quick); err != nil {
@@ -198,12 +204,7 @@ func TestKeepRenewsWhileWorking(t *testing.T) {
 	for _, b := range backends(t) {
 		t.Run(b.name, func(t *testing.T) {
 			ctx := t.Context()
-			key := testKey(t, b.rdb)
-			l, err := Take(ctx, b.rdb, key, quick)
-			if err != nil {
-				t.Fatal(err)
-			}
-			held, stop := l.Keep(ctx)
+			_, l, held, stop := kept(t, b)
 			// Wall time here is the point: renewals must outlast TTLs passing.
 			time.Sleep(3 * quick.TTL)
 			if held.Err() != nil {
