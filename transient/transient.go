@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"syscall"
 
+	"github.com/bradleyfalzon/ghinstallation/v2"
 	"github.com/google/go-github/v62/github"
 	"github.com/redis/go-redis/v9"
 )
@@ -102,6 +103,10 @@ func status(err error) (int, http.Header, bool) {
 	}
 	if er, ok := errors.AsType[*github.ErrorResponse](err); ok && er.Response != nil {
 		return er.Response.StatusCode, er.Response.Header, true
+	}
+	// The installation token request: a 5xx there fails every call.
+	if he, ok := errors.AsType[*ghinstallation.HTTPError](err); ok && he.Response != nil {
+		return he.Response.StatusCode, he.Response.Header, true
 	}
 	return 0, nil, false
 }

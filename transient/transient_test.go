@@ -12,6 +12,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/bradleyfalzon/ghinstallation/v2"
 	"github.com/google/go-github/v62/github"
 	"github.com/redis/go-redis/v9"
 )
@@ -40,6 +41,8 @@ func TestIs(t *testing.T) {
 		{"403 refusal", ghError(403, nil), false, ""},
 		{"404 of the revision", ghError(404, nil), false, ""},
 		{"422", ghError(422, nil), false, ""},
+		{"installation token 502", &url.Error{Op: "Get", URL: "x", Err: &ghinstallation.HTTPError{Message: "received non 2xx response status", Response: &http.Response{StatusCode: 502}}}, true, "502"},
+		{"installation token 404", &ghinstallation.HTTPError{Message: "received non 2xx response status", Response: &http.Response{StatusCode: 404}}, false, ""},
 		{"download 502", fmt.Errorf("download archive: %w", &StatusError{Code: 502}), true, "502"},
 		{"download 404", fmt.Errorf("download archive: %w", &StatusError{Code: 404}), false, ""},
 		{"download 403 refusal", &StatusError{Code: 403, Header: http.Header{}}, false, ""},
