@@ -46,7 +46,8 @@ const JobKind = "stage"
 
 // Options tune an Engine; zero values take defaults.
 type Options struct {
-	// Poll is how often a running job looks for cancellation; default 500ms.
+	// Poll is how often a running job looks for cancellation and renews
+	// its stage lock; default 500ms.
 	Poll time.Duration
 	// LockTTL bounds how long a dead or cut-off process keeps a stage
 	// locked; default 30s. The lock is renewed every Poll, and a run that
