@@ -199,7 +199,8 @@ var actionCancel = report.Action{Label: "Cancel", Description: "Cancel this stag
 var actionRetry = report.Action{Label: "Retry", Description: "Run all steps again", Identifier: "retry"}
 var actionRollback = report.Action{Label: "Roll back", Description: "Back to the previous good one", Identifier: "rollback"}
 
-func (e *Engine) reportRunning(fx *effects, p *Pipeline, j *Job, takeover bool) {
+// reportRunning shows j running; with deployment, its deployment too.
+func (e *Engine) reportRunning(fx *effects, p *Pipeline, j *Job, takeover, deployment bool) {
 	repo := repoOf(p)
 	extra := ""
 	if takeover {
@@ -208,7 +209,7 @@ func (e *Engine) reportRunning(fx *effects, p *Pipeline, j *Job, takeover bool) 
 	cr := runningCheckRun(j, extra)
 	fx.report(func(ctx context.Context) {
 		e.send(ctx, "report running check run", e.report.CheckRun(ctx, repo, CheckRunKey(j.ID), cr))
-		if j.Operation.deploys() {
+		if deployment && j.Operation.deploys() {
 			e.deploymentStatus(ctx, repo, j, "in_progress")
 		}
 	})

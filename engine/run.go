@@ -83,7 +83,10 @@ func (e *Engine) RunJob(ctx context.Context, qj queue.Job) error {
 			j, p = s.Job, pl
 			return nil
 		}
-		takeover := s.State != Queued && s.Job.WaitingFor == ""
+		// A job back from waiting for GitHub is no takeover, and its
+		// deployment already shows it in progress.
+		waited := s.Job.WaitingFor != ""
+		takeover := s.State != Queued && !waited
 		s.Job.WaitingFor = ""
 		if takeover {
 			log.Warn().Msg("Taking over a job whose process stopped; running it again from the first step.")
@@ -91,7 +94,7 @@ func (e *Engine) RunJob(ctx context.Context, qj queue.Job) error {
 		s.State = s.Job.Operation.runningState()
 		s.Job.Started = e.opts.Now().UTC()
 		j, p = s.Job, pl
-		e.reportRunning(fx, pl, s.Job, takeover)
+		e.reportRunning(fx, pl, s.Job, takeover, !waited)
 		return nil
 	})
 	if errors.Is(err, errStale) {
@@ -205,8 +208,9 @@ func (e *Engine) watch(ctx context.Context, ref jobRef, cancel context.CancelCau
 	}
 }
 
-// waitForGitHub records that the job waits for GitHub, so that its check run says
-// so, and returns an error: the queue tries the job again with backoff.
+// waitForGitHub records that the job waits for GitHub, so that its check
+// run says so, and returns an error: the queue tries the job again with
+// backoff.
 func (e *Engine) waitForGitHub(ctx context.Context, ref jobRef, held *lease.Lease, res runResult) error {
 	err := e.updateHeld(ctx, ref.Repo, held, func(p *Pipeline, fx *effects) error {
 		s := p.Stage(ref.Stage)

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 
@@ -53,6 +54,9 @@ func TestStageWaitsOutAPassingGitHubFailure(t *testing.T) {
 	w.expectSteps("build:compile:ccccccc:deploy")
 	if s := w.pipeline().Stage("build"); s.State != Succeeded || s.Job.WaitingFor != "" {
 		t.Errorf("build ends %s, waiting for %q; want succeeded, waiting for nothing", s.State, s.Job.WaitingFor)
+	}
+	if got := w.rep.deploymentStates(id); !slices.Equal(got, []string{"queued", "in_progress", "success"}) {
+		t.Errorf("deployment statuses %v, want queued, in_progress, success: waiting adds none", got)
 	}
 	cr, _ = w.rep.checkRun(id)
 	if cr.Conclusion != "success" || strings.Contains(cr.Summary, "took it over") || strings.Contains(cr.Summary, "Waiting") {
