@@ -198,7 +198,7 @@ func (e *Engine) updateHeld(ctx context.Context, repo string, held *lease.Lease,
 	key := pipelineKey(repo)
 	watched := []string{key}
 	if held != nil {
-		watched = append(watched, held.Key())
+		watched = append(watched, held.Fence())
 	}
 	for range 100 {
 		var fx *effects

@@ -83,7 +83,7 @@ func Take(ctx context.Context, rdb redis.UniversalClient, key string, opts Optio
 		return nil, err
 	}
 	sent := time.Now()
-	v, err := takeScript.Run(ctx, rdb, []string{key, key + ":fence"}, opts.TTL.Milliseconds(), rand.Text()).Text()
+	v, err := takeScript.Run(ctx, rdb, []string{key, fenceKey(key)}, opts.TTL.Milliseconds(), rand.Text()).Text()
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrHeld
 	}
@@ -98,8 +98,13 @@ func Take(ctx context.Context, rdb redis.UniversalClient, key string, opts Optio
 	return &Lease{Token: token, rdb: rdb, key: key, value: v, opts: opts, sent: sent}, nil
 }
 
-// Key is the leased key: watch it in transactions that call Check.
-func (l *Lease) Key() string { return l.key }
+// Fence is the key to WATCH in a transaction that calls Check. It is the
+// fencing counter, not the lease's own key: renewals change that one every
+// few moments and would abort the transaction for nothing, while the
+// counter changes only when another holder takes the lease.
+func (l *Lease) Fence() string { return fenceKey(l.key) }
+
+func fenceKey(key string) string { return key + ":fence" }
 
 // Renew extends the lease by another TTL, or returns ErrLost.
 func (l *Lease) Renew(ctx context.Context) error {
@@ -127,8 +132,9 @@ func (l *Lease) Release(ctx context.Context) error {
 }
 
 // Check returns ErrLost unless the lease is this holder's. Call it on the
-// transaction of a write, after WATCHing Key: the write then commits only
-// while the lease is held, and a holder that lost it writes nothing.
+// transaction of a write, after WATCHing Fence: the write then commits only
+// if no other holder took the lease since, and a holder that lost it
+// writes nothing.
 func (l *Lease) Check(ctx context.Context, tx redis.Cmdable) error {
 	v, err := tx.Get(ctx, l.key).Result()
 	if errors.Is(err, redis.Nil) {

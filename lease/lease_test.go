@@ -166,7 +166,7 @@ func fencedSet(ctx context.Context, rdb redis.UniversalClient, l *Lease, key, va
 			return nil
 		})
 		return err
-	}, l.Key())
+	}, l.Fence())
 }
 
 // kept takes a lease on a fresh key and keeps it.
@@ -250,5 +250,48 @@ func TestKeepGivesUpBeforeExpiryWhenCutOff(t *testing.T) {
 	// (miniredis's clock stands still), and nobody else can have it yet.
 	if err := l.Check(t.Context(), direct); err != nil {
 		t.Errorf("the lease was not the holder's when it gave up: %v", err)
+	}
+}
+
+// TestRenewalDoesNotAbortAFencedWrite renews the lease in the middle of a
+// fenced write, as the holder's keep-alive does at any moment: the write
+// still commits, where a takeover in the same place would abort it.
+func TestRenewalDoesNotAbortAFencedWrite(t *testing.T) {
+	for _, b := range backends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			ctx := t.Context()
+			key := testKey(t, b.rdb)
+			state := key + ":state"
+			t.Cleanup(func() { b.rdb.Del(context.Background(), state) })
+			l, err := Take(ctx, b.rdb, key, quick)
+			if err != nil {
+				t.Fatal(err)
+			}
+			write := func(between func()) error {
+				return b.rdb.Watch(ctx, func(tx *redis.Tx) error {
+					if err := l.Check(ctx, tx); err != nil {
+						return err
+					}
+					between()
+					_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+						p.Set(ctx, state, "written", 0)
+						return nil
+					})
+					return err
+				}, l.Fence())
+			}
+			if err := write(func() { l.Renew(ctx) }); err != nil {
+				t.Errorf("a write with a renewal in its midst = %v, want it committed", err)
+			}
+			err = write(func() {
+				b.expire(key)
+				if _, err := Take(ctx, b.rdb, key, quick); err != nil {
+					t.Fatal(err)
+				}
+			})
+			if !errors.Is(err, redis.TxFailedErr) {
+				t.Errorf("a write with a takeover in its midst = %v, want it aborted", err)
+			}
+		})
 	}
 }
