@@ -15,6 +15,7 @@ import (
 
 	"github.com/railyard/railyard/actions"
 	"github.com/railyard/railyard/config"
+	"github.com/railyard/railyard/lease"
 	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/report"
 	"github.com/railyard/railyard/runner"
@@ -45,12 +46,19 @@ const JobKind = "stage"
 
 // Options tune an Engine; zero values take defaults.
 type Options struct {
-	// Poll is how often a running job looks for cancellation; default 500ms.
+	// Poll is how often a running job looks for cancellation and renews
+	// its stage lock; default 500ms.
 	Poll time.Duration
-	// LockTTL bounds how long a dead process keeps a stage locked; default 30s.
+	// LockTTL bounds how long a dead or cut-off process keeps a stage
+	// locked; default 30s. The lock is renewed every Poll, and a run that
+	// cannot renew it stops its step LockTTL-Grace-LockMargin after its
+	// last renewal, so LockTTL must exceed Poll+Grace+LockMargin (Check).
 	LockTTL time.Duration
 	// Grace is the SIGTERM→SIGKILL grace of cancelled steps; default 10s.
 	Grace time.Duration
+	// LockMargin is the time left on a stage lock when a run that could
+	// not renew it has killed its step; default 2s.
+	LockMargin time.Duration
 	// Secrets are redacted from step output.
 	Secrets []string
 	// SecretsDir holds the secrets operators grant stages (package secrets).
@@ -85,6 +93,23 @@ type Engine struct {
 // New returns an engine over the given store, queue, reporter, source and
 // workspace.
 func New(rdb redis.UniversalClient, q *queue.Queue, rep Reporter, src Source, ws *runner.Workspace, opts Options) *Engine {
+	return &Engine{rdb: rdb, queue: q, report: rep, source: src, work: ws, opts: opts.withDefaults()}
+}
+
+// Check reports whether the options let a stage's run stop its step before
+// its stage lock can pass to another process (see LockTTL).
+func (opts Options) Check() error {
+	if err := opts.withDefaults().lock().Check(); err != nil {
+		return fmt.Errorf("stage lock: %w", err)
+	}
+	return nil
+}
+
+func (opts Options) lock() lease.Options {
+	return lease.Options{TTL: opts.LockTTL, Renew: opts.Poll, Grace: opts.Grace, Margin: opts.LockMargin}
+}
+
+func (opts Options) withDefaults() Options {
 	if opts.Poll <= 0 {
 		opts.Poll = 500 * time.Millisecond
 	}
@@ -94,13 +119,16 @@ func New(rdb redis.UniversalClient, q *queue.Queue, rep Reporter, src Source, ws
 	if opts.Grace <= 0 {
 		opts.Grace = 10 * time.Second
 	}
+	if opts.LockMargin <= 0 {
+		opts.LockMargin = 2 * time.Second
+	}
 	if opts.WebURL == "" {
 		opts.WebURL = "https://github.com/"
 	}
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	return &Engine{rdb: rdb, queue: q, report: rep, source: src, work: ws, opts: opts}
+	return opts
 }
 
 func pipelineKey(repo string) string { return store.RepoKey(repo, "pipeline") }
@@ -162,10 +190,26 @@ func (e *Engine) load(ctx context.Context, c redis.Cmdable, repo string) (*Pipel
 // either changes it (recording effects) or returns an error, in which case
 // nothing changes. Conflicting writers are retried.
 func (e *Engine) update(ctx context.Context, repo string, fn func(p *Pipeline, fx *effects) error) error {
+	return e.updateHeld(ctx, repo, nil, fn)
+}
+
+// updateHeld is update by the holder of a stage lock: the change commits
+// only while held is still the lock's holder, and is refused with
+// lease.ErrLost once another run took the stage over.
+func (e *Engine) updateHeld(ctx context.Context, repo string, held *lease.Lease, fn func(p *Pipeline, fx *effects) error) error {
 	key := pipelineKey(repo)
+	watched := []string{key}
+	if held != nil {
+		watched = append(watched, held.Fence())
+	}
 	for range 100 {
 		var fx *effects
 		err := e.rdb.Watch(ctx, func(tx *redis.Tx) error {
+			if held != nil {
+				if err := held.Check(ctx, tx); err != nil {
+					return err
+				}
+			}
 			p, err := e.load(ctx, tx, repo)
 			if err != nil {
 				return err
@@ -198,7 +242,7 @@ func (e *Engine) update(ctx context.Context, repo string, fn func(p *Pipeline, f
 				return nil
 			})
 			return err
-		}, key)
+		}, watched...)
 		if errors.Is(err, redis.TxFailedErr) {
 			continue
 		}

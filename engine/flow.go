@@ -199,24 +199,39 @@ var actionCancel = report.Action{Label: "Cancel", Description: "Cancel this stag
 var actionRetry = report.Action{Label: "Retry", Description: "Run all steps again", Identifier: "retry"}
 var actionRollback = report.Action{Label: "Roll back", Description: "Back to the previous good one", Identifier: "rollback"}
 
-func (e *Engine) reportRunning(fx *effects, p *Pipeline, j *Job, takeover bool) {
+// reportRunning shows j running; with deployment, its deployment too.
+func (e *Engine) reportRunning(fx *effects, p *Pipeline, j *Job, takeover, deployment bool) {
 	repo := repoOf(p)
 	extra := ""
 	if takeover {
 		extra = "The process running this job stopped; another one took it over and runs it again from the first step."
 	}
-	cr := report.CheckRun{
+	cr := runningCheckRun(j, extra)
+	fx.report(func(ctx context.Context) {
+		e.send(ctx, "report running check run", e.report.CheckRun(ctx, repo, CheckRunKey(j.ID), cr))
+		if deployment && j.Operation.deploys() {
+			e.deploymentStatus(ctx, repo, j, "in_progress")
+		}
+	})
+}
+
+// reportWaiting shows that a running job waits for GitHub before its steps
+// can start. It reaches GitHub through the outbox once GitHub answers again.
+func (e *Engine) reportWaiting(fx *effects, p *Pipeline, j *Job) {
+	repo := repoOf(p)
+	cr := runningCheckRun(j, "Waiting for GitHub: "+j.WaitingFor+"; trying again.")
+	fx.report(func(ctx context.Context) {
+		e.send(ctx, "report waiting check run", e.report.CheckRun(ctx, repo, CheckRunKey(j.ID), cr))
+	})
+}
+
+func runningCheckRun(j *Job, extra string) report.CheckRun {
+	return report.CheckRun{
 		Name: "railyard/" + j.Stage, HeadSHA: j.SHA, Status: "in_progress",
 		Title: titleOf(j, "in_progress"), Summary: summaryOf(j, nil, extra),
 		ExternalID: j.Stage + ":" + j.ID, StartedAt: j.Started,
 		Actions: []report.Action{actionCancel},
 	}
-	fx.report(func(ctx context.Context) {
-		e.send(ctx, "report running check run", e.report.CheckRun(ctx, repo, CheckRunKey(j.ID), cr))
-		if j.Operation.deploys() {
-			e.deploymentStatus(ctx, repo, j, "in_progress")
-		}
-	})
 }
 
 // pipelineCheck records a pipeline-wide operation as a completed, neutral

@@ -1,12 +1,15 @@
 package engine
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/railyard/railyard/lease"
 	"github.com/railyard/railyard/queue"
 )
 
@@ -24,6 +27,18 @@ func jobOf(t *testing.T, res Result) string {
 		t.Fatalf("result %+v names no job", res)
 	}
 	return id
+}
+
+// awaitSteps waits until n steps have left their mark.
+func (w *world) awaitSteps(n int) {
+	w.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for len(w.ranSteps()) < n {
+		if time.Now().After(deadline) {
+			w.t.Fatalf("%d steps did not start", n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func (w *world) expectSteps(want ...string) {
@@ -190,21 +205,31 @@ func TestNewerWaitingRevisionSupersedesOlder(t *testing.T) {
 
 // TestRunJobTakesOverAfterItsProcessDied finds a job in_progress with the
 // stage lock still held by its dead run, as a killed process leaves it: the
-// job runs again from its first step and ends; the lock is freed.
+// takeover waits for that lock to expire (the dead run may be a process cut
+// off from Redis, still stopping its step), then runs the job again from
+// its first step and ends; the lock is freed.
 func TestRunJobTakesOverAfterItsProcessDied(t *testing.T) {
 	w := newWorld(t)
-	p := settled()
-	prod := p.Stage("prod")
-	prod.State = InProgress
-	prod.Job = &Job{ID: "dead", Stage: "prod", SHA: shaB, Operation: OpDeploy, Actor: "alice", ConfigSHA: shaB,
-		Previous: shaA, Started: time.Now().Add(-time.Minute).UTC()}
-	w.seed(p)
-	if err := w.rdb.Set(w.ctx, lockKey(testRepo, "prod"), "dead", time.Minute).Err(); err != nil {
+	w.seed(prodRunning("dead"))
+	if err := w.rdb.Set(w.ctx, lockKey(testRepo, "prod"), "1:dead-run", time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
 	data, _ := json.Marshal(jobRef{Repo: testRepo, Stage: "prod", Job: "dead"})
+	job := queue.Job{Kind: JobKind, Repo: testRepo, Data: data, Deliveries: 2}
 
-	if err := w.e.RunJob(w.ctx, queue.Job{Kind: JobKind, Repo: testRepo, Data: data, Deliveries: 2}); err != nil {
+	// miniredis's clock stands still: the dead run's lock lives on.
+	waiting, cancel := context.WithTimeout(w.ctx, 20*w.e.opts.Poll)
+	defer cancel()
+	if err := w.e.RunJob(waiting, job); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("RunJob while the dead run's lock lives = %v, want it to wait", err)
+	}
+	w.expectSteps()
+	if got := w.rep.calls(); got != 0 {
+		t.Errorf("%d reports while waiting for the lock, want none", got)
+	}
+
+	w.m.FastForward(time.Minute)
+	if err := w.e.RunJob(w.ctx, job); err != nil {
 		t.Fatal(err)
 	}
 	w.expectSteps("prod:terraform:bbbbbbb:deploy", "prod:deploy:bbbbbbb:deploy")
@@ -223,6 +248,104 @@ func TestRunJobTakesOverAfterItsProcessDied(t *testing.T) {
 	if n := w.rdb.Exists(w.ctx, lockKey(testRepo, "prod")).Val(); n != 0 {
 		t.Error("the stage lock outlived the job")
 	}
+}
+
+// TestRunThatLostItsLockStopsAndWritesNothing takes a running job's stage
+// lock away, as a takeover does once a process cut off from Redis let it
+// expire: the run stops its step, and neither its end nor anything else
+// it would write reaches the state or GitHub.
+func TestRunThatLostItsLockStopsAndWritesNothing(t *testing.T) {
+	w := newWorldWith(t, `
+stages:
+  - name: build
+    steps:
+      - name: compile
+        run: echo "$RAILYARD_STAGE:compile:$(echo $RAILYARD_SHA | cut -c1-7):$RAILYARD_OPERATION" >> MARKS; sleep 30
+`)
+	p := settled()
+	p.Stages = p.Stages[:1]
+	w.seed(p)
+	if _, err := w.e.Deploy(w.ctx, w.req(), shaC, 3); err != nil {
+		t.Fatal(err)
+	}
+	jobs := w.claimAll()
+	done := make(chan error, 1)
+	go func() { done <- w.e.RunJob(w.ctx, jobs[0].lease.Job) }()
+	w.awaitSteps(1)
+	running := w.raw()
+	reported := w.rep.calls()
+
+	// The lock passes to another run of the stage.
+	w.m.Del(lockKey(testRepo, "build"))
+	other, err := lease.Take(w.ctx, w.rdb, lockKey(testRepo, "build"), w.e.opts.lock())
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, lease.ErrLost) {
+			t.Errorf("RunJob = %v, want the lost lock, so that the job is tried again", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the run kept its step running after losing the lock")
+	}
+	if w.raw() != running {
+		t.Error("the run that lost the lock changed the stage's state")
+	}
+	if got := w.rep.calls(); got != reported {
+		t.Errorf("the run that lost the lock reported %d more times to GitHub", got-reported)
+	}
+	if err := other.Check(w.ctx, w.rdb); err != nil {
+		t.Errorf("the run that lost the lock freed its successor's: %v", err)
+	}
+}
+
+// TestLateEndOfALostRunIsRefused lets a run whose lock passed to another
+// try to record its end, as a process paused past its lock would: the
+// store refuses it and the stage's state stays the new holder's.
+func TestLateEndOfALostRunIsRefused(t *testing.T) {
+	w := newWorld(t)
+	p := prodRunning("j")
+	prod := p.Stage("prod")
+	w.seed(p)
+	ref := jobRef{Repo: testRepo, Stage: "prod", Job: "j"}
+	old, err := w.e.lock(w.ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.m.Del(lockKey(testRepo, "prod"))
+	cur, err := w.e.lock(w.ctx, ref)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cur.Token <= old.Token {
+		t.Errorf("the second run's token %d is not above the first's %d", cur.Token, old.Token)
+	}
+	before := w.raw()
+	_, err = w.e.finish(w.ctx, ref, old, prod.Job, runResult{ok: true, file: w.file})
+	if !errors.Is(err, lease.ErrLost) {
+		t.Errorf("the late end = %v, want lease.ErrLost", err)
+	}
+	if w.raw() != before || w.rep.calls() != 0 {
+		t.Error("the late end changed the state or reported to GitHub")
+	}
+	if _, err := w.e.finish(w.ctx, ref, cur, prod.Job, runResult{ok: true, file: w.file}); err != nil {
+		t.Fatalf("the holder's end = %v", err)
+	}
+	if s := w.pipeline().Stage("prod"); s.State != Succeeded {
+		t.Errorf("prod ends %s after the holder's end, want succeeded", s.State)
+	}
+}
+
+// prodRunning is settled with prod running job id, a deploy of B started
+// a minute ago.
+func prodRunning(id string) *Pipeline {
+	p := settled()
+	prod := p.Stage("prod")
+	prod.State = InProgress
+	prod.Job = &Job{ID: id, Stage: "prod", SHA: shaB, Operation: OpDeploy, Actor: "alice", ConfigSHA: shaB,
+		Previous: shaA, Started: time.Now().Add(-time.Minute).UTC()}
+	return p
 }
 
 // TestStaleJobRunsNothing delivers a job its stage has moved past, as a
@@ -246,13 +369,8 @@ func TestStaleJobRunsNothing(t *testing.T) {
 // replaced it, yet its check run and deployment must not stay in_progress.
 func TestSupersededJobOfADeadProcessEnds(t *testing.T) {
 	w := newWorld(t)
-	p := settled()
-	prod := p.Stage("prod")
-	prod.State = InProgress
-	prod.Job = &Job{ID: "dead", Stage: "prod", SHA: shaB, Operation: OpDeploy, Actor: "alice", ConfigSHA: shaB,
-		Previous: shaA, Started: time.Now().Add(-time.Minute).UTC()}
-	w.seed(p)
-	if err := w.rdb.Set(w.ctx, lockKey(testRepo, "prod"), "dead", time.Minute).Err(); err != nil {
+	w.seed(prodRunning("dead"))
+	if err := w.rdb.Set(w.ctx, lockKey(testRepo, "prod"), "1:dead-run", time.Minute).Err(); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := w.e.Rollback(w.ctx, w.req(), Move{Stage: "prod", SHA: shaA}); err != nil {
@@ -345,13 +463,7 @@ stages:
 	jobs := w.claimAll()
 	done := make(chan error, 1)
 	go func() { done <- w.e.RunJob(w.ctx, jobs[0].lease.Job) }()
-	deadline := time.Now().Add(5 * time.Second)
-	for len(w.ranSteps()) == 0 {
-		if time.Now().After(deadline) {
-			t.Fatal("the step did not start")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	w.awaitSteps(1)
 	if _, err := w.e.Rollback(w.ctx, w.req(), Move{Stage: "build", SHA: shaA}); err != nil {
 		t.Fatal(err)
 	}

@@ -68,9 +68,11 @@ const testRepo = "octo/app"
 type world struct {
 	t     *testing.T
 	ctx   context.Context
+	m     *miniredis.Miniredis // its TTLs run only when told: FastForward
 	rdb   *redis.Client
 	q     *queue.Queue
 	rep   *fakeReporter
+	src   *fakeSource
 	e     *Engine
 	file  *config.Pipeline
 	marks string
@@ -82,7 +84,8 @@ func newWorld(t *testing.T) *world { return newWorldWith(t, testPipeline) }
 // the file steps write to.
 func newWorldWith(t *testing.T, pipeline string) *world {
 	t.Helper()
-	rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	t.Cleanup(func() { rdb.Close() })
 	ctx := t.Context()
 	q := queue.New(rdb, queue.Options{Prefix: "test:{q}:"})
@@ -94,8 +97,8 @@ func newWorldWith(t *testing.T, pipeline string) *world {
 	if len(problems) > 0 {
 		t.Fatalf("test pipeline: %v", problems)
 	}
-	w := &world{t: t, ctx: ctx, rdb: rdb, q: q, rep: &fakeReporter{}, file: file, marks: marks}
 	src := &fakeSource{file: file, tarball: tarball(t)}
+	w := &world{t: t, ctx: ctx, m: m, rdb: rdb, q: q, rep: &fakeReporter{}, src: src, file: file, marks: marks}
 	w.e = New(rdb, q, w.rep, src, runner.NewWorkspace(t.TempDir()), Options{Poll: 10 * time.Millisecond, Grace: time.Second})
 	return w
 }
@@ -320,6 +323,9 @@ func (f *fakeReporter) deploymentStates(jobID string) []string {
 type fakeSource struct {
 	file    *config.Pipeline
 	tarball []byte
+
+	mu           sync.Mutex
+	archiveFails []error // answers to the next downloads, in order
 }
 
 func (s *fakeSource) Pipeline(context.Context, Repo, string) (*config.Pipeline, error) {
@@ -327,6 +333,13 @@ func (s *fakeSource) Pipeline(context.Context, Repo, string) (*config.Pipeline, 
 }
 
 func (s *fakeSource) Archive(context.Context, Repo, string) (io.ReadCloser, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.archiveFails) > 0 {
+		err := s.archiveFails[0]
+		s.archiveFails = s.archiveFails[1:]
+		return nil, err
+	}
 	return io.NopCloser(bytes.NewReader(s.tarball)), nil
 }
 

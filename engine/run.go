@@ -13,15 +13,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/redis/go-redis/v9"
-
 	"github.com/railyard/railyard/actions"
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/gate"
+	"github.com/railyard/railyard/lease"
 	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/report"
 	"github.com/railyard/railyard/runner"
 	"github.com/railyard/railyard/secrets"
+	"github.com/railyard/railyard/transient"
 )
 
 var (
@@ -44,6 +44,8 @@ type runResult struct {
 	cancelled bool   // by a person, or replaced by another job
 	failed    string // the step (or "verify") that failed
 	problem   string // why the job could not run its steps
+	waiting   string // why the steps could not start yet, for a failure that can pass
+	waitErr   error  // that failure
 	steps     []stepResult
 	log       string
 	file      *config.Pipeline
@@ -61,7 +63,7 @@ func (e *Engine) RunJob(ctx context.Context, qj queue.Job) error {
 	log := logFor(ctx, ref.Stage, ref.Job)
 	ctx = log.WithContext(ctx)
 
-	unlock, err := e.lock(ctx, ref)
+	held, err := e.lock(ctx, ref)
 	if errors.Is(err, errStale) {
 		log.Debug().Msg("Job is stale; nothing to run.")
 		return nil
@@ -69,11 +71,12 @@ func (e *Engine) RunJob(ctx context.Context, qj queue.Job) error {
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	// Never frees a lock that expired and moved on to another run.
+	defer held.Release(context.WithoutCancel(ctx))
 
 	var j *Job
 	var p *Pipeline
-	err = e.update(ctx, ref.Repo, func(pl *Pipeline, fx *effects) error {
+	err = e.updateHeld(ctx, ref.Repo, held, func(pl *Pipeline, fx *effects) error {
 		s := pl.Stage(ref.Stage)
 		if s == nil || s.Job == nil || s.Job.ID != ref.Job || !s.active() {
 			return errStale
@@ -82,14 +85,18 @@ func (e *Engine) RunJob(ctx context.Context, qj queue.Job) error {
 			j, p = s.Job, pl
 			return nil
 		}
-		takeover := s.State != Queued
+		// A job back from waiting for GitHub is no takeover, and its
+		// deployment already shows it in progress.
+		waited := s.Job.WaitingFor != ""
+		takeover := s.State != Queued && !waited
+		s.Job.WaitingFor = ""
 		if takeover {
 			log.Warn().Msg("Taking over a job whose process stopped; running it again from the first step.")
 		}
 		s.State = s.Job.Operation.runningState()
 		s.Job.Started = e.opts.Now().UTC()
 		j, p = s.Job, pl
-		e.reportRunning(fx, pl, s.Job, takeover)
+		e.reportRunning(fx, pl, s.Job, takeover, !waited)
 		return nil
 	})
 	if errors.Is(err, errStale) {
@@ -104,7 +111,10 @@ func (e *Engine) RunJob(ctx context.Context, qj queue.Job) error {
 		defer func() { e.opts.Observe(j.Stage, j.Operation, result, time.Since(started)) }()
 	}
 
-	runCtx, cancel := context.WithCancelCause(ctx)
+	// The step stops when the lock cannot be renewed, before it expires.
+	kept, stopKeeping := held.Keep(ctx)
+	defer stopKeeping()
+	runCtx, cancel := context.WithCancelCause(kept)
 	watched := make(chan struct{})
 	go func() {
 		defer close(watched)
@@ -123,10 +133,18 @@ func (e *Engine) RunJob(ctx context.Context, qj queue.Job) error {
 		// Shutting down or lease lost: another process runs the job again.
 		return ctx.Err()
 	}
+	if lost := context.Cause(kept); errors.Is(lost, lease.ErrLost) {
+		// Another run may hold the stage now; this one writes nothing.
+		log.Warn().Err(lost).Msg("Stage lock lost; stopped the steps. The job runs again.")
+		return lost
+	}
 	if errors.Is(context.Cause(runCtx), errCancelled) || errors.Is(context.Cause(runCtx), errSuperseded) {
 		res.cancelled = true
 	}
-	if result, err = e.finish(ctx, ref, j, res); err != nil {
+	if res.waiting != "" && !res.cancelled {
+		return e.waitForGitHub(ctx, ref, held, res)
+	}
+	if result, err = e.finish(ctx, ref, held, j, res); err != nil {
 		result = "interrupted"
 		return err
 	}
@@ -135,17 +153,20 @@ func (e *Engine) RunJob(ctx context.Context, qj queue.Job) error {
 }
 
 // lock takes the stage's run lock, which makes "one job per stage at a
-// time" hold across processes even while a replaced job is still stopping.
-// It waits while another job holds it.
-func (e *Engine) lock(ctx context.Context, ref jobRef) (unlock func(), err error) {
+// time" hold across processes even while a replaced job is still stopping,
+// and gives the run its fencing token. It waits while another run holds
+// it, even an earlier run of the same job: that run may still be stopping
+// its step in a process cut off from Redis, and gives the lock up before
+// it expires.
+func (e *Engine) lock(ctx context.Context, ref jobRef) (*lease.Lease, error) {
 	key := lockKey(ref.Repo, ref.Stage)
 	for {
-		ok, err := e.rdb.SetNX(ctx, key, ref.Job, e.opts.LockTTL).Result()
-		if err != nil {
-			return nil, fmt.Errorf("lock stage: %w", err)
+		l, err := lease.Take(ctx, e.rdb, key, e.opts.lock())
+		if err == nil {
+			return l, nil
 		}
-		if ok {
-			break
+		if !errors.Is(err, lease.ErrHeld) {
+			return nil, fmt.Errorf("lock stage: %w", err)
 		}
 		p, err := e.load(ctx, e.rdb, ref.Repo)
 		if err != nil {
@@ -154,28 +175,16 @@ func (e *Engine) lock(ctx context.Context, ref jobRef) (unlock func(), err error
 		if s := p.Stage(ref.Stage); s == nil || s.Job == nil || s.Job.ID != ref.Job || !s.active() {
 			return nil, errStale
 		}
-		if holder, _ := e.rdb.Get(ctx, key).Result(); holder == ref.Job {
-			// Our own earlier run died with the lock held; it is ours.
-			e.rdb.PExpire(ctx, key, e.opts.LockTTL)
-			break
-		}
 		select {
 		case <-ctx.Done():
 			return nil, ctx.Err()
 		case <-time.After(e.opts.Poll):
 		}
 	}
-	return func() {
-		// Compare-and-delete: never free a lock that expired and moved on.
-		unlockScript.Run(context.WithoutCancel(ctx), e.rdb, []string{key}, ref.Job)
-	}, nil
 }
 
-var unlockScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end return 0`)
-var extendScript = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) end return 0`)
-
-// watch keeps the stage lock alive and cancels the run when a person
-// cancels the job or another job replaces it.
+// watch cancels the run when a person cancels the job or another job
+// replaces it.
 func (e *Engine) watch(ctx context.Context, ref jobRef, cancel context.CancelCauseFunc) {
 	t := time.NewTicker(e.opts.Poll)
 	defer t.Stop()
@@ -185,10 +194,9 @@ func (e *Engine) watch(ctx context.Context, ref jobRef, cancel context.CancelCau
 			return
 		case <-t.C:
 		}
-		extendScript.Run(ctx, e.rdb, []string{lockKey(ref.Repo, ref.Stage)}, ref.Job, e.opts.LockTTL.Milliseconds())
 		p, err := e.load(ctx, e.rdb, ref.Repo)
 		if err != nil {
-			continue // the store may come back; the lease decides if we lost the job
+			continue // the store may come back; the stage lock decides if we lost the job
 		}
 		s := p.Stage(ref.Stage)
 		switch {
@@ -202,9 +210,35 @@ func (e *Engine) watch(ctx context.Context, ref jobRef, cancel context.CancelCau
 	}
 }
 
+// waitForGitHub records that the job waits for GitHub, so that its check
+// run says so, and returns an error: the queue tries the job again with
+// backoff.
+func (e *Engine) waitForGitHub(ctx context.Context, ref jobRef, held *lease.Lease, res runResult) error {
+	err := e.updateHeld(ctx, ref.Repo, held, func(p *Pipeline, fx *effects) error {
+		s := p.Stage(ref.Stage)
+		if s == nil || s.Job == nil || s.Job.ID != ref.Job || !s.active() {
+			return errStale
+		}
+		s.Job.WaitingFor = res.waiting
+		e.reportWaiting(fx, p, s.Job)
+		return nil
+	})
+	if errors.Is(err, errStale) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	zeroLog(ctx).Warn().Err(res.waitErr).Msg("Waiting for GitHub before the steps can start; the job is tried again.")
+	return fmt.Errorf("%s: %w", res.waiting, res.waitErr)
+}
+
 // execute runs the steps (and the health check) of j.
 func (e *Engine) execute(ctx context.Context, repo Repo, j *Job) runResult {
 	file, err := e.source.Pipeline(ctx, repo, j.ConfigSHA)
+	if transient.Is(err) {
+		return runResult{waiting: fmt.Sprintf("reading %s failed (%s)", config.PipelinePath, transient.Describe(err)), waitErr: err}
+	}
 	if err != nil {
 		return runResult{problem: fmt.Sprintf("Could not read %s at %s: %v", config.PipelinePath, short(j.ConfigSHA), err)}
 	}
@@ -222,6 +256,9 @@ func (e *Engine) execute(ctx context.Context, repo Repo, j *Job) runResult {
 	dir, release, err := e.work.Prepare(ctx, repo.FullName(), j.SHA, j.Cache == "skip", func(ctx context.Context) (io.ReadCloser, error) {
 		return e.source.Archive(ctx, repo, j.SHA)
 	})
+	if transient.Is(err) {
+		return runResult{waiting: fmt.Sprintf("downloading the revision failed (%s)", transient.Describe(err)), waitErr: err, file: file}
+	}
 	if err != nil {
 		return runResult{problem: fmt.Sprintf("Could not unpack %s: %v", short(j.SHA), err), file: file}
 	}
@@ -394,8 +431,8 @@ func stepWord(ok, cancelled, timedOut bool, err error, failed string) string {
 // finish records how j ended: the stage's state, promotion to the next
 // stage, auto-rollback, and whatever waits. It returns the conclusion of
 // j's check run.
-func (e *Engine) finish(ctx context.Context, ref jobRef, j *Job, res runResult) (conclusion string, err error) {
-	err = e.update(ctx, ref.Repo, func(p *Pipeline, fx *effects) error {
+func (e *Engine) finish(ctx context.Context, ref jobRef, held *lease.Lease, j *Job, res runResult) (conclusion string, err error) {
+	err = e.updateHeld(ctx, ref.Repo, held, func(p *Pipeline, fx *effects) error {
 		s := p.Stage(ref.Stage)
 		if s == nil || s.Job == nil || s.Job.ID != j.ID {
 			next := "another job"

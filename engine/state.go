@@ -112,6 +112,9 @@ type Job struct {
 	Manual bool `json:"manual,omitempty"`
 	// CancelledBy is set when a person asked to cancel the job.
 	CancelledBy string `json:"cancelled_by,omitempty"`
+	// WaitingFor says why a running job's steps could not start yet (GitHub
+	// failed in a way that can pass); the queue tries it again.
+	WaitingFor string `json:"waiting_for,omitempty"`
 }
 
 // Stage is one stage's persisted state.

@@ -9,6 +9,8 @@ import (
 	"net/url"
 
 	"github.com/google/go-github/v62/github"
+
+	"github.com/railyard/railyard/transient"
 )
 
 // Fetch downloads the gzip tarball of owner/repo at sha: it asks GitHub for
@@ -18,9 +20,14 @@ import (
 //
 // The link may carry a short-lived token, so errors never quote it.
 func Fetch(ctx context.Context, client *github.Client, httpClient *http.Client, owner, repo, sha string) (io.ReadCloser, error) {
-	link, _, err := client.Repositories.GetArchiveLink(ctx, owner, repo, github.Tarball,
+	link, resp, err := client.Repositories.GetArchiveLink(ctx, owner, repo, github.Tarball,
 		&github.RepositoryContentGetOptions{Ref: sha}, 0)
 	if err != nil {
+		// go-github answers anything but the redirect with a bare error;
+		// the status tells a missing revision from GitHub failing.
+		if resp != nil && resp.Response != nil {
+			err = transient.NewStatusError(resp.Response)
+		}
 		return nil, fmt.Errorf("get archive link of %s/%s@%s: %w", owner, repo, sha, err)
 	}
 	if httpClient == nil {
@@ -30,7 +37,7 @@ func Fetch(ctx context.Context, client *github.Client, httpClient *http.Client, 
 	if err != nil {
 		return nil, fmt.Errorf("download archive of %s/%s@%s: bad archive link", owner, repo, sha)
 	}
-	resp, err := httpClient.Do(req)
+	body, err := httpClient.Do(req)
 	if err != nil {
 		// *url.Error quotes the link; keep only what went wrong.
 		if ue, ok := errors.AsType[*url.Error](err); ok {
@@ -38,9 +45,9 @@ func Fetch(ctx context.Context, client *github.Client, httpClient *http.Client, 
 		}
 		return nil, fmt.Errorf("download archive of %s/%s@%s: %w", owner, repo, sha, err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		resp.Body.Close()
-		return nil, fmt.Errorf("download archive of %s/%s@%s: %s", owner, repo, sha, resp.Status)
+	if body.StatusCode != http.StatusOK {
+		body.Body.Close()
+		return nil, fmt.Errorf("download archive of %s/%s@%s: %w", owner, repo, sha, transient.NewStatusError(body))
 	}
-	return resp.Body, nil
+	return body.Body, nil
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/google/go-github/v62/github"
 
 	"github.com/railyard/railyard/runner"
+	"github.com/railyard/railyard/transient"
 )
 
 // fakeGitHub answers the tarball endpoint with a 302 to a download link
@@ -52,12 +53,13 @@ func TestFetch(t *testing.T) {
 		repo, sha      string
 		downloadStatus int
 		wantErr        bool
+		transient      bool // the error can pass: the job is tried again
 	}{
 		{name: "follows the redirect", repo: "app", sha: sha(1), downloadStatus: http.StatusOK},
 		{name: "unknown repository", repo: "nope", sha: sha(1), downloadStatus: http.StatusOK, wantErr: true},
 		{name: "unknown revision", repo: "app", sha: sha(2), downloadStatus: http.StatusOK, wantErr: true},
-		{name: "download fails", repo: "app", sha: sha(1), downloadStatus: http.StatusServiceUnavailable, wantErr: true},
-		{name: "download unreachable", repo: "app", sha: sha(1), wantErr: true},
+		{name: "download fails", repo: "app", sha: sha(1), downloadStatus: http.StatusServiceUnavailable, wantErr: true, transient: true},
+		{name: "download unreachable", repo: "app", sha: sha(1), wantErr: true, transient: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -70,6 +72,9 @@ func TestFetch(t *testing.T) {
 				}
 				if strings.Contains(err.Error(), "LINK-TOKEN") {
 					t.Errorf("error quotes the link's token: %v", err)
+				}
+				if transient.Is(err) != tt.transient {
+					t.Errorf("transient.Is(%v) = %v, want %v", err, !tt.transient, tt.transient)
 				}
 				return
 			}

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"net/http"
@@ -45,6 +46,8 @@ type harness struct {
 	files map[string]githubtest.File
 	env   config.Env
 	opts  server.Options
+	// patience bounds each await; zero means 20 s.
+	patience time.Duration
 }
 
 type harnessOption func(*config.Env, *server.Options)
@@ -186,7 +189,7 @@ func (h *harness) commentAs(login, body string) string {
 // await polls cond until it holds, failing the test after 20 seconds.
 func (h *harness) await(what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(cmp.Or(h.patience, 20*time.Second))
 	for !cond() {
 		if time.Now().After(deadline) {
 			h.t.Fatalf("timed out waiting for %s\nstate: %s", what, h.describe())
@@ -222,7 +225,7 @@ func (h *harness) awaitStage(name string, state engine.State, sha string) {
 
 func (h *harness) describe() string {
 	if h.srv == nil {
-		return " (the bot runs as a child process)"
+		return "(Railyard runs outside the test process)"
 	}
 	p, err := h.srv.Engine().Pipeline(context.Background(), repoName)
 	if err != nil {

@@ -63,6 +63,9 @@ type Server struct {
 // New builds a server from the environment. It connects to the store but
 // starts nothing; Run does.
 func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) (*Server, error) {
+	if err := opts.Engine.Check(); err != nil {
+		return nil, err
+	}
 	sandbox, err := stepSandbox(env, log)
 	if err != nil {
 		return nil, err

@@ -58,20 +58,10 @@ func TestKilledProcessJobIsTakenOver(t *testing.T) {
 	redisURL := takeoverRedis(t)
 	bin := buildBot(t)
 
-	gh := githubtest.New(t)
-	// Not newHarness: it starts a Railyard at once, which would race the
-	// child for the push. The harness's helpers only need these fields.
-	h := &harness{t: t, gh: gh, repo: gh.AddRepo(repoName, defaultBranch), dir: t.TempDir()}
-	h.repo.SetPermission(user, "admin", "admin")
-	h.files = map[string]githubtest.File{".github/railyard.yml": {
-		Content: h.expand(fmt.Sprintf(takeoverPipeline, markStep("prepare"), markStep("deploy"))),
-	}}
-	h.env = config.Env{
-		V3APIURL: gh.URL, WebURL: "https://github.com/", AppID: 1, WebhookSecret: secret,
-		PrivateKey: gh.PrivateKeyPEM(), WorkDir: filepath.Join(t.TempDir(), "work"), Workers: 4,
-		RedisURL: redisURL, LogLevel: zerolog.InfoLevel, LogFormat: "json",
-		StepIsolationOff: true, // steps leave their marks in h.dir, outside their workspace
-	}
+	h := childHarness(t, takeoverPipeline, redisURL)
+	// The survivor waits for the killed run's stage lock to expire (30 s
+	// in the child), as it cannot know the step has stopped.
+	h.patience = time.Minute
 	// The survivor judges the dead process's lease by its own length, so a
 	// short one keeps the test short; the child runs with the defaults.
 	h.opts = server.Options{
@@ -157,6 +147,26 @@ func TestKilledProcessJobIsTakenOver(t *testing.T) {
 		return true
 	})
 
+}
+
+// childHarness is a harness for bots run as child processes on redisURL,
+// with pipeline's two %s holding build's first step and staging's steps.
+// Not newHarness: it starts a Railyard at once, which would race the child
+// for the push. The harness's helpers only need these fields.
+func childHarness(t *testing.T, pipeline, redisURL string) *harness {
+	gh := githubtest.New(t)
+	h := &harness{t: t, gh: gh, repo: gh.AddRepo(repoName, defaultBranch), dir: t.TempDir()}
+	h.repo.SetPermission(user, "admin", "admin")
+	h.files = map[string]githubtest.File{".github/railyard.yml": {
+		Content: h.expand(fmt.Sprintf(pipeline, markStep("prepare"), markStep("deploy"))),
+	}}
+	h.env = config.Env{
+		V3APIURL: gh.URL, WebURL: "https://github.com/", AppID: 1, WebhookSecret: secret,
+		PrivateKey: gh.PrivateKeyPEM(), WorkDir: filepath.Join(t.TempDir(), "work"), Workers: 4,
+		RedisURL: redisURL, LogLevel: zerolog.InfoLevel, LogFormat: "json",
+		StepIsolationOff: true, // steps leave their marks in h.dir, outside their workspace
+	}
+	return h
 }
 
 // readPID returns the process id the compile step recorded, or 0.
