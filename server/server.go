@@ -103,6 +103,9 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 	}
 
 	reportOpts := opts.Report
+	reportOpts.PerMinute = cmp.Or(reportOpts.PerMinute, env.ContentPerMinute)
+	reportOpts.PerHour = cmp.Or(reportOpts.PerHour, env.ContentPerHour)
+	reportOpts.PointsPerMinute = cmp.Or(reportOpts.PointsPerMinute, env.PointsPerMinute)
 	reportOpts.Secrets = append(reportOpts.Secrets, env.Secrets()...)
 	reporter := report.New(st.Redis, clients, reportOpts)
 	src := source.New(clients, config.NewLoader(1024), 30*time.Second)
