@@ -154,8 +154,8 @@ func (r *Reporter) step(ctx context.Context, k repoKeys, token string, s *sessio
 	cls := classOf(head.Kind)
 	if p.waitFor {
 		// A reply that links a check run about to be created waits for it
-		// a little (1+2+4+8 s), then names it instead.
-		// The count starts again once it is sent.
+		// a little (1+2+4+8 s), then names it instead. Sending it resets
+		// the count.
 		n, d, err := r.backoff(ctx, k)
 		if err != nil {
 			return time.Time{}, err
@@ -163,6 +163,14 @@ func (r *Reporter) step(ctx context.Context, k repoKeys, token string, s *sessio
 		if n <= maxLinkWaits {
 			return r.opts.Now().Add(d), nil
 		}
+	}
+	if cls == status {
+		// One status request at a time per installation, as GitHub asks:
+		// no concurrency to trip its secondary limits, and a hold GitHub
+		// asked for is seen by the next request.
+		mu, _ := r.serial.LoadOrStore(head.Repo.InstallationID, &sync.Mutex{})
+		mu.(*sync.Mutex).Lock()
+		defer mu.(*sync.Mutex).Unlock()
 	}
 	if until, err := r.pace(ctx, head.Repo.InstallationID, cls); err != nil || !until.IsZero() {
 		if err == nil {
@@ -184,13 +192,6 @@ func (r *Reporter) step(ctx context.Context, k repoKeys, token string, s *sessio
 		if lookFirst, since, err = r.markTried(ctx, k, head.ID); err != nil {
 			return time.Time{}, err
 		}
-	}
-	if cls == status {
-		// One status request at a time per installation, as GitHub asks:
-		// no concurrency to trip its secondary limits.
-		mu, _ := r.serial.LoadOrStore(head.Repo.InstallationID, &sync.Mutex{})
-		mu.(*sync.Mutex).Lock()
-		defer mu.(*sync.Mutex).Unlock()
 	}
 	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
 	found, created := false, entry{}
@@ -216,9 +217,10 @@ func (r *Reporter) step(ctx context.Context, k repoKeys, token string, s *sessio
 	}
 	if until, ok := rateLimited(err, r.opts.Now()); ok {
 		log.Info().Time("until", until).Str("railyard_class", string(cls)).Msg("GitHub rate limit; the installation's writes of this class wait.")
+		err := r.holdOff(ctx, head.Repo.InstallationID, cls, until)
 		r.retries.Add(1)
 		r.limited.Add(1)
-		return until, r.holdOff(ctx, head.Repo.InstallationID, cls, until)
+		return until, err
 	}
 	var er *github.ErrorResponse
 	if errors.As(err, &er) && er.Response != nil && er.Response.StatusCode >= 400 && er.Response.StatusCode < 500 {
