@@ -56,6 +56,9 @@ type op struct {
 	Body       string            `json:"body,omitempty"`
 	CommentID  int64             `json:"comment_id,omitempty"`
 	Content    string            `json:"content,omitempty"`
+	// At is when it was queued (Unix ms), for the age of the oldest write;
+	// 0 in what earlier versions queued.
+	At int64 `json:"at,omitempty"`
 }
 
 // prefix is how the stored JSON of o begins.

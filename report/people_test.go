@@ -3,7 +3,9 @@ package report
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"testing"
+	"time"
 
 	"github.com/railyard/railyard/internal/githubtest"
 )
@@ -75,6 +77,38 @@ func TestPeopleFirstWhileGitHubHoldsStatus(t *testing.T) {
 		await(t, "the reply", func() bool { return len(e.comments()) == 1 })
 		if n := len(e.requests("POST", "/check-runs")); n != 1 {
 			t.Errorf("%d check runs tried while GitHub asked to wait, want the 1 it refused", n)
+		}
+	})
+}
+
+func TestBacklogByClass(t *testing.T) {
+	eachBackend(t, func(t *testing.T, e *env) {
+		r := e.reporter(Options{})
+		ctx := t.Context()
+		first := e.clock.Now()
+		must(t, r.Comment(ctx, e.repo, 1, "one"))
+		e.clock.Advance(time.Second)
+		must(t, r.CheckRun(ctx, e.repo, "job", CheckRun{Name: "railyard/build", HeadSHA: e.sha}))
+		must(t, r.Reaction(ctx, e.repo, 7, "eyes"))
+		got, err := r.Backlog(ctx)
+		must(t, err)
+		want := []Backlog{
+			{Class: "conversation", Pending: 2, Oldest: first.Truncate(time.Millisecond)},
+			{Class: "status", Pending: 1, Oldest: first.Add(time.Second).Truncate(time.Millisecond)},
+		}
+		if !slices.EqualFunc(got, want, func(a, b Backlog) bool {
+			return a.Class == b.Class && a.Pending == b.Pending && a.Oldest.Equal(b.Oldest)
+		}) {
+			t.Errorf("backlog = %+v, want %+v", got, want)
+		}
+		run(t, r)
+		awaitEmpty(t, r)
+		got, err = r.Backlog(ctx)
+		must(t, err)
+		for _, b := range got {
+			if b.Pending != 0 || !b.Oldest.IsZero() {
+				t.Errorf("backlog once sent = %+v, want nothing", b)
+			}
 		}
 	})
 }

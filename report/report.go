@@ -5,6 +5,7 @@ import (
 	"context"
 	crand "crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -212,26 +213,56 @@ func (r *Reporter) CheckRunURL(ctx context.Context, repo Repo, key string) (stri
 
 // Pending counts queued operations across repositories.
 func (r *Reporter) Pending(ctx context.Context) (int64, error) {
+	bs, err := r.Backlog(ctx)
 	var n int64
+	for _, b := range bs {
+		n += b.Pending
+	}
+	return n, err
+}
+
+// Backlog is what is queued of one class of writes across repositories.
+type Backlog struct {
+	Class   string // "conversation" or "status"
+	Pending int64
+	// Oldest is when the oldest write at the head of an outbox was queued;
+	// zero when none is queued, or none says.
+	Oldest time.Time
+}
+
+// Backlog returns what is queued, by class.
+func (r *Reporter) Backlog(ctx context.Context) ([]Backlog, error) {
+	var out []Backlog
 	for _, c := range []class{conversation, status} {
+		b := Backlog{Class: string(c)}
 		members, err := r.rdb.ZRange(ctx, r.keys.readySet(c), 0, -1).Result()
 		if err != nil {
-			return 0, fmt.Errorf("list outboxes: %w", err)
+			return nil, fmt.Errorf("list outboxes: %w", err)
 		}
 		cmds, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for _, m := range members {
-				p.LLen(ctx, keysOf(m, c).outbox)
+				k := keysOf(m, c)
+				p.LLen(ctx, k.outbox)
+				p.LIndex(ctx, k.outbox, 0)
 			}
 			return nil
 		})
-		if err != nil {
-			return 0, fmt.Errorf("count outboxes: %w", err)
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("count outboxes: %w", err)
 		}
-		for _, c := range cmds {
-			n += c.(*redis.IntCmd).Val()
+		for i := 0; i+1 < len(cmds); i += 2 {
+			b.Pending += cmds[i].(*redis.IntCmd).Val()
+			head, err := decodeOp(cmds[i+1].(*redis.StringCmd).Val())
+			if err != nil || head.At == 0 {
+				continue
+			}
+			if at := time.UnixMilli(head.At); b.Oldest.IsZero() || at.Before(b.Oldest) {
+				b.Oldest = at
+			}
 		}
+		out = append(out, b)
 	}
-	return n, nil
+	return out, nil
 }
 
 type txKey struct{}
@@ -249,7 +280,7 @@ func WithTx(ctx context.Context, pipe redis.Pipeliner) context.Context {
 // the first call for a key becomes the create and later ones updates.
 // The entries of field and of refresh start their idTTL anew.
 func (r *Reporter) enqueue(ctx context.Context, o *op, field string, e entry, refresh ...string) error {
-	o.ID = crand.Text()
+	o.ID, o.At = crand.Text(), r.opts.Now().UnixMilli()
 	if err := r.sanitize(o); err != nil {
 		return fmt.Errorf("encode %s: %w", o.Kind, err)
 	}

@@ -121,6 +121,7 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 	s := &Server{env: env, log: log, store: st, intake: intake, stages: stages, reporter: reporter, engine: eng, metrics: m,
 		bodies: newBodyBudget(cmp.Or(env.IntakeBudget, config.DefaultIntakeBudget))}
 	m.watch(map[string]*queue.Queue{"intake": intake, "stage": stages}, reporter.Pending)
+	m.registry.MustRegister(outboxCollector{reporter})
 
 	dispatch := githubapp.NewEventDispatcher(handled,
 		"", // s.webhook has checked X-Hub-Signature-256; with no secret go-github does not check again
