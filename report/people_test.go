@@ -112,3 +112,27 @@ func TestBacklogByClass(t *testing.T) {
 		}
 	})
 }
+
+// TestReplyWaitsLittleForTheCheckRunItLinks: a reply linking a check run
+// whose creation GitHub holds waits 15 s for it, then names it rather
+// than wait out the hold.
+func TestReplyWaitsLittleForTheCheckRunItLinks(t *testing.T) {
+	eachBackend(t, func(t *testing.T, e *env) {
+		r := e.reporter(Options{})
+		ctx := t.Context()
+		e.gh.FailNext("POST", "/repos/"+e.repo.FullName()+"/check-runs", 1, http.StatusForbidden, http.Header{"Retry-After": {"600"}})
+		must(t, r.CheckRun(ctx, e.repo, "job", CheckRun{Name: "railyard/build", HeadSHA: e.sha}))
+		run(t, r)
+		await(t, "GitHub's answer", func() bool { return r.Stats().Limited == 1 })
+		start := e.clock.Now()
+		must(t, r.Comment(ctx, e.repo, 1, "✅ `/retry build` ([check run]({{checkrun:job}}))"))
+		await(t, "the reply", func() bool { e.clock.Advance(100 * time.Millisecond); return len(e.comments()) == 1 })
+
+		if got, want := e.comments()[0], "✅ `/retry build` ([check run](railyard/build))"; got != want {
+			t.Errorf("reply = %q, want %q", got, want)
+		}
+		if waited := e.clock.Now().Sub(start); waited < 15*time.Second || waited > time.Minute {
+			t.Errorf("reply waited %v, want 15 s or a little more", waited)
+		}
+	})
+}
