@@ -57,7 +57,16 @@ type Env struct {
 	// is off; the zero value is isolated (SECURITY.md).
 	StepIsolationOff bool   // RAILYARD_STEP_ISOLATION=off
 	StepUser         string // RAILYARD_STEP_USER: who steps run as when the bot is root; default nobody
+
+	// GitHub write budgets per installation: RAILYARD_GITHUB_CONTENT_PER_MINUTE
+	// and _PER_HOUR for comments and reactions, RAILYARD_GITHUB_POINTS_PER_MINUTE
+	// for check runs and deployments. Zero means GitHub's published limit,
+	// NoLimit ("0" in the variable) none, for GitHub Enterprise Server.
+	ContentPerMinute, ContentPerHour, PointsPerMinute int
 }
+
+// NoLimit is a GitHub write budget set to "0": no limit.
+const NoLimit = -1
 
 // DefaultIntakeBudget is Env.IntakeBudget when RAILYARD_INTAKE_BUDGET_MIB is
 // not set: two of GitHub's largest deliveries, or thousands of pushes.
@@ -100,6 +109,9 @@ func LoadEnv(getenv func(string) (string, bool), dotenvPath string) (Env, error)
 
 		StepIsolationOff: r.oneOf("RAILYARD_STEP_ISOLATION", "on", "on", "off") == "off",
 		StepUser:         r.get("RAILYARD_STEP_USER", "nobody"),
+		ContentPerMinute: r.limit("RAILYARD_GITHUB_CONTENT_PER_MINUTE"),
+		ContentPerHour:   r.limit("RAILYARD_GITHUB_CONTENT_PER_HOUR"),
+		PointsPerMinute:  r.limit("RAILYARD_GITHUB_POINTS_PER_MINUTE"),
 	}
 	e.AppID, e.WebhookSecret, e.PrivateKey, e.PrivateKeyFile = r.credentials()
 	e.StatusPublic = strings.EqualFold(strings.TrimSpace(r.lookup("RAILYARD_STATUS_PAGE")), statusPublic)
@@ -480,4 +492,21 @@ func (r *envReader) mebibytes(key string, least int64) int64 {
 		r.failf("%s: %d MiB is not between %d and %d", key, n, least, 1<<20)
 	}
 	return n << 20
+}
+
+// limit reads a budget: unset is 0 (the default), "0" is NoLimit.
+func (r *envReader) limit(key string) int {
+	v := strings.TrimSpace(r.get(key, ""))
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	switch {
+	case err != nil || n < 0 || n > 1_000_000:
+		r.failf("%s: %q is not a whole number between 0 (no limit) and 1000000", key, v)
+		return 0
+	case n == 0:
+		return NoLimit
+	}
+	return n
 }

@@ -152,6 +152,18 @@ func TestLoadEnv(t *testing.T) {
 			},
 		},
 		{
+			name: "GitHub write budgets, 0 is no limit",
+			env: withCreds(map[string]string{
+				"RAILYARD_GITHUB_CONTENT_PER_MINUTE": "20",
+				"RAILYARD_GITHUB_CONTENT_PER_HOUR":   "0",
+				"RAILYARD_GITHUB_POINTS_PER_MINUTE":  " 450 ",
+			}),
+			want: withDefaults(func(e *Env) {
+				creds(e)
+				e.ContentPerMinute, e.ContentPerHour, e.PointsPerMinute = 20, NoLimit, 450
+			}),
+		},
+		{
 			name: "key with literal \\n escapes",
 			env: withCreds(map[string]string{
 				"GITHUB_APP_PRIVATE_KEY": strings.ReplaceAll(keys.pkcs1, "\n", `\n`),
@@ -369,6 +381,14 @@ func TestLoadEnvProblems(t *testing.T) {
 			name: "retry duration too short",
 			env:  map[string]string{"RAILYARD_RETRY_FOR": "10s"},
 			want: []string{"RAILYARD_RETRY_FOR: 10s is shorter than 1m0s"},
+		},
+		{
+			name: "GitHub write budgets that are not limits",
+			env:  map[string]string{"RAILYARD_GITHUB_CONTENT_PER_MINUTE": "-1", "RAILYARD_GITHUB_POINTS_PER_MINUTE": "lots"},
+			want: []string{
+				`RAILYARD_GITHUB_CONTENT_PER_MINUTE: "-1" is not a whole number between 0 (no limit) and 1000000`,
+				`RAILYARD_GITHUB_POINTS_PER_MINUTE: "lots" is not a whole number between 0 (no limit) and 1000000`,
+			},
 		},
 		{
 			name: "no workers",

@@ -2,11 +2,14 @@
 // deployments and their statuses, comments and reactions.
 //
 // Callers say what GitHub should show; each call only appends an operation
-// to the repository's outbox in Redis and returns. Run sends the outboxes:
-// one process at a time per repository, strictly in order, paced to
-// GitHub's secondary rate limits, retried on rate limits, 5xx and network
-// errors, and removed only once GitHub accepted them. So a GitHub failure
-// delays what is written, never loses it and never blocks the caller.
+// to one of the repository's two outboxes in Redis and returns: the
+// conversation (comments, reactions) or the status (check runs,
+// deployments and their statuses). Run sends the outboxes, each class with
+// its own senders and budget so that a person's reply never waits behind
+// status traffic: one process at a time per outbox, strictly in order,
+// retried on rate limits, 5xx and network errors, and removed only once
+// GitHub accepted them. So a GitHub failure delays what is written, never
+// loses it and never blocks the caller.
 //
 // Nor does it double it. Every create carries a mark Railyard can find
 // again (a check run's external_id, a railyard_key in a deployment's

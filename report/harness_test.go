@@ -155,9 +155,9 @@ func (e *env) requests(method, under string) []githubtest.Request {
 	return out
 }
 
-// readyAt is when the repository's outbox may be sent next.
-func (e *env) readyAt(t *testing.T, r *Reporter) time.Time {
-	score, err := e.rdb.ZScore(t.Context(), r.keys.ready, keysFor(e.repo).member).Result()
+// readyAt is when the repository's outbox of class c may be sent next.
+func (e *env) readyAt(t *testing.T, r *Reporter, c class) time.Time {
+	score, err := e.rdb.ZScore(t.Context(), r.keys.readySet(c), keysFor(e.repo, c).member).Result()
 	if err != nil {
 		return time.Time{}
 	}
@@ -192,7 +192,7 @@ func (c *clock) Set(t time.Time) {
 
 func (c *clock) Advance(d time.Duration) { c.Set(c.Now().Add(d)) }
 
-func must(t *testing.T, err error) {
+func must(t testing.TB, err error) {
 	t.Helper()
 	if err != nil {
 		t.Fatal(err)

@@ -191,7 +191,7 @@ func TestObjectEntriesExpire(t *testing.T) {
 	eachBackend(t, func(t *testing.T, e *env) {
 		r := e.reporter(Options{})
 		ctx := t.Context()
-		k := keysFor(e.repo)
+		k := keysFor(e.repo, status)
 		must(t, r.CheckRun(ctx, e.repo, "job", CheckRun{Name: "railyard/build", HeadSHA: e.sha}))
 		must(t, r.Deployment(ctx, e.repo, "job", Deployment{Ref: e.sha, Environment: "build"}))
 		run(t, r)
@@ -216,7 +216,7 @@ func TestEntriesOfEarlierVersionsStillServe(t *testing.T) {
 		cr, _, err := e.gh.InstallationClient(t, e.repo.InstallationID).Checks.CreateCheckRun(ctx, e.repo.Owner, e.repo.Name,
 			github.CreateCheckRunOptions{Name: "railyard/build", HeadSHA: e.sha})
 		must(t, err)
-		k := keysFor(e.repo)
+		k := keysFor(e.repo, status)
 		must(t, e.rdb.HSet(ctx, k.legacyIDs, checkRunField("job"), `{"id":`+strconv.FormatInt(cr.GetID(), 10)+`,"html_url":"`+cr.GetHTMLURL()+`"}`).Err())
 
 		r := e.reporter(Options{})

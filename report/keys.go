@@ -1,6 +1,7 @@
 package report
 
 import (
+	"slices"
 	"strconv"
 	"strings"
 
@@ -11,19 +12,29 @@ import (
 // Reporter its own namespace, as they share one Redis.
 type globalKeys struct {
 	ns string
-	// ready is the sorted set of repositories with queued operations,
-	// scored by when (Unix ms) their outbox may be sent next.
-	ready string
+	// ready is the sorted set of repositories with queued status writes,
+	// scored by when (Unix ms) their outbox may be sent next; readyTalk
+	// the same for conversation.
+	ready, readyTalk string
 }
 
 func newGlobalKeys(ns string) globalKeys {
-	return globalKeys{ns: ns, ready: store.GlobalKey(ns, "ready")}
+	return globalKeys{ns: ns, ready: store.GlobalKey(ns, "ready"), readyTalk: store.GlobalKey(ns, "ready", "conversation")}
+}
+
+// readySet is the ready set of a class's outboxes.
+func (g globalKeys) readySet(c class) string {
+	if c == conversation {
+		return g.readyTalk
+	}
+	return g.ready
 }
 
 // repoKeys are one repository's keys; they share its hash tag, so the
 // scripts below touch one slot.
 type repoKeys struct {
-	member string // in the ready set: lower-case "owner/name"
+	class  class
+	member string // in the class's ready set: lower-case "owner/name"
 	outbox string // list of JSON operations, oldest first
 	// legacyIDs is the hash of entries that earlier versions kept for ever;
 	// it is still read, and expires (see popScript).
@@ -37,17 +48,26 @@ type repoKeys struct {
 	tried string
 }
 
-func keysFor(repo Repo) repoKeys { return keysOf(strings.ToLower(repo.FullName())) }
+func keysFor(repo Repo, c class) repoKeys { return keysOf(strings.ToLower(repo.FullName()), c) }
 
-func keysOf(member string) repoKeys {
+// keysOf names the keys of a repository's outbox of class c. The status
+// outbox keeps the names of the single outbox of earlier versions, so
+// what they queued (conversation too) is still sent.
+func keysOf(member string, c class) repoKeys {
+	box := []string{"outbox"}
+	if c == conversation {
+		box = append(box, string(conversation))
+	}
+	sub := func(s string) []string { return append(slices.Clip(box), s) }
 	return repoKeys{
+		class:     c,
 		member:    member,
-		outbox:    store.RepoKey(member, "outbox"),
+		outbox:    store.RepoKey(member, box...),
 		legacyIDs: store.RepoKey(member, "ghid"),
 		output:    store.RepoKey(member, "ghoutput"),
-		lease:     store.RepoKey(member, "outbox", "lease"),
-		attempts:  store.RepoKey(member, "outbox", "attempts"),
-		tried:     store.RepoKey(member, "outbox", "tried"),
+		lease:     store.RepoKey(member, sub("lease")...),
+		attempts:  store.RepoKey(member, sub("attempts")...),
+		tried:     store.RepoKey(member, sub("tried")...),
 	}
 }
 
@@ -59,9 +79,15 @@ func (k repoKeys) object(field string) string {
 	return store.RepoKey(k.member, "ghid", field)
 }
 
-// paceKey counts an installation's requests in one fixed window.
+// pace counts an installation's requests in one fixed window.
 func (g globalKeys) pace(installationID int64, window string, index int64) string {
 	return store.GlobalKey(g.ns, "pace", strconv.FormatInt(installationID, 10), window, strconv.FormatInt(index, 10))
+}
+
+// hold is until when (Unix ms) GitHub asked an installation's writes of
+// class c to wait.
+func (g globalKeys) hold(installationID int64, c class) string {
+	return store.GlobalKey(g.ns, "pace", strconv.FormatInt(installationID, 10), "hold", string(c))
 }
 
 func checkRunField(key string) string   { return "checkrun:" + key }

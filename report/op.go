@@ -17,6 +17,29 @@ const (
 	kindReaction   = "reaction"
 )
 
+// class is a kind of write with its own outbox per repository and its own
+// budget, so that one never waits behind the other.
+type class string
+
+const (
+	// conversation is what people read as it happens: comments and
+	// reactions. GitHub counts them as content creation (80 a minute, 500
+	// an hour), so they are paced to that, ahead of time.
+	conversation class = "conversation"
+	// status is check runs, deployments and their statuses: the steady
+	// traffic of any CI/CD integration. It is sent one request at a time
+	// per installation, slowed only by a points budget and by GitHub.
+	status class = "status"
+)
+
+func classOf(kind string) class {
+	switch kind {
+	case kindComment, kindReaction:
+		return conversation
+	}
+	return status
+}
+
 // op is one queued operation, stored as JSON in the outbox.
 type op struct {
 	// ID must stay the first field: the pop script recognises an operation
@@ -33,6 +56,9 @@ type op struct {
 	Body       string            `json:"body,omitempty"`
 	CommentID  int64             `json:"comment_id,omitempty"`
 	Content    string            `json:"content,omitempty"`
+	// At is when it was queued (Unix ms), for the age of the oldest write;
+	// 0 in what earlier versions queued.
+	At int64 `json:"at,omitempty"`
 }
 
 // prefix is how the stored JSON of o begins.

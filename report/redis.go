@@ -78,17 +78,33 @@ redis.call("DEL", KEYS[4], KEYS[6])
 if redis.call("TTL", KEYS[7]) == -1 then redis.call("EXPIRE", KEYS[7], ARGV[4]) end
 return 1`)
 
-	// paceScript takes one request from an installation's minute and hour
-	// windows, or says which window is full (1 minute, 2 hour).
-	// KEYS: minute, hour. ARGV: per minute, per hour, minute TTL ms, hour TTL ms.
+	// paceScript takes cost from an installation's minute and hour
+	// windows, or says why it must wait: 1 the minute is full, 2 the hour,
+	// or GitHub's hold until that Unix ms. A negative limit is none.
+	// KEYS: hold, minute, hour. ARGV: per minute, per hour, cost, minute
+	// TTL ms, hour TTL ms, now ms.
 	paceScript = redis.NewScript(`
-if tonumber(redis.call("GET", KEYS[1]) or "0") >= tonumber(ARGV[1]) then return 1 end
-if tonumber(redis.call("GET", KEYS[2]) or "0") >= tonumber(ARGV[2]) then return 2 end
-redis.call("INCR", KEYS[1])
-redis.call("PEXPIRE", KEYS[1], ARGV[3])
-redis.call("INCR", KEYS[2])
-redis.call("PEXPIRE", KEYS[2], ARGV[4])
+local hold = tonumber(redis.call("GET", KEYS[1]) or "0")
+if hold > tonumber(ARGV[6]) then return hold end
+local cost = tonumber(ARGV[3])
+for i = 1, 2 do
+  local limit = tonumber(ARGV[i])
+  if limit >= 0 and tonumber(redis.call("GET", KEYS[i + 1]) or "0") + cost > limit then return i end
+end
+for i = 1, 2 do
+  if tonumber(ARGV[i]) >= 0 then
+    redis.call("INCRBY", KEYS[i + 1], cost)
+    redis.call("PEXPIRE", KEYS[i + 1], ARGV[i + 3])
+  end
+end
 return 0`)
+
+	// holdScript sets an installation's hold to ARGV[1] (Unix ms, for
+	// ARGV[2] ms) unless it already holds longer.
+	holdScript = redis.NewScript(`
+if tonumber(redis.call("GET", KEYS[1]) or "0") >= tonumber(ARGV[1]) then return 0 end
+redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
+return 1`)
 )
 
 // errLeaseLost means another process took over the outbox.
@@ -96,13 +112,14 @@ var errLeaseLost = errors.New("outbox lease lost")
 
 func ms(t time.Time) float64 { return float64(t.UnixMilli()) }
 
-// claim takes the lease of one due outbox, or returns an empty token when
-// there is none.
-func (r *Reporter) claim(ctx context.Context) (repoKeys, string, error) {
+// claim takes the lease of one due outbox of class c, or returns an empty
+// token when there is none.
+func (r *Reporter) claim(ctx context.Context, c class) (repoKeys, string, error) {
 	defer r.looks.Add(1)
 	now := r.opts.Now()
+	ready := r.keys.readySet(c)
 	due, err := r.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
-		Key: r.keys.ready, ByScore: true, Start: "-inf", Stop: fmt.Sprint(now.UnixMilli()), Count: claimBatch,
+		Key: ready, ByScore: true, Start: "-inf", Stop: fmt.Sprint(now.UnixMilli()), Count: claimBatch,
 	}).Result()
 	if err != nil {
 		return repoKeys{}, "", fmt.Errorf("list due outboxes: %w", err)
@@ -110,7 +127,7 @@ func (r *Reporter) claim(ctx context.Context) (repoKeys, string, error) {
 	// Random order, so that senders do not all queue up on the first one.
 	rand.Shuffle(len(due), func(i, j int) { due[i], due[j] = due[j], due[i] })
 	for _, m := range due {
-		k := keysOf(m)
+		k := keysOf(m, c)
 		token := crand.Text()
 		ok, err := r.rdb.SetNX(ctx, k.lease, token, leaseTTL).Result()
 		if err != nil {
@@ -121,7 +138,7 @@ func (r *Reporter) claim(ctx context.Context) (repoKeys, string, error) {
 		}
 		// The previous holder may have put the outbox off (rate limit)
 		// between our listing and our lease.
-		score, err := r.rdb.ZScore(ctx, r.keys.ready, m).Result()
+		score, err := r.rdb.ZScore(ctx, ready, m).Result()
 		if err != nil || score > ms(r.opts.Now()) {
 			r.release(ctx, k, token)
 			if err != nil && !errors.Is(err, redis.Nil) {
@@ -144,7 +161,7 @@ func (r *Reporter) extend(ctx context.Context, k repoKeys, token string) error {
 	if ok == 0 {
 		return errLeaseLost
 	}
-	if err := r.rdb.ZAddXX(ctx, r.keys.ready, redis.Z{Score: ms(r.opts.Now().Add(leaseTTL)), Member: k.member}).Err(); err != nil {
+	if err := r.rdb.ZAddXX(ctx, r.keys.readySet(k.class), redis.Z{Score: ms(r.opts.Now().Add(leaseTTL)), Member: k.member}).Err(); err != nil {
 		return fmt.Errorf("hide outbox: %w", err)
 	}
 	return nil
@@ -163,7 +180,7 @@ func (r *Reporter) release(ctx context.Context, k repoKeys, token string) {
 func (r *Reporter) reschedule(ctx context.Context, k repoKeys, t time.Time) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := r.rdb.ZAdd(ctx, r.keys.ready, redis.Z{Score: ms(t), Member: k.member}).Err(); err != nil {
+	if err := r.rdb.ZAdd(ctx, r.keys.readySet(k.class), redis.Z{Score: ms(t), Member: k.member}).Err(); err != nil {
 		return fmt.Errorf("reschedule outbox: %w", err)
 	}
 	return nil
@@ -172,7 +189,7 @@ func (r *Reporter) reschedule(ctx context.Context, k repoKeys, t time.Time) erro
 // finish unmarks an empty outbox. An enqueue pushes and marks in one
 // MULTI, so checking the length after unmarking never strands an operation.
 func (r *Reporter) finish(ctx context.Context, k repoKeys) error {
-	if err := r.rdb.ZRem(ctx, r.keys.ready, k.member).Err(); err != nil {
+	if err := r.rdb.ZRem(ctx, r.keys.readySet(k.class), k.member).Err(); err != nil {
 		return fmt.Errorf("unmark outbox: %w", err)
 	}
 	n, err := r.rdb.LLen(ctx, k.outbox).Result()
@@ -281,24 +298,50 @@ func (r *Reporter) markTried(ctx context.Context, k repoKeys, id string) (before
 	return false, now, nil
 }
 
-// pace takes one content-creating request from the installation's
-// secondary rate limit, or returns when the full window opens.
-func (r *Reporter) pace(ctx context.Context, installationID int64) (time.Time, error) {
+// pace takes one request of class c from the installation's budget, or
+// returns when it may be sent: conversation from GitHub's content-creation
+// windows, status from the points budget of the minute. Either waits first
+// while GitHub asked the class to (see holdOff).
+func (r *Reporter) pace(ctx context.Context, installationID int64, c class) (time.Time, error) {
 	now := r.opts.Now().Unix()
 	minute, hour := now/60, now/3600
-	full, err := paceScript.Run(ctx, r.rdb,
-		[]string{r.keys.pace(installationID, "m", minute), r.keys.pace(installationID, "h", hour)},
-		r.opts.PerMinute, r.opts.PerHour, (2 * time.Minute).Milliseconds(), (2 * time.Hour).Milliseconds()).Int()
+	keys := []string{r.keys.hold(installationID, c), r.keys.pace(installationID, "m", minute), r.keys.pace(installationID, "h", hour)}
+	// A budget with no limit is one that can never be reached.
+	perMinute, perHour, cost := r.opts.PerMinute, r.opts.PerHour, 1
+	if c == status {
+		perMinute, perHour, cost = r.opts.PointsPerMinute, -1, writePoints
+		keys[1], keys[2] = r.keys.pace(installationID, "pm", minute), r.keys.pace(installationID, "ph", hour)
+	}
+	full, err := paceScript.Run(ctx, r.rdb, keys, perMinute, perHour, cost,
+		(2 * time.Minute).Milliseconds(), (2 * time.Hour).Milliseconds(), r.opts.Now().UnixMilli()).Int64()
 	if err != nil {
 		return time.Time{}, fmt.Errorf("pace requests: %w", err)
 	}
 	switch full {
+	case 0:
+		return time.Time{}, nil
 	case 1:
 		return time.Unix((minute+1)*60, 0), nil
 	case 2:
 		return time.Unix((hour+1)*3600, 0), nil
 	}
-	return time.Time{}, nil
+	return time.UnixMilli(full), nil
+}
+
+// holdOff makes the installation's writes of class c wait until until, as
+// GitHub asked: one answer stops every repository's outbox, not only the
+// one that got it.
+func (r *Reporter) holdOff(ctx context.Context, installationID int64, c class, until time.Time) error {
+	d := until.Sub(r.opts.Now())
+	if d <= 0 {
+		return nil
+	}
+	key := r.keys.hold(installationID, c)
+	// Never shorten a longer hold another sender set.
+	if err := holdScript.Run(ctx, r.rdb, []string{key}, until.UnixMilli(), d.Milliseconds()).Err(); err != nil {
+		return fmt.Errorf("hold requests: %w", err)
+	}
+	return nil
 }
 
 // entries reads what is known of objects in a repository; unknown ones

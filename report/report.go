@@ -1,11 +1,14 @@
 package report
 
 import (
+	"cmp"
 	"context"
 	crand "crypto/rand"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -31,13 +34,24 @@ type Clients interface {
 
 // Options tune a Reporter. Zero values take the defaults.
 type Options struct {
-	Secrets   []string      // replaced by "***" in everything sent
-	Senders   int           // goroutines sending outboxes in parallel; default 4
-	PerMinute int           // content-creating requests per installation a minute; default 80
-	PerHour   int           // and an hour; default 500
-	Poll      time.Duration // how often idle senders look for work; default 200ms
-	Now       func() time.Time
+	Secrets []string // replaced by "***" in everything sent
+	// Senders is how many goroutines send status outboxes in parallel
+	// (default 4), and TalkSenders how many send conversation ones
+	// (default 2): people's replies never wait for a status sender.
+	Senders, TalkSenders int
+	// PerMinute and PerHour pace an installation's conversation (comments,
+	// reactions) to GitHub's content-creation limit: default 80 and 500.
+	// PointsPerMinute bounds its status writes by GitHub's points budget
+	// for the REST API (a write costs 5 points): default 900. Negative
+	// means no limit (GitHub Enterprise Server has none unless set).
+	PerMinute, PerHour, PointsPerMinute int
+	Poll                                time.Duration // how often idle senders look for work; default 200ms
+	Now                                 func() time.Time
 }
+
+// writePoints is what GitHub counts a REST write against its per-minute
+// points budget.
+const writePoints = 5
 
 // Action is a check run button. GitHub allows 20, 40 and 20 characters.
 type Action struct {
@@ -87,6 +101,9 @@ type Stats struct {
 	// Adopted counts objects found on GitHub, made by a request whose
 	// answer was lost, instead of made a second time.
 	Adopted int64
+	// Limited counts answers by which GitHub asked to wait (403 or 429
+	// with Retry-After or an exhausted rate limit).
+	Limited int64
 }
 
 // Reporter queues what GitHub should show and, in Run, sends it.
@@ -96,10 +113,13 @@ type Reporter struct {
 	opts    Options
 	redact  *strings.Replacer
 	keys    globalKeys
-	wake    chan struct{} // nudges an idle sender after a local enqueue
+	wake    map[class]chan struct{} // nudges an idle sender after a local enqueue
+	// serial holds a *sync.Mutex per installation: this process sends one
+	// status request at a time for it, as GitHub asks of integrations.
+	serial sync.Map
 
-	sent, retries, coalesced, dropped, adopted atomic.Int64
-	looks                                      atomic.Int64 // searches for due outboxes; tests await them to see a sender chose to wait
+	sent, retries, coalesced, dropped, adopted, limited atomic.Int64
+	looks                                               atomic.Int64 // searches for due outboxes; tests await them to see a sender chose to wait
 }
 
 // New returns a Reporter that keeps its outboxes in rdb.
@@ -107,12 +127,12 @@ func New(rdb redis.UniversalClient, clients Clients, opts Options) *Reporter {
 	if opts.Senders <= 0 {
 		opts.Senders = 4
 	}
-	if opts.PerMinute <= 0 {
-		opts.PerMinute = 80
+	if opts.TalkSenders <= 0 {
+		opts.TalkSenders = 2
 	}
-	if opts.PerHour <= 0 {
-		opts.PerHour = 500
-	}
+	opts.PerMinute = cmp.Or(opts.PerMinute, 80)
+	opts.PerHour = cmp.Or(opts.PerHour, 500)
+	opts.PointsPerMinute = cmp.Or(opts.PointsPerMinute, 900)
 	if opts.Poll <= 0 {
 		opts.Poll = 200 * time.Millisecond
 	}
@@ -125,7 +145,7 @@ func New(rdb redis.UniversalClient, clients Clients, opts Options) *Reporter {
 		opts:    opts,
 		redact:  newRedactor(opts.Secrets),
 		keys:    newGlobalKeys("outbox"),
-		wake:    make(chan struct{}, 1),
+		wake:    map[class]chan struct{}{conversation: make(chan struct{}, 1), status: make(chan struct{}, 1)},
 	}
 }
 
@@ -137,6 +157,7 @@ func (r *Reporter) Stats() Stats {
 		Coalesced: r.coalesced.Load(),
 		Dropped:   r.dropped.Load(),
 		Adopted:   r.adopted.Load(),
+		Limited:   r.limited.Load(),
 	}
 }
 
@@ -183,7 +204,7 @@ func (r *Reporter) Reaction(ctx context.Context, repo Repo, commentID int64, con
 // CheckRunURL returns the page of the check run known as key, or "" if it
 // has not been created yet.
 func (r *Reporter) CheckRunURL(ctx context.Context, repo Repo, key string) (string, error) {
-	es, err := r.entries(ctx, keysFor(repo), checkRunField(key))
+	es, err := r.entries(ctx, keysFor(repo, status), checkRunField(key))
 	if err != nil {
 		return "", err
 	}
@@ -192,24 +213,56 @@ func (r *Reporter) CheckRunURL(ctx context.Context, repo Repo, key string) (stri
 
 // Pending counts queued operations across repositories.
 func (r *Reporter) Pending(ctx context.Context) (int64, error) {
-	members, err := r.rdb.ZRange(ctx, r.keys.ready, 0, -1).Result()
-	if err != nil {
-		return 0, fmt.Errorf("list outboxes: %w", err)
-	}
-	cmds, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		for _, m := range members {
-			p.LLen(ctx, keysOf(m).outbox)
-		}
-		return nil
-	})
-	if err != nil {
-		return 0, fmt.Errorf("count outboxes: %w", err)
-	}
+	bs, err := r.Backlog(ctx)
 	var n int64
-	for _, c := range cmds {
-		n += c.(*redis.IntCmd).Val()
+	for _, b := range bs {
+		n += b.Pending
 	}
-	return n, nil
+	return n, err
+}
+
+// Backlog is what is queued of one class of writes across repositories.
+type Backlog struct {
+	Class   string // "conversation" or "status"
+	Pending int64
+	// Oldest is when the oldest write at the head of an outbox was queued;
+	// zero when none is queued, or none says.
+	Oldest time.Time
+}
+
+// Backlog returns what is queued, by class.
+func (r *Reporter) Backlog(ctx context.Context) ([]Backlog, error) {
+	var out []Backlog
+	for _, c := range []class{conversation, status} {
+		b := Backlog{Class: string(c)}
+		members, err := r.rdb.ZRange(ctx, r.keys.readySet(c), 0, -1).Result()
+		if err != nil {
+			return nil, fmt.Errorf("list outboxes: %w", err)
+		}
+		cmds, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, m := range members {
+				k := keysOf(m, c)
+				p.LLen(ctx, k.outbox)
+				p.LIndex(ctx, k.outbox, 0)
+			}
+			return nil
+		})
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return nil, fmt.Errorf("count outboxes: %w", err)
+		}
+		for i := 0; i+1 < len(cmds); i += 2 {
+			b.Pending += cmds[i].(*redis.IntCmd).Val()
+			head, err := decodeOp(cmds[i+1].(*redis.StringCmd).Val())
+			if err != nil || head.At == 0 {
+				continue
+			}
+			if at := time.UnixMilli(head.At); b.Oldest.IsZero() || at.Before(b.Oldest) {
+				b.Oldest = at
+			}
+		}
+		out = append(out, b)
+	}
+	return out, nil
 }
 
 type txKey struct{}
@@ -227,7 +280,7 @@ func WithTx(ctx context.Context, pipe redis.Pipeliner) context.Context {
 // the first call for a key becomes the create and later ones updates.
 // The entries of field and of refresh start their idTTL anew.
 func (r *Reporter) enqueue(ctx context.Context, o *op, field string, e entry, refresh ...string) error {
-	o.ID = crand.Text()
+	o.ID, o.At = crand.Text(), r.opts.Now().UnixMilli()
 	if err := r.sanitize(o); err != nil {
 		return fmt.Errorf("encode %s: %w", o.Kind, err)
 	}
@@ -235,7 +288,8 @@ func (r *Reporter) enqueue(ctx context.Context, o *op, field string, e entry, re
 	if err != nil {
 		return fmt.Errorf("encode %s: %w", o.Kind, err)
 	}
-	k := keysFor(o.Repo)
+	c := classOf(o.Kind)
+	k := keysFor(o.Repo, c)
 	var created []byte
 	if field != "" {
 		e.Creator = o.ID
@@ -254,7 +308,7 @@ func (r *Reporter) enqueue(ctx context.Context, o *op, field string, e entry, re
 			p.Expire(ctx, k.object(f), idTTL)
 		}
 		p.RPush(ctx, k.outbox, data)
-		p.ZAddNX(ctx, r.keys.ready, redis.Z{Score: float64(r.opts.Now().UnixMilli()), Member: k.member})
+		p.ZAddNX(ctx, r.keys.readySet(c), redis.Z{Score: float64(r.opts.Now().UnixMilli()), Member: k.member})
 		return nil
 	}
 	if tx, ok := ctx.Value(txKey{}).(redis.Pipeliner); ok {
@@ -266,7 +320,7 @@ func (r *Reporter) enqueue(ctx context.Context, o *op, field string, e entry, re
 		return fmt.Errorf("queue %s for %s: %w", o.Kind, o.Repo.FullName(), err)
 	}
 	select {
-	case r.wake <- struct{}{}:
+	case r.wake[c] <- struct{}{}:
 	default:
 	}
 	return nil

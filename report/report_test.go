@@ -206,7 +206,9 @@ func TestCommentsAndReactions(t *testing.T) {
 		must(t, r.CheckRun(ctx, e.repo, "created", CheckRun{Name: "railyard/prod", HeadSHA: e.sha, Status: "queued"}))
 		must(t, r.Comment(ctx, e.repo, 7, "Queued prod: {{checkrun:created}}\nStaging: {{checkrun:refused}}"))
 		run(t, r)
-		await(t, "the comment", func() bool { return len(e.fake.Comments(7)) == 1 })
+		// The comment may wait, a few seconds at most, for the check run it
+		// links to be created.
+		await(t, "the comment", func() bool { e.clock.Advance(100 * time.Millisecond); return len(e.fake.Comments(7)) == 1 })
 
 		c := e.fake.Comments(7)[0]
 		if want := "Queued prod: " + e.checkRun(t).HTMLURL + "\nStaging: railyard/staging"; shown(c.Body) != want || c.Body == want {
@@ -301,7 +303,7 @@ func TestWaitsOutRateLimits(t *testing.T) {
 				}
 				run(t, r)
 				until := start.Add(tt.wait)
-				await(t, "the outbox to wait for the limit", func() bool { return e.readyAt(t, r).Equal(until) })
+				await(t, "the outbox to wait for the limit", func() bool { return e.readyAt(t, r, conversation).Equal(until) })
 
 				e.clock.Set(until.Add(-time.Second))
 				looked(t, r)
@@ -329,7 +331,10 @@ func TestDropsWhatGitHubRefuses(t *testing.T) {
 		must(t, r.DeploymentStatus(ctx, e.repo, "never-created", DeploymentStatus{State: "success"}))
 		must(t, r.Comment(ctx, e.repo, 1, "still sent"))
 		run(t, r)
-		await(t, "the comment", func() bool { return len(e.comments()) == 1 })
+		awaitEmpty(t, r)
+		if got := e.comments(); len(got) != 1 {
+			t.Errorf("comments = %q, want the one", got)
+		}
 
 		if runs := e.fake.CheckRuns(); len(runs) != 0 {
 			t.Errorf("check runs = %+v", runs)
@@ -340,7 +345,6 @@ func TestDropsWhatGitHubRefuses(t *testing.T) {
 		if ds := e.fake.Deployments(); len(ds) != 1 {
 			t.Errorf("%d deployments, want 1", len(ds))
 		}
-		awaitEmpty(t, r)
 		if s := r.Stats(); s.Dropped != 3 {
 			t.Errorf("stats = %+v, want 3 dropped", s)
 		}
@@ -397,10 +401,10 @@ func TestTakesOverFromADeadProcess(t *testing.T) {
 		must(t, r.Comment(t.Context(), e.repo, 1, "after the crash"))
 		// A process took the outbox and died: its lease is left to run
 		// out, and the outbox stays out of sight as long.
-		k := keysFor(e.repo)
+		k := keysFor(e.repo, conversation)
 		must(t, e.rdb.Set(t.Context(), k.lease, "dead", leaseTTL).Err())
 		hidden := e.clock.Now().Add(leaseTTL)
-		must(t, e.rdb.ZAdd(t.Context(), r.keys.ready, redis.Z{Score: ms(hidden), Member: k.member}).Err())
+		must(t, e.rdb.ZAdd(t.Context(), r.keys.readyTalk, redis.Z{Score: ms(hidden), Member: k.member}).Err())
 		run(t, r)
 		looked(t, r)
 		if n := len(e.comments()); n != 0 {
@@ -413,35 +417,64 @@ func TestTakesOverFromADeadProcess(t *testing.T) {
 }
 
 func TestPacesToSecondaryLimits(t *testing.T) {
+	nextMinute := func(t time.Time) time.Time { return t.Truncate(time.Minute).Add(time.Minute) }
 	tests := []struct {
-		name string
-		opts Options
-		next func(time.Time) time.Time
+		name  string
+		opts  Options
+		class class // comments or check runs
+		next  func(time.Time) time.Time
 	}{
-		{"per minute", Options{PerMinute: 5}, func(t time.Time) time.Time { return t.Truncate(time.Minute).Add(time.Minute) }},
-		{"per hour", Options{PerHour: 5}, func(t time.Time) time.Time { return t.Truncate(time.Hour).Add(time.Hour) }},
+		{"comments per minute", Options{PerMinute: 5}, conversation, nextMinute},
+		{"comments per hour", Options{PerHour: 5}, conversation, func(t time.Time) time.Time { return t.Truncate(time.Hour).Add(time.Hour) }},
+		// A write is 5 points.
+		{"check runs' points per minute", Options{PointsPerMinute: 25}, status, nextMinute},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			eachBackend(t, func(t *testing.T, e *env) {
 				opts := tt.opts
-				opts.Senders = 1
+				opts.Senders, opts.TalkSenders = 1, 1
 				r := e.reporter(opts)
+				sent := func() int { return len(e.requests("POST", "/check-runs")) }
 				for i := range 6 {
-					must(t, r.CheckRun(t.Context(), e.repo, fmt.Sprint("job", i), CheckRun{Name: fmt.Sprint("railyard/stage", i), HeadSHA: e.sha}))
+					if tt.class == conversation {
+						must(t, r.Comment(t.Context(), e.repo, 1, fmt.Sprint("comment ", i)))
+						sent = func() int { return len(e.requests("POST", "/issues/")) }
+					} else {
+						must(t, r.CheckRun(t.Context(), e.repo, fmt.Sprint("job", i), CheckRun{Name: fmt.Sprint("railyard/stage", i), HeadSHA: e.sha}))
+					}
 				}
 				run(t, r)
 				next := tt.next(e.clock.Now())
-				await(t, "the outbox to wait for the window", func() bool { return e.readyAt(t, r).Equal(next) })
+				await(t, "the outbox to wait for the window", func() bool { return e.readyAt(t, r, tt.class).Equal(next) })
 				looked(t, r)
-				if n := len(e.requests("POST", "/check-runs")); n != 5 {
-					t.Fatalf("%d check runs created within the window, want 5", n)
+				if n := sent(); n != 5 {
+					t.Fatalf("%d writes within the window, want 5", n)
 				}
 				e.clock.Set(next)
-				await(t, "the sixth check run", func() bool { return len(e.fake.CheckRuns()) == 6 })
+				await(t, "the sixth write", func() bool { return sent() == 6 })
 			})
 		})
 	}
+}
+
+// TestBudgetsAreSeparate: neither class spends the other's budget, and a
+// limit of -1 is none.
+func TestBudgetsAreSeparate(t *testing.T) {
+	eachBackend(t, func(t *testing.T, e *env) {
+		r := e.reporter(Options{PerMinute: 1, PointsPerMinute: -1})
+		for i := range 30 {
+			must(t, r.CheckRun(t.Context(), e.repo, fmt.Sprint("job", i), CheckRun{Name: fmt.Sprint("railyard/stage", i), HeadSHA: e.sha}))
+		}
+		must(t, r.Comment(t.Context(), e.repo, 1, "one"))
+		must(t, r.Comment(t.Context(), e.repo, 1, "two"))
+		run(t, r)
+		await(t, "30 check runs and a comment", func() bool { return len(e.fake.CheckRuns()) == 30 && len(e.comments()) == 1 })
+		looked(t, r)
+		if got := e.comments(); !slices.Equal(got, []string{"one"}) {
+			t.Errorf("comments in the first minute = %q, want only the first", got)
+		}
+	})
 }
 
 func TestSecretsNeverReachGitHub(t *testing.T) {
@@ -455,7 +488,7 @@ func TestSecretsNeverReachGitHub(t *testing.T) {
 		must(t, r.DeploymentStatus(ctx, e.repo, "job", DeploymentStatus{State: "failure", Description: secret}))
 		must(t, r.Comment(ctx, e.repo, 1, "oops "+secret))
 		run(t, r)
-		await(t, "the comment", func() bool { return len(e.comments()) == 1 })
+		awaitEmpty(t, r)
 
 		for _, q := range e.gh.Requests() {
 			if strings.Contains(string(q.Body), secret) || strings.Contains(q.Path, secret) {

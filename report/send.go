@@ -26,22 +26,27 @@ const (
 	clockSkew = 5 * time.Minute
 )
 
-// Run sends outboxes until ctx is done, with Options.Senders goroutines,
-// and returns nil once they have stopped. Many processes may run it
-// against one Redis. Store and GitHub errors are logged and retried, never
-// returned.
+// Run sends outboxes until ctx is done, with Options.Senders goroutines
+// for status and Options.TalkSenders for conversation, and returns nil
+// once they have stopped. Many processes may run it against one Redis.
+// Store and GitHub errors are logged and retried, never returned.
 func (r *Reporter) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
 	for range r.opts.Senders {
-		wg.Go(func() { r.sender(ctx) })
+		wg.Go(func() { r.sender(ctx, status) })
+	}
+	for range r.opts.TalkSenders {
+		wg.Go(func() { r.sender(ctx, conversation) })
 	}
 	wg.Wait()
 	return nil
 }
 
-func (r *Reporter) sender(ctx context.Context) {
+// sender sends the outboxes of class c. Each class has its own senders, so
+// a backlog of status never delays a reply to a person.
+func (r *Reporter) sender(ctx context.Context, c class) {
 	for ctx.Err() == nil {
-		k, token, err := r.claim(ctx)
+		k, token, err := r.claim(ctx, c)
 		if err != nil && ctx.Err() == nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not look for outboxes to send.")
 		}
@@ -51,7 +56,7 @@ func (r *Reporter) sender(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-		case <-r.wake:
+		case <-r.wake[c]:
 		case <-time.After(r.opts.Poll):
 		}
 	}
@@ -146,9 +151,30 @@ func (r *Reporter) step(ctx context.Context, k repoKeys, token string, s *sessio
 		return time.Time{}, r.pop(ctx, k, token, prefixes, record{})
 	}
 
-	if until, err := r.pace(ctx, head.Repo.InstallationID); err != nil || !until.IsZero() {
+	cls := classOf(head.Kind)
+	if p.waitFor {
+		// A reply that links a check run about to be created waits for it
+		// a little (1+2+4+8 s), then names it instead. Sending it resets
+		// the count.
+		n, d, err := r.backoff(ctx, k)
+		if err != nil {
+			return time.Time{}, err
+		}
+		if n <= maxLinkWaits {
+			return r.opts.Now().Add(d), nil
+		}
+	}
+	if cls == status {
+		// One status request at a time per installation, as GitHub asks:
+		// no concurrency to trip its secondary limits, and a hold GitHub
+		// asked for is seen by the next request.
+		mu, _ := r.serial.LoadOrStore(head.Repo.InstallationID, &sync.Mutex{})
+		mu.(*sync.Mutex).Lock()
+		defer mu.(*sync.Mutex).Unlock()
+	}
+	if until, err := r.pace(ctx, head.Repo.InstallationID, cls); err != nil || !until.IsZero() {
 		if err == nil {
-			log.Debug().Time("until", until).Msg("Installation's request window is full; waiting.")
+			log.Debug().Time("until", until).Str("railyard_class", string(cls)).Msg("Installation's budget is spent or GitHub asked to wait; waiting.")
 		}
 		return until, err
 	}
@@ -190,9 +216,11 @@ func (r *Reporter) step(ctx context.Context, k repoKeys, token string, s *sessio
 		return r.opts.Now(), nil // stopping: someone sends it later
 	}
 	if until, ok := rateLimited(err, r.opts.Now()); ok {
-		log.Info().Time("until", until).Msg("GitHub rate limit; waiting.")
+		log.Info().Time("until", until).Str("railyard_class", string(cls)).Msg("GitHub rate limit; the installation's writes of this class wait.")
+		err := r.holdOff(ctx, head.Repo.InstallationID, cls, until)
 		r.retries.Add(1)
-		return until, nil
+		r.limited.Add(1)
+		return until, err
 	}
 	var er *github.ErrorResponse
 	if errors.As(err, &er) && er.Response != nil && er.Response.StatusCode >= 400 && er.Response.StatusCode < 500 {
@@ -215,6 +243,9 @@ func (r *Reporter) step(ctx context.Context, k repoKeys, token string, s *sessio
 	}
 	return r.retryLater(ctx, k, err)
 }
+
+// maxLinkWaits bounds how often a reply waits for a check run it links.
+const maxLinkWaits = 4
 
 // maxRefusals bounds the attempts of an operation GitHub keeps refusing in
 // a way that may pass: 5 wait 31 s in all.
@@ -314,6 +345,9 @@ type plan struct {
 	// to complete later partial updates; nil forgets it.
 	output      *output
 	outputField string // "" leaves the kept output alone
+	// waitFor: a comment links a check run whose creation is queued, in
+	// the status outbox; sent now it would name the check run, not link it.
+	waitFor bool
 }
 
 func (r *Reporter) plan(ctx context.Context, k repoKeys, head *op) (plan, error) {
@@ -364,10 +398,11 @@ func (r *Reporter) plan(ctx context.Context, k repoKeys, head *op) (plan, error)
 			return entry{}, shown, err
 		}
 	case kindComment:
-		body, err := r.fillPlaceholders(ctx, k, head.Body)
+		body, pending, err := r.fillPlaceholders(ctx, k, head.Body)
 		if err != nil {
 			return p, err
 		}
+		p.waitFor = pending
 		marker := commentMarker(head.ID)
 		body += "\n\n" + marker
 		p.send = func(ctx context.Context, gh *github.Client) (entry, error) {
@@ -476,10 +511,11 @@ var placeholder = regexp.MustCompile(`\{\{checkrun:([^{}]+)\}\}`)
 
 // fillPlaceholders replaces "{{checkrun:KEY}}" by the check run's page, or
 // its name when it has none (yet), or KEY for a check run never asked for.
-func (r *Reporter) fillPlaceholders(ctx context.Context, k repoKeys, body string) (string, error) {
+// pending reports a check run whose creation is still queued.
+func (r *Reporter) fillPlaceholders(ctx context.Context, k repoKeys, body string) (_ string, pending bool, _ error) {
 	matches := placeholder.FindAllStringSubmatch(body, -1)
 	if matches == nil {
-		return body, nil
+		return body, false, nil
 	}
 	fields := make([]string, len(matches))
 	for i, m := range matches {
@@ -487,14 +523,15 @@ func (r *Reporter) fillPlaceholders(ctx context.Context, k repoKeys, body string
 	}
 	es, err := r.entries(ctx, k, fields...)
 	if err != nil {
-		return "", err
+		return "", false, err
 	}
 	byKey := make(map[string]entry, len(es))
 	for i, m := range matches {
 		byKey[m[1]] = es[i]
+		pending = pending || (es[i].ID == 0 && es[i].Creator != "")
 	}
 	return placeholder.ReplaceAllStringFunc(body, func(s string) string {
 		key := placeholder.FindStringSubmatch(s)[1]
 		return cmp.Or(byKey[key].HTMLURL, byKey[key].Name, key)
-	}), nil
+	}), pending, nil
 }

@@ -158,12 +158,16 @@ stages:
 		metric("railyard_commands_total", "command", "retry", "result", "refused"):    1,
 		metric("railyard_commands_total", "command", "retry", "result", "accepted"):   1,
 
-		metric("railyard_jobs_total", "kind", "push", "outcome", "done"): 2,
-		metric("railyard_queue_ready", "queue", "intake"):                0,
-		metric("railyard_queue_ready", "queue", "stage"):                 0,
-		metric("railyard_queue_dead", "queue", "intake"):                 0,
-		metric("railyard_queue_dead", "queue", "stage"):                  0,
-		metric("railyard_github_outbox_pending"):                         0,
+		metric("railyard_jobs_total", "kind", "push", "outcome", "done"):   2,
+		metric("railyard_queue_ready", "queue", "intake"):                  0,
+		metric("railyard_queue_ready", "queue", "stage"):                   0,
+		metric("railyard_queue_dead", "queue", "intake"):                   0,
+		metric("railyard_queue_dead", "queue", "stage"):                    0,
+		metric("railyard_github_outbox_pending"):                           0,
+		metric("railyard_github_outbox_depth", "class", "conversation"):    0,
+		metric("railyard_github_outbox_depth", "class", "status"):          0,
+		metric("railyard_github_outbox_oldest_seconds", "class", "status"): 0,
+		metric("railyard_github_rate_limited_total"):                       0,
 
 		metric("railyard_github_rate_limit_remaining", "resource", "core"): float64(h.gh.RateLimitRemaining(githubtest.DefaultInstallationID)),
 	} {

@@ -110,6 +110,9 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 	}
 
 	reportOpts := opts.Report
+	reportOpts.PerMinute = cmp.Or(reportOpts.PerMinute, env.ContentPerMinute)
+	reportOpts.PerHour = cmp.Or(reportOpts.PerHour, env.ContentPerHour)
+	reportOpts.PointsPerMinute = cmp.Or(reportOpts.PointsPerMinute, env.PointsPerMinute)
 	reportOpts.Secrets = append(reportOpts.Secrets, env.Secrets()...)
 	reporter := report.New(st.Redis, clients, reportOpts)
 	src := source.New(clients, config.NewLoader(1024), 30*time.Second, 10_000)
@@ -127,6 +130,7 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 	s := &Server{env: env, log: log, store: st, intake: intake, stages: stages, reporter: reporter, engine: eng, metrics: m,
 		bodies: newBodyBudget(cmp.Or(env.IntakeBudget, config.DefaultIntakeBudget))}
 	m.watch(map[string]*queue.Queue{"intake": intake, "stage": stages}, reporter.Pending)
+	m.registry.MustRegister(outboxCollector{reporter})
 
 	dispatch := githubapp.NewEventDispatcher(handled,
 		"", // s.webhook has checked X-Hub-Signature-256; with no secret go-github does not check again

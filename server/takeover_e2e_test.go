@@ -246,9 +246,10 @@ func cleanKeys(t *testing.T, url string, patterns ...string) {
 }
 
 // outboxIdle reports whether no process is sending the repository's
-// outbox to GitHub, and nothing is left in it.
+// outboxes to GitHub, and nothing is left in them.
 func outboxIdle(rdb *redis.Client) bool {
-	n, err := rdb.Exists(context.Background(), "railyard:{codertocat/hello-world}:outbox:lease", "railyard:{codertocat/hello-world}:outbox").Result()
+	const prefix = "railyard:{codertocat/hello-world}:outbox"
+	n, err := rdb.Exists(context.Background(), prefix+":lease", prefix, prefix+":conversation:lease", prefix+":conversation").Result()
 	return err == nil && n == 0
 }
 

@@ -49,6 +49,7 @@ type Server struct {
 	manifestCodes map[string]ManifestApp
 	users         map[string]int64 // login → user ID
 	rates         map[int64]*rateLimit
+	secondary     *secondaryLimit // nil: none (LimitSecondary)
 }
 
 // Request is one request the server received.
@@ -288,12 +289,18 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, kind authK
 	}
 	s.mu.Lock()
 	inst, ok := s.tokens[cred]
+	retryAfter, over := 0, false
 	if ok {
 		s.countRequest(w, inst)
+		retryAfter, over = s.overSecondary(inst, r.Method)
 	}
 	s.mu.Unlock()
 	if !ok || (scheme != "token" && scheme != "bearer") {
 		s.writeError(w, http.StatusUnauthorized, "Bad credentials")
+		return nil, false
+	}
+	if over {
+		s.refuseSecondary(w, retryAfter)
 		return nil, false
 	}
 	return context.WithValue(r.Context(), installationKey{}, inst), true
