@@ -43,6 +43,9 @@ func TestSignatureIsRequired(t *testing.T) {
 	// Nothing was queued: a good delivery now is the first and only deploy.
 	h.push(sha)
 	h.awaitStage("build", engine.Succeeded, sha)
+	// The stage's state changes before the outbox has sent what it caused;
+	// its final check run comes after its deployment in that outbox.
+	h.awaitCheckRun("railyard/build", sha, "success")
 	if n := len(h.deployments("build")); n != 1 {
 		t.Errorf("%d deployments, want 1", n)
 	}
