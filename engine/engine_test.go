@@ -96,6 +96,18 @@ func in(stage string, st State, sha string) func(p *Pipeline) {
 	}
 }
 
+// failedAs makes stage's last job a failed job like j, at shaB.
+func failedAs(stage string, j Job, blocked bool) func(p *Pipeline) {
+	return func(p *Pipeline) {
+		s := p.Stage(stage)
+		j.ID, j.Stage, j.SHA, j.Actor, j.ConfigSHA = "failed-"+stage, stage, shaB, "carol", shaB
+		s.State, s.Job = Failed, &j
+		if blocked {
+			s.Blocked, s.BlockedBy = true, string(j.Operation)+" by @carol"
+		}
+	}
+}
+
 func stopped(p *Pipeline) { p.Stopped = &Hold{Actor: "bob", Reason: "incident"} }
 func patched(p *Pipeline) {
 	p.Patch = &Hold{Actor: "bob", Reason: "hotfix", Stage: "staging", SHA: shaB}
@@ -185,7 +197,7 @@ func stateCases() []opCase {
 	for _, st := range allStates {
 		c := opCase{name: "retry/" + string(st), setup: in("prod", st, shaB), do: retry("prod")}
 		if st == Failed {
-			c.want = want{stage: "prod", state: Queued, op: OpRetry, sha: shaB, queued: []string{"prod"}, message: "Retrying prod at bbbbbbb."}
+			c.want = want{stage: "prod", state: Queued, op: OpRetry, sha: shaB, queued: []string{"prod"}, message: "Retrying deploy of prod at bbbbbbb."}
 			c.check = func(t *testing.T, p *Pipeline) {
 				if prev := p.Stage("prod").Job.Previous; prev != shaA {
 					t.Errorf("retry's previous revision %.7s, want the current aaaaaaa", prev)
@@ -199,6 +211,26 @@ func stateCases() []opCase {
 	cases = append(cases,
 		opCase{name: "retry/failed but stopped", setup: both(in("prod", Failed, shaB), stopped), do: retry("prod"),
 			refusal: "cannot retry prod: the pipeline is stopped by @bob (incident); /resume first"},
+		// A retry repeats the failed job as it was: a failed rollback is
+		// rolled back again, with its skips and infra, blocks kept.
+		opCase{name: "retry/failed rollback", setup: failedAs("prod", Job{Operation: OpRollback, Skip: []string{"deploy"}, Infra: true}, true),
+			do:   retry("prod"),
+			want: want{stage: "prod", state: Queued, op: OpRollback, sha: shaB, blocked: true, queued: []string{"prod"}, message: "Retrying rollback of prod at bbbbbbb."},
+			check: func(t *testing.T, p *Pipeline) {
+				if j := p.Stage("prod").Job; !slices.Equal(j.Skip, []string{"deploy"}) || !j.Infra || j.Actor != "alice" {
+					t.Errorf("retried rollback skips %v infra=%v by %s; want the failed job's skips and infra, by alice", j.Skip, j.Infra, j.Actor)
+				}
+			}},
+		opCase{name: "retry/failed auto-rollback", setup: failedAs("prod", Job{Operation: OpAutoRollback}, true),
+			do:   retry("prod"),
+			want: want{stage: "prod", state: Queued, op: OpAutoRollback, sha: shaB, blocked: true, queued: []string{"prod"}}},
+		// Rollbacks run while the pipeline is stopped; so do their retries.
+		opCase{name: "retry/failed rollback while stopped", setup: both(failedAs("prod", Job{Operation: OpRollback}, true), stopped),
+			do:   retry("prod"),
+			want: want{stage: "prod", state: Queued, op: OpRollback, sha: shaB, blocked: true, queued: []string{"prod"}}},
+		opCase{name: "retry/failed restart", setup: failedAs("staging", Job{Operation: OpRestart}, false),
+			do:   retry("staging"),
+			want: want{stage: "staging", state: Queued, op: OpRestart, sha: shaB, queued: []string{"staging"}}},
 		opCase{name: "retry/unknown stage", do: retry("nope"),
 			refusal: `cannot retry nope: there is no stage "nope" in .github/railyard.yml`},
 	)

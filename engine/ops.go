@@ -245,7 +245,10 @@ func (e *Engine) Cancel(ctx context.Context, req Request, stage string) (Result,
 	return res, err
 }
 
-// Retry re-runs a failed stage's job for the same revision.
+// Retry repeats a failed stage's job for the same revision, as it was: a
+// rollback stays a rollback (same skips, infra steps as before, no
+// promotion, its blocks kept); only a deploy or promotion runs as a retry,
+// which promotes on success.
 func (e *Engine) Retry(ctx context.Context, req Request, stage string) (Result, error) {
 	var res Result
 	err := e.apply(ctx, req, &res, func(p *Pipeline, fx *effects) error {
@@ -256,15 +259,19 @@ func (e *Engine) Retry(ctx context.Context, req Request, stage string) (Result, 
 		if s.State != Failed {
 			return refuse(OpRetry, stage, "it is %s, not failed", s.State)
 		}
-		if err := e.mayStartNew(p, OpRetry, stage); err != nil {
-			return err
+		failed := s.Job
+		op := failed.Operation.repeatedAs()
+		if op == OpRetry {
+			if err := e.mayStartNew(p, OpRetry, stage); err != nil {
+				return err
+			}
 		}
-		j := e.newJob(req, stage, OpRetry, s.Job.SHA)
+		j := e.newJob(req, stage, op, failed.SHA)
 		j.Previous = s.Current
-		j.Skip, j.Infra = s.Job.Skip, s.Job.Infra
+		j.Skip, j.Infra, j.Cache = failed.Skip, failed.Infra, failed.Cache
 		e.audit(fx, req, OpRetry, stage, s.Current, j.SHA, j.ID)
 		e.start(p, s, j, fx)
-		res = e.accepted(j, s, "Retrying %s at %s.", stage, short(j.SHA))
+		res = e.accepted(j, s, "Retrying %s of %s at %s.", failed.Operation, stage, short(j.SHA))
 		return nil
 	})
 	return res, err

@@ -1,0 +1,61 @@
+package server_test
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/railyard/railyard/engine"
+)
+
+// TestRetryRepeatsTheFailedRollback: /retry after a failed /rollback
+// rolls back again — RAILYARD_OPERATION stays rollback, the infra step
+// stays skipped, the blocks stay, and nothing is promoted to prod.
+func TestRetryRepeatsTheFailedRollback(t *testing.T) {
+	h := newHarness(t, fmt.Sprintf(`
+stages:
+  - name: build
+    steps:
+%s  - name: staging
+    steps:
+      - name: terraform
+        infra: true
+        run: echo "$RAILYARD_STAGE:terraform:$(echo $RAILYARD_SHA | cut -c1-7):$RAILYARD_OPERATION" >> $DIR/log
+%s      - name: flaky
+        run: test ! -f $DIR/fail
+  - name: prod
+    steps:
+%s`, markStep("compile"), markStep("deploy"), markStep("deploy")))
+	a := h.commitAndPush()
+	h.awaitStage("prod", engine.Succeeded, a)
+	b := h.commitAndPush()
+	h.awaitStage("prod", engine.Succeeded, b)
+
+	os.WriteFile(filepath.Join(h.dir, "fail"), nil, 0o644)
+	h.comment(fmt.Sprintf("/rollback stage=staging to=%s reason=bad", a))
+	h.awaitStage("staging", engine.Failed, a)
+	os.Remove(filepath.Join(h.dir, "fail"))
+	before := len(h.marks())
+
+	reply := h.comment("/retry stage=staging")
+	if !strings.Contains(reply, "Retrying rollback of staging at "+short(a)) {
+		t.Errorf("/retry replied %q", reply)
+	}
+	h.awaitStage("staging", engine.RolledBack, a)
+	if got, want := h.marks()[before:], []string{"staging:deploy:" + short(a) + ":rollback"}; !slices.Equal(got, want) {
+		t.Errorf("the retry ran %v, want %v (infra skipped, still a rollback)", got, want)
+	}
+	staging, prod := h.stage("staging"), h.stage("prod")
+	if !staging.Blocked || !prod.Blocked {
+		t.Errorf("the retry lifted the rollback's blocks: %s", h.describe())
+	}
+	if prod.Current != b || prod.Job.SHA != b || prod.Waiting != nil {
+		t.Errorf("the retried rollback was promoted to prod: %s", h.describe())
+	}
+	if d := h.lastDeployment("staging"); d.Task != "deploy:rollback" || d.Ref != a {
+		t.Errorf("the retry's deployment task %q ref %.7s, want deploy:rollback of %.7s", d.Task, d.Ref, a)
+	}
+}
