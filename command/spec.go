@@ -73,7 +73,7 @@ var specs = withUsage([]Spec{
 	{Name: NameCancel, Keys: []string{keyStage, keyReason}, Required: []string{keyStage},
 		Summary: "Cancel what runs in a stage; the next stage does not start."},
 	{Name: NameRetry, Keys: []string{keyStage}, Required: []string{keyStage},
-		Summary: "Repeat a failed stage's job for the same revision, as it was (a rollback stays a rollback)."},
+		Summary: "Repeat a failed or cancelled stage's job for the same revision, as it was (a rollback stays a rollback)."},
 	{Name: NameRollback, Keys: []string{keyStage, keyTo, keySkip, keyInfra, keyReason}, Required: []string{keyStage, keyTo, keyReason},
 		Summary: "Roll a stage back to an earlier revision and block it; infra steps run only with infra=true."},
 	{Name: NameRollforward, Aliases: []string{"roll-forward"}, Keys: []string{keyStage, keyTo, keySkip, keyInfra, keyReason}, Required: []string{keyStage, keyTo, keyReason},

@@ -108,6 +108,11 @@ func failedAs(stage string, j Job, blocked bool) func(p *Pipeline) {
 	}
 }
 
+// in2 puts a stage in a state, keeping its job.
+func stateIs(stage string, st State) func(p *Pipeline) {
+	return func(p *Pipeline) { p.Stage(stage).State = st }
+}
+
 func stopped(p *Pipeline) { p.Stopped = &Hold{Actor: "bob", Reason: "incident"} }
 func patched(p *Pipeline) {
 	p.Patch = &Hold{Actor: "bob", Reason: "hotfix", Stage: "staging", SHA: shaB}
@@ -193,10 +198,10 @@ func stateCases() []opCase {
 		cases = append(cases, c)
 	}
 
-	// retry: failed only, and not while stopped or patched.
+	// retry: failed or cancelled only; a deploy not while stopped or patched.
 	for _, st := range allStates {
 		c := opCase{name: "retry/" + string(st), setup: in("prod", st, shaB), do: retry("prod")}
-		if st == Failed {
+		if st == Failed || st == Cancelled {
 			c.want = want{stage: "prod", state: Queued, op: OpRetry, sha: shaB, queued: []string{"prod"}, message: "Retrying deploy of prod at bbbbbbb."}
 			c.check = func(t *testing.T, p *Pipeline) {
 				if prev := p.Stage("prod").Job.Previous; prev != shaA {
@@ -204,7 +209,7 @@ func stateCases() []opCase {
 				}
 			}
 		} else {
-			c.refusal = fmt.Sprintf("cannot retry prod: it is %s, not failed", st)
+			c.refusal = fmt.Sprintf("cannot retry prod: it is %s, not failed or cancelled", st)
 		}
 		cases = append(cases, c)
 	}
@@ -231,6 +236,11 @@ func stateCases() []opCase {
 		opCase{name: "retry/failed restart", setup: failedAs("staging", Job{Operation: OpRestart}, false),
 			do:   retry("staging"),
 			want: want{stage: "staging", state: Queued, op: OpRestart, sha: shaB, queued: []string{"staging"}}},
+		// The first stage's cancelled deploy: no /promote reaches it.
+		opCase{name: "retry/cancelled first stage", setup: in("build", Cancelled, shaC), do: retry("build"),
+			want: want{stage: "build", state: Queued, op: OpRetry, sha: shaC, queued: []string{"build"}, message: "Retrying deploy of build at ccccccc."}},
+		opCase{name: "retry/cancelled rollback", setup: both(failedAs("prod", Job{Operation: OpRollback}, true), stateIs("prod", Cancelled)), do: retry("prod"),
+			want: want{stage: "prod", state: Queued, op: OpRollback, sha: shaB, blocked: true, queued: []string{"prod"}}},
 		opCase{name: "retry/unknown stage", do: retry("nope"),
 			refusal: `cannot retry nope: there is no stage "nope" in .github/railyard.yml`},
 	)

@@ -245,7 +245,8 @@ func (e *Engine) Cancel(ctx context.Context, req Request, stage string) (Result,
 	return res, err
 }
 
-// Retry repeats a failed stage's job for the same revision, as it was: a
+// Retry repeats a failed or cancelled stage's job for the same revision, as
+// it was: a
 // rollback stays a rollback (same skips, infra steps as before, no
 // promotion, its blocks kept); only a deploy or promotion runs as a retry,
 // which promotes on success.
@@ -256,8 +257,8 @@ func (e *Engine) Retry(ctx context.Context, req Request, stage string) (Result, 
 		if err != nil {
 			return err
 		}
-		if s.State != Failed {
-			return refuse(OpRetry, stage, "it is %s, not failed", s.State)
+		if s.State != Failed && s.State != Cancelled {
+			return refuse(OpRetry, stage, "it is %s, not failed or cancelled", s.State)
 		}
 		failed := s.Job
 		op := failed.Operation.repeatedAs()

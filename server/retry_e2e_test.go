@@ -59,3 +59,30 @@ stages:
 		t.Errorf("the retry's deployment task %q ref %.7s, want deploy:rollback of %.7s", d.Task, d.Ref, a)
 	}
 }
+
+// TestRetryOfACancelledFirstStage: a cancelled first stage cannot be
+// promoted into; /retry runs it again, and on success it is promoted on.
+func TestRetryOfACancelledFirstStage(t *testing.T) {
+	h := newHarness(t, fmt.Sprintf(`
+stages:
+  - name: build
+    steps:
+%s%s  - name: staging
+    steps:
+%s`, gateStep("build"), markStep("compile"), markStep("deploy")))
+	a := h.commitAndPush()
+	h.awaitPID("build", a)
+	h.comment("/cancel stage=build")
+	h.awaitStage("build", engine.Cancelled, a)
+	h.open("build")
+
+	reply := h.comment("/retry stage=build")
+	if !strings.Contains(reply, "Retrying deploy of build at "+short(a)) {
+		t.Errorf("/retry of the cancelled build replied %q", reply)
+	}
+	h.awaitStage("staging", engine.Succeeded, a)
+	if want := []string{"build:compile:" + short(a) + ":retry", "staging:deploy:" + short(a) + ":deploy"}; !slices.Equal(h.marks(), want) {
+		t.Errorf("steps ran %v, want %v", h.marks(), want)
+	}
+	h.awaitCheckRun("railyard/build", a, "success")
+}
