@@ -241,6 +241,18 @@ func stateCases() []opCase {
 			want: want{stage: "build", state: Queued, op: OpRetry, sha: shaC, queued: []string{"build"}, message: "Retrying deploy of build at ccccccc."}},
 		opCase{name: "retry/cancelled rollback", setup: both(failedAs("prod", Job{Operation: OpRollback}, true), stateIs("prod", Cancelled)), do: retry("prod"),
 			want: want{stage: "prod", state: Queued, op: OpRollback, sha: shaB, blocked: true, queued: []string{"prod"}}},
+		// A failed patch is retried in its patch mode, not /release first.
+		opCase{name: "retry/failed patch in patch mode", setup: both(patched, failedAs("staging", Job{Operation: OpPatch}, false)), do: retry("staging"),
+			want: want{stage: "staging", state: Queued, op: OpPatch, sha: shaB, queued: []string{"staging"}, message: "Retrying patch of staging at bbbbbbb."},
+			check: func(t *testing.T, p *Pipeline) {
+				if h := p.Patch; h == nil || h.Stage != "staging" || h.SHA != shaB || h.Actor != "bob" {
+					t.Errorf("patch mode %+v, want it kept as bob's patch of staging", h)
+				}
+			}},
+		opCase{name: "retry/failed patch released", setup: failedAs("staging", Job{Operation: OpPatch}, false), do: retry("staging"),
+			refusal: "cannot retry staging: its patch of bbbbbbb is no longer the pipeline's patch mode; /patch again"},
+		opCase{name: "retry/failed deploy in patch mode", setup: both(patched, failedAs("prod", Job{Operation: OpDeploy}, false)), do: retry("prod"),
+			refusal: "cannot retry prod: the pipeline is in patch mode (staging at bbbbbbb by @bob); /release first"},
 		opCase{name: "retry/unknown stage", do: retry("nope"),
 			refusal: `cannot retry nope: there is no stage "nope" in .github/railyard.yml`},
 	)

@@ -262,9 +262,15 @@ func (e *Engine) Retry(ctx context.Context, req Request, stage string) (Result, 
 		}
 		failed := s.Job
 		op := failed.Operation.repeatedAs()
-		if op == OpRetry {
+		switch op {
+		case OpRetry:
 			if err := e.mayStartNew(p, OpRetry, stage); err != nil {
 				return err
+			}
+		case OpPatch:
+			// A patch is repeated only inside the patch mode it started.
+			if h := p.Patch; h == nil || h.Stage != stage || h.SHA != failed.SHA {
+				return refuse(OpRetry, stage, "its patch of %s is no longer the pipeline's patch mode; /patch again", short(failed.SHA))
 			}
 		}
 		j := e.newJob(req, stage, op, failed.SHA)

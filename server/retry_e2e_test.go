@@ -86,3 +86,40 @@ stages:
 	}
 	h.awaitCheckRun("railyard/build", a, "success")
 }
+
+// TestRetryOfAFailedPatch: a failed /patch is retried in patch mode, as a
+// patch, without /release; patch mode stays.
+func TestRetryOfAFailedPatch(t *testing.T) {
+	h := newHarness(t, fmt.Sprintf(`
+stages:
+  - name: build
+    steps:
+%s  - name: staging
+    steps:
+%s      - name: flaky
+        run: test ! -f $DIR/fail
+`, markStep("compile"), markStep("deploy")))
+	a := h.commitAndPush()
+	h.awaitStage("staging", engine.Succeeded, a)
+	b := h.commit()
+
+	os.WriteFile(filepath.Join(h.dir, "fail"), nil, 0o644)
+	h.comment(fmt.Sprintf("/patch stage=staging to=%s reason=hotfix", b))
+	h.awaitStage("staging", engine.Failed, b)
+	os.Remove(filepath.Join(h.dir, "fail"))
+
+	reply := h.comment("/retry stage=staging")
+	if !strings.Contains(reply, "Retrying patch of staging at "+short(b)) {
+		t.Errorf("/retry of the failed patch replied %q", reply)
+	}
+	h.awaitStage("staging", engine.Succeeded, b)
+	if got := h.marks(); got[len(got)-1] != "staging:deploy:"+short(b)+":patch" {
+		t.Errorf("steps ran %v, want the patch repeated last", got)
+	}
+	if pt := h.pipeline().Patch; pt == nil || pt.Stage != "staging" || pt.SHA != b {
+		t.Errorf("patch mode after the retry: %+v, want staging at %.7s", pt, b)
+	}
+	if d := h.lastDeployment("staging"); d.Task != "deploy:patch" || d.Ref != b {
+		t.Errorf("the retry's deployment task %q ref %.7s, want deploy:patch of %.7s", d.Task, d.Ref, b)
+	}
+}
