@@ -48,7 +48,7 @@ func statuses(n int) []result {
 
 const (
 	rollbackUsage = "/rollback stage=S to=SHA [skip=a,b] [infra=true] reason=…"
-	cancelUsage   = "/cancel stage=S [reason=…]"
+	cancelUsage   = "/cancel stage=S [to=SHA] [reason=…]"
 )
 
 var parseCases = []struct {

@@ -70,8 +70,8 @@ type Spec struct {
 var specs = withUsage([]Spec{
 	{Name: NamePromote, Keys: []string{keyStage, keyTo}, Required: []string{keyStage},
 		Summary: "Deploy a revision that passed the previous stage (default: that stage's current one)."},
-	{Name: NameCancel, Keys: []string{keyStage, keyReason}, Required: []string{keyStage},
-		Summary: "Cancel what runs in a stage; the next stage does not start."},
+	{Name: NameCancel, Keys: []string{keyStage, keyTo, keyReason}, Required: []string{keyStage},
+		Summary: "Cancel what runs in a stage (the next stage does not start), or drop the revision waiting for it (to= names which)."},
 	{Name: NameRetry, Keys: []string{keyStage}, Required: []string{keyStage},
 		Summary: "Repeat a failed or cancelled stage's job for the same revision, as it was (a rollback stays a rollback)."},
 	{Name: NameRollback, Keys: []string{keyStage, keyTo, keySkip, keyInfra, keyReason}, Required: []string{keyStage, keyTo, keyReason},

@@ -39,8 +39,10 @@ func retry(stage string) func(w *world) (Result, error) {
 	return func(w *world) (Result, error) { return w.e.Retry(w.ctx, w.req(), stage) }
 }
 
-func cancel(stage string) func(w *world) (Result, error) {
-	return func(w *world) (Result, error) { return w.e.Cancel(w.ctx, w.req(), stage) }
+func cancel(stage string) func(w *world) (Result, error) { return cancelAt(stage, "") }
+
+func cancelAt(stage, sha string) func(w *world) (Result, error) {
+	return func(w *world) (Result, error) { return w.e.Cancel(w.ctx, w.req(), stage, sha) }
 }
 
 func promote(stage, sha string) func(w *world) (Result, error) {
@@ -193,10 +195,28 @@ func stateCases() []opCase {
 				}
 			}
 		default:
-			c.refusal = fmt.Sprintf("cannot cancel prod: it is %s, not running", st)
+			c.refusal = fmt.Sprintf("cannot cancel prod: it is %s, not running, and no revision waits for it", st)
 		}
 		cases = append(cases, c)
 	}
+	// cancel drops a waiting revision: the only thing there, or named.
+	dropped := func(t *testing.T, p *Pipeline) {
+		if w := p.Stage("prod").Waiting; w != nil {
+			t.Errorf("prod still waits with %.7s", w.SHA)
+		}
+	}
+	cases = append(cases,
+		opCase{name: "cancel/waiting for promote", setup: waitingIn("prod", shaB, "waiting for /promote stage=prod"), do: cancel("prod"),
+			want: want{stage: "prod", state: Succeeded, op: OpDeploy, sha: shaA, message: "Dropped the deploy of bbbbbbb that waited for prod."}, check: dropped},
+		opCase{name: "cancel/waiting, named, while another runs", setup: both(in("prod", InProgress, shaA), waitingIn("prod", shaB, "waiting for prod to finish aaaaaaa")), do: cancelAt("prod", shaB),
+			want: want{stage: "prod", state: InProgress, op: OpDeploy, sha: shaA, message: "Dropped the deploy of bbbbbbb"}, check: dropped},
+		opCase{name: "cancel/running, named, while another waits", setup: both(in("prod", InProgress, shaA), waitingIn("prod", shaB, "waiting for prod to finish aaaaaaa")), do: cancelAt("prod", shaA),
+			want: want{stage: "prod", state: Cancelling, op: OpDeploy, sha: shaA, waiting: shaB, message: "Cancelling deploy of prod at aaaaaaa."}},
+		opCase{name: "cancel/queued with one waiting", setup: both(in("prod", Queued, shaA), waitingIn("prod", shaB, "waiting for prod to finish aaaaaaa")), do: cancel("prod"),
+			refusal: "cannot cancel prod: it is queued, not running; to drop bbbbbbb, which waits for it, give to=bbbbbbb"},
+		opCase{name: "cancel/a revision not there", setup: waitingIn("prod", shaB, "waiting for /promote stage=prod"), do: cancelAt("prod", shaC),
+			refusal: "cannot cancel prod: ccccccc neither runs nor waits there"},
+	)
 
 	// retry: failed or cancelled only; a deploy not while stopped or patched.
 	for _, st := range allStates {

@@ -223,23 +223,42 @@ func (e *Engine) accepted(j *Job, s *Stage, format string, args ...any) Result {
 }
 
 // Cancel stops the running job of a stage; its process group is terminated
-// by the worker that runs it.
-func (e *Engine) Cancel(ctx context.Context, req Request, stage string) (Result, error) {
+// by the worker that runs it. With nothing running it drops the revision
+// waiting for the stage. sha, when given, names which of the two is meant:
+// the waiting revision can be dropped while another job runs.
+func (e *Engine) Cancel(ctx context.Context, req Request, stage, sha string) (Result, error) {
 	var res Result
 	err := e.apply(ctx, req, &res, func(p *Pipeline, fx *effects) error {
 		s, _, err := e.stageOf(p, req, OpCancel, stage)
 		if err != nil {
 			return err
 		}
+		running := false
 		switch s.State {
 		case InProgress, RollingBack, RollingForward:
-		default:
-			return refuse(OpCancel, stage, "it is %s, not running", s.State)
+			running = sha == "" || s.Job.SHA == sha
 		}
-		s.State = Cancelling
-		s.Job.CancelledBy = req.Actor
-		e.audit(fx, req, OpCancel, stage, s.Job.SHA, "", s.Job.ID)
-		res = Result{Message: fmt.Sprintf("Cancelling %s of %s at %s.", s.Job.Operation, stage, short(s.Job.SHA)), CheckRunKey: CheckRunKey(s.Job.ID)}
+		w := s.Waiting
+		switch {
+		case running:
+			s.State = Cancelling
+			s.Job.CancelledBy = req.Actor
+			e.audit(fx, req, OpCancel, stage, s.Job.SHA, "", s.Job.ID)
+			res = Result{Message: fmt.Sprintf("Cancelling %s of %s at %s.", s.Job.Operation, stage, short(s.Job.SHA)), CheckRunKey: CheckRunKey(s.Job.ID)}
+		case w != nil && (sha == "" && !s.active() || w.SHA == sha):
+			s.Waiting = nil
+			w.CancelledBy, w.Hold = req.Actor, ""
+			e.audit(fx, req, OpCancel, stage, w.SHA, "", w.ID)
+			// It never started, so it has no deployment to end.
+			e.reportEnd(fx, p, w, outcome{conclusion: "cancelled", summary: "Dropped before it started.", reported: true})
+			res = Result{Message: fmt.Sprintf("Dropped the %s of %s that waited for %s.", w.Operation, short(w.SHA), stage), CheckRunKey: CheckRunKey(w.ID)}
+		case sha != "":
+			return refuse(OpCancel, stage, "%s neither runs nor waits there", short(sha))
+		case w != nil:
+			return refuse(OpCancel, stage, "it is %s, not running; to drop %s, which waits for it, give to=%s", s.State, short(w.SHA), short(w.SHA))
+		default:
+			return refuse(OpCancel, stage, "it is %s, not running, and no revision waits for it", s.State)
+		}
 		return nil
 	})
 	return res, err

@@ -219,7 +219,7 @@ func (p *Processors) do(ctx context.Context, s *session, c *command.Command, ide
 	case command.NamePromote:
 		return e.Promote(ctx, req, c.Stage, sha)
 	case command.NameCancel:
-		return e.Cancel(ctx, req, c.Stage)
+		return e.Cancel(ctx, req, c.Stage, sha)
 	case command.NameRetry:
 		return e.Retry(ctx, req, c.Stage)
 	case command.NameRollback:
