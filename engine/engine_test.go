@@ -21,6 +21,8 @@ type opCase struct {
 	refusal string
 	want    want
 	check   func(t *testing.T, p *Pipeline)
+	// checkW looks at more than the state: the audit log, the reports.
+	checkW func(t *testing.T, w *world)
 }
 
 // want is the stage an allowed operation acts on, as it is afterwards.
@@ -63,6 +65,20 @@ func rollforward(stage, sha string) func(w *world) (Result, error) {
 
 func deploy(sha string, seq int64) func(w *world) (Result, error) {
 	return func(w *world) (Result, error) { return w.e.Deploy(w.ctx, w.req(), sha, seq) }
+}
+
+func deployByHand(sha string) func(w *world) (Result, error) {
+	return func(w *world) (Result, error) { return w.e.DeployByHand(w.ctx, w.req(), sha) }
+}
+
+// auditIs checks the newest audit entry's operation and actor.
+func auditIs(op Operation) func(t *testing.T, w *world) {
+	return func(t *testing.T, w *world) {
+		a, err := w.e.Audit(w.ctx, testRepo, 1)
+		if err != nil || len(a) != 1 || a[0].Operation != op || a[0].Actor != "alice" {
+			t.Errorf("newest audit entry %+v (%v), want %s by alice", a, err, op)
+		}
+	}
 }
 
 func stop(w *world) (Result, error)    { return w.e.Stop(w.ctx, w.req()) }
@@ -156,6 +172,21 @@ func stateCases() []opCase {
 		opCase{name: "deploy/blocked", setup: func(p *Pipeline) { p.Stage("build").Blocked, p.Stage("build").BlockedBy = true, "rollback by @bob" }, do: deploy(shaC, 3),
 			want:  want{stage: "build", state: Succeeded, op: OpDeploy, sha: shaB, waiting: shaC, blocked: true},
 			check: holdIs("build", "held: build is blocked (rollback by @bob); /unblock stage=build")},
+	)
+
+	// deploy by hand (/deploy sha=…): as a push, recorded as the person's.
+	cases = append(cases,
+		opCase{name: "deploy by hand/at rest", do: deployByHand(shaC),
+			want:   want{stage: "build", state: Queued, op: OpDeploy, sha: shaC, queued: []string{"build"}, message: "Deploying ccccccc to build."},
+			checkW: auditIs(OpDeploy)},
+		opCase{name: "deploy by hand/older than the last push", do: deployByHand(shaA),
+			want: want{stage: "build", state: Queued, op: OpDeploy, sha: shaA, queued: []string{"build"}}},
+		opCase{name: "deploy by hand/stopped", setup: stopped, do: deployByHand(shaC),
+			want:  want{stage: "build", state: Succeeded, op: OpDeploy, sha: shaB, waiting: shaC, message: "Deploying ccccccc to build. It waits: held: the pipeline is stopped by @bob: incident."},
+			check: holdIs("build", "held: the pipeline is stopped by @bob: incident")},
+		opCase{name: "deploy/a push is audited as a push", do: deploy(shaC, 3),
+			want:   want{stage: "build", state: Queued, op: OpDeploy, sha: shaC, queued: []string{"build"}},
+			checkW: auditIs(OpPush)},
 	)
 
 	// promote: the revision succeeded in the previous stage.
@@ -479,6 +510,9 @@ func TestOperationsFollowTheStateTable(t *testing.T) {
 			}
 			if c.check != nil {
 				c.check(t, p)
+			}
+			if c.checkW != nil {
+				c.checkW(t, w)
 			}
 		})
 	}

@@ -124,6 +124,18 @@ func (e *Engine) audit(fx *effects, req Request, op Operation, stage, from, to, 
 // seq numbers pushes in delivery order (0: unnumbered); a push older than
 // one already seen is ignored, so the newest revision always ends up last.
 func (e *Engine) Deploy(ctx context.Context, req Request, sha string, seq int64) (Result, error) {
+	return e.deploy(ctx, req, OpPush, sha, seq)
+}
+
+// DeployByHand starts the pipeline for sha as a push of it would: /deploy.
+// The caller checks that sha is on the pipeline branch.
+func (e *Engine) DeployByHand(ctx context.Context, req Request, sha string) (Result, error) {
+	return e.deploy(ctx, req, OpDeploy, sha, 0)
+}
+
+// deploy starts the first stage for sha; by is what the audit log names:
+// a push, or a person's deploy.
+func (e *Engine) deploy(ctx context.Context, req Request, by Operation, sha string, seq int64) (Result, error) {
 	var res Result
 	err := e.apply(ctx, req, &res, func(p *Pipeline, fx *effects) error {
 		e.bind(p, req)
@@ -134,9 +146,9 @@ func (e *Engine) Deploy(ctx context.Context, req Request, sha string, seq int64)
 		p.LastPush = max(p.LastPush, seq)
 		first := p.Stages[0]
 		j := e.newJob(req, first.Name, OpDeploy, sha)
-		e.audit(fx, req, OpPush, first.Name, first.Current, sha, j.ID)
+		e.audit(fx, req, by, first.Name, first.Current, sha, j.ID)
 		e.offer(p, first, j, fx)
-		res = Result{Message: fmt.Sprintf("Deploying %s to %s.", short(sha), first.Name), CheckRunKey: CheckRunKey(j.ID)}
+		res = e.accepted(j, first, "Deploying %s to %s.", short(sha), first.Name)
 		return nil
 	})
 	return res, err

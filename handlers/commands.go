@@ -210,12 +210,20 @@ func (p *Processors) do(ctx context.Context, s *session, c *command.Command, ide
 			return engine.Result{}, err
 		}
 	}
+	if c.SHA != "" {
+		var err error
+		if sha, err = p.onBranch(ctx, s, c.SHA); err != nil {
+			return engine.Result{}, err
+		}
+	}
 	if err := p.gate(ctx, s, c, &sha); err != nil {
 		return engine.Result{}, err
 	}
 	req := engine.Request{Repo: s.repo, File: s.file, ConfigSHA: s.head, Head: s.head, Actor: s.user, Reason: c.Reason, Idempotency: idem}
 	e := p.Engine
 	switch c.Name {
+	case command.NameDeploy:
+		return e.DeployByHand(ctx, req, sha)
 	case command.NamePromote:
 		return e.Promote(ctx, req, c.Stage, sha)
 	case command.NameCancel:
@@ -244,6 +252,30 @@ func (p *Processors) do(ctx context.Context, s *session, c *command.Command, ide
 		return e.Shutdown(ctx, req, c.Stage)
 	}
 	return engine.Result{}, refusef("/%s is not a command Railyard runs", c.Name)
+}
+
+// onBranch resolves the sha= of /deploy to a full SHA on the pipeline
+// branch: a push to that branch is what /deploy stands in for.
+func (p *Processors) onBranch(ctx context.Context, s *session, abbrev string) (string, error) {
+	sha, err := p.Source.Resolve(ctx, s.repo, abbrev)
+	if errors.Is(err, source.ErrUnknownRef) {
+		return "", refusef("sha=%s names no single commit of this repository", abbrev)
+	}
+	if err != nil {
+		return "", err
+	}
+	if !strings.HasPrefix(sha, abbrev) {
+		// Resolve takes branch and tag names too; sha= takes only commits.
+		return "", refusef("sha=%s is a branch or tag name, not a commit SHA", abbrev)
+	}
+	on, err := p.Source.Contains(ctx, s.repo, s.branch, sha)
+	if err != nil {
+		return "", fmt.Errorf("compare with %s: %w", s.branch, err)
+	}
+	if !on {
+		return "", refusef("%.7s is not on the pipeline branch %s; only its commits go through the pipeline", sha, s.branch)
+	}
+	return sha, nil
 }
 
 // gate asks the gate about the commands that deploy new code: /patch (of

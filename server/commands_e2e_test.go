@@ -677,6 +677,7 @@ stages:
 	// table writes it ([…] optional; its "[skip=…]" of /rollforward is the
 	// same a,b list). Help may offer more optional arguments than these.
 	spec := map[string][]string{
+		"deploy":      {"sha=SHA", "[reason=…]"},
 		"promote":     {"stage=S", "[to=SHA]"},
 		"cancel":      {"stage=S", "[to=SHA]", "[reason=…]"},
 		"retry":       {"stage=S"},
