@@ -81,6 +81,21 @@ func auditIs(op Operation) func(t *testing.T, w *world) {
 	}
 }
 
+// waitingButtons checks the buttons of the check run of stage's waiting revision.
+func waitingButtons(stage string, want ...string) func(t *testing.T, w *world) {
+	return func(t *testing.T, w *world) {
+		wj := w.pipeline().Stage(stage).Waiting
+		cr, ok := w.rep.checkRun(wj.ID)
+		var got []string
+		for _, a := range cr.Actions {
+			got = append(got, a.Identifier)
+		}
+		if !ok || !slices.Equal(got, want) {
+			t.Errorf("the waiting revision's check run has buttons %v (reported: %v), want %v", got, ok, want)
+		}
+	}
+}
+
 func stop(w *world) (Result, error)    { return w.e.Stop(w.ctx, w.req()) }
 func resume(w *world) (Result, error)  { return w.e.Resume(w.ctx, w.req()) }
 func release(w *world) (Result, error) { return w.e.Release(w.ctx, w.req()) }
@@ -170,8 +185,9 @@ func stateCases() []opCase {
 			want:  want{stage: "build", state: Succeeded, op: OpDeploy, sha: shaB, waiting: shaC},
 			check: holdIs("build", "held: patch mode (staging at bbbbbbb by @bob)")},
 		opCase{name: "deploy/blocked", setup: func(p *Pipeline) { p.Stage("build").Blocked, p.Stage("build").BlockedBy = true, "rollback by @bob" }, do: deploy(shaC, 3),
-			want:  want{stage: "build", state: Succeeded, op: OpDeploy, sha: shaB, waiting: shaC, blocked: true},
-			check: holdIs("build", "held: build is blocked (rollback by @bob); /unblock stage=build")},
+			want:   want{stage: "build", state: Succeeded, op: OpDeploy, sha: shaB, waiting: shaC, blocked: true},
+			check:  holdIs("build", "held: build is blocked (rollback by @bob); /unblock stage=build"),
+			checkW: waitingButtons("build", "unblock")},
 	)
 
 	// deploy by hand (/deploy sha=…): as a push, recorded as the person's.
@@ -238,7 +254,15 @@ func stateCases() []opCase {
 	}
 	cases = append(cases,
 		opCase{name: "cancel/waiting for promote", setup: waitingIn("prod", shaB, "waiting for /promote stage=prod"), do: cancel("prod"),
-			want: want{stage: "prod", state: Succeeded, op: OpDeploy, sha: shaA, message: "Dropped the deploy of bbbbbbb that waited for prod."}, check: dropped},
+			want: want{stage: "prod", state: Succeeded, op: OpDeploy, sha: shaA, message: "Dropped the deploy of bbbbbbb that waited for prod."}, check: dropped,
+			checkW: func(t *testing.T, w *world) {
+				if cr, ok := w.rep.checkRun("waiting-prod"); !ok || cr.Status != "completed" || cr.Conclusion != "cancelled" || !strings.Contains(cr.Summary, "Cancelled by:** @alice") {
+					t.Errorf("the dropped revision's check run: %+v", cr)
+				}
+				if _, ok := w.rep.deployment("waiting-prod"); ok {
+					t.Error("the dropped revision, which never started, got a deployment")
+				}
+			}},
 		opCase{name: "cancel/waiting, named, while another runs", setup: both(in("prod", InProgress, shaA), waitingIn("prod", shaB, "waiting for prod to finish aaaaaaa")), do: cancelAt("prod", shaB),
 			want: want{stage: "prod", state: InProgress, op: OpDeploy, sha: shaA, message: "Dropped the deploy of bbbbbbb"}, check: dropped},
 		opCase{name: "cancel/running, named, while another waits", setup: both(in("prod", InProgress, shaA), waitingIn("prod", shaB, "waiting for prod to finish aaaaaaa")), do: cancelAt("prod", shaA),
@@ -363,6 +387,11 @@ func stateCases() []opCase {
 					t.Errorf("still stopped: %+v", p.Stopped)
 				}
 			}},
+		opCase{name: "resume/a revision waits for /promote", setup: both(stopped, waitingIn("prod", shaB, "held: the pipeline is stopped by @bob: incident"), func(p *Pipeline) { p.Stage("prod").Waiting.Manual = true }),
+			do:     resume,
+			want:   want{stage: "prod", state: Succeeded, op: OpDeploy, sha: shaA, waiting: shaB, message: "Resumed the pipeline."},
+			check:  holdIs("prod", "waiting for /promote stage=prod"),
+			checkW: waitingButtons("prod", "promote")},
 		opCase{name: "resume/running", do: resume,
 			refusal: "cannot resume: the pipeline is not stopped"},
 	)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/railyard/railyard/queue"
+	"github.com/railyard/railyard/report"
 )
 
 func (w *world) reqBy(actor, reason string) Request {
@@ -434,5 +435,9 @@ stages:
 	}
 	if d, ok := w.rep.deployment(jobOf(t, res)); !ok || d.Task != "deploy:rollback" {
 		t.Errorf("the retry's deployment %+v, want task deploy:rollback", d)
+	}
+	// staging stays blocked: its check run offers to unblock it.
+	if cr, _ := w.rep.checkRun(jobOf(t, res)); cr.Conclusion != "success" || !slices.ContainsFunc(cr.Actions, func(a report.Action) bool { return a.Identifier == "unblock" }) {
+		t.Errorf("the retried rollback's check run ends %s with buttons %+v, want success with unblock", cr.Conclusion, cr.Actions)
 	}
 }

@@ -384,7 +384,8 @@ func (p *Processors) Action(ctx context.Context, job queue.Job) error {
 	ctx = log.WithContext(ctx)
 	repo := report.Repo{InstallationID: aj.InstallationID, Owner: aj.Owner, Name: aj.Name}
 
-	names := map[string]command.Name{"cancel": command.NameCancel, "retry": command.NameRetry, "rollback": command.NameRollback}
+	names := map[string]command.Name{"cancel": command.NameCancel, "retry": command.NameRetry, "rollback": command.NameRollback,
+		"promote": command.NamePromote, "unblock": command.NameUnblock}
 	name, known := names[aj.Identifier]
 	s, err := p.session(ctx, repo, aj.DefaultBranch, aj.User)
 	if err == nil && !known {
@@ -421,7 +422,7 @@ func (p *Processors) buttonCommand(ctx context.Context, repo report.Repo, aj act
 		return nil, err
 	}
 	st := pl.Stage(aj.Stage)
-	now := ""
+	now, waiting := "", ""
 	switch {
 	case st == nil:
 	case name == command.NameRollback:
@@ -429,10 +430,28 @@ func (p *Processors) buttonCommand(ctx context.Context, repo report.Repo, aj act
 	case st.Job != nil:
 		now = st.Job.SHA
 	}
-	if now != aj.HeadSHA {
+	if st != nil && st.Waiting != nil {
+		waiting = st.Waiting.SHA
+	}
+	mine := now == aj.HeadSHA
+	switch name {
+	case command.NamePromote:
+		// It promotes the revision waiting there, and only that one.
+		if waiting != aj.HeadSHA {
+			return nil, refusef("this button is on %.7s, but the revision waiting for %s is %s", aj.HeadSHA, aj.Stage, shortOrNone(waiting))
+		}
+		mine = true
+	case command.NameUnblock:
+		// On the check run of the stage's job or of the revision waiting.
+		mine = mine || waiting == aj.HeadSHA
+	}
+	if !mine {
 		return nil, refusef("this button is on %.7s, but %s is now at %s", aj.HeadSHA, aj.Stage, shortOrNone(now))
 	}
 	c := &command.Command{Name: name, Stage: aj.Stage, Raw: "button " + aj.Identifier}
+	if name == command.NamePromote {
+		c.To = aj.HeadSHA
+	}
 	if name == command.NameRollback {
 		c.Reason = "Roll back button"
 		if c.To = st.PreviousGood(); c.To == "" {
