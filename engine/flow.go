@@ -25,6 +25,10 @@ func holdFor(p *Pipeline, s *Stage, j *Job) string {
 	return why
 }
 
+// The buttons of a waiting revision's check run.
+var actionPromote = report.Action{Label: "Promote", Description: "Deploy this revision to this stage", Identifier: "promote"}
+var actionUnblock = report.Action{Label: "Unblock", Description: "Let promotion into this stage resume", Identifier: "unblock"}
+
 // hold says why j may not start in s now, and which button of its check
 // run lets it start, if one does.
 func hold(p *Pipeline, s *Stage, j *Job) (string, []report.Action) {
@@ -216,8 +220,6 @@ func (e *Engine) reportEnd(fx *effects, p *Pipeline, j *Job, o outcome) {
 var actionCancel = report.Action{Label: "Cancel", Description: "Cancel this stage job", Identifier: "cancel"}
 var actionRetry = report.Action{Label: "Retry", Description: "Run all steps again", Identifier: "retry"}
 var actionRollback = report.Action{Label: "Roll back", Description: "Back to the previous good one", Identifier: "rollback"}
-var actionPromote = report.Action{Label: "Promote", Description: "Deploy this revision to this stage", Identifier: "promote"}
-var actionUnblock = report.Action{Label: "Unblock", Description: "Let promotion into this stage resume", Identifier: "unblock"}
 
 func (e *Engine) reportRunning(fx *effects, p *Pipeline, j *Job, takeover bool) {
 	repo := repoOf(p)
