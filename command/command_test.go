@@ -78,7 +78,8 @@ func TestValidate(t *testing.T) {
 	}{
 		{Command{Name: NameRollback, Stage: "prod", To: "abc1234", Reason: "x"}, ""},
 		{Command{Name: NameStatus}, ""},
-		{Command{Name: "deploy"}, `unknown command "/deploy"`},
+		{Command{Name: "ship"}, `unknown command "/ship"`},
+		{Command{Name: NameDeploy, SHA: "ABC1234"}, "/deploy has values in a form Parse does not return"},
 		{Command{Name: "roll-forward", Stage: "prod", To: "abc1234", Reason: "x"}, `unknown command "/roll-forward"`},
 		{Command{Name: NameRollback, Stage: "prod", To: "abc1234"}, "/rollback needs reason=…"},
 		{Command{Name: NameRetry, Stage: "prod", Reason: "x"}, "/retry does not take reason="},
@@ -111,7 +112,7 @@ func TestValidate(t *testing.T) {
 
 func TestSpecs(t *testing.T) {
 	// The commands of docs/reference.md#operations, in its order.
-	want := []Name{NamePromote, NameCancel, NameRetry, NameRollback, NameRollforward, NameUnblock, NameStop,
+	want := []Name{NameDeploy, NamePromote, NameCancel, NameRetry, NameRollback, NameRollforward, NameUnblock, NameStop,
 		NameResume, NamePatch, NameRelease, NameRedeploy, NameRestart, NameShutdown, NameStatus, NameHelp}
 	specs := Specs()
 	var names []Name
@@ -134,8 +135,8 @@ func TestSpecs(t *testing.T) {
 	if s, ok := Lookup("rollback"); !ok || s.Usage != "/rollback stage=S to=SHA [skip=a,b] [infra=true] reason=…" {
 		t.Errorf("Lookup(rollback) usage = %q", s.Usage)
 	}
-	if _, ok := Lookup("deploy"); ok {
-		t.Error(`Lookup("deploy") found a command`)
+	if _, ok := Lookup("ship"); ok {
+		t.Error(`Lookup("ship") found a command`)
 	}
 
 	// Changing the copy changes nothing.

@@ -15,6 +15,7 @@ type Command struct {
 	Name   Name
 	Stage  string   // stage=
 	To     string   // to=: a full or abbreviated SHA, branch or tag name
+	SHA    string   // sha=: a full or abbreviated SHA (deploy)
 	Reason string   // reason=
 	Skip   []string // skip=a,b
 	Infra  bool     // infra=true

@@ -48,7 +48,7 @@ func statuses(n int) []result {
 
 const (
 	rollbackUsage = "/rollback stage=S to=SHA [skip=a,b] [infra=true] reason=…"
-	cancelUsage   = "/cancel stage=S [reason=…]"
+	cancelUsage   = "/cancel stage=S [to=SHA] [reason=…]"
 )
 
 var parseCases = []struct {
@@ -57,6 +57,10 @@ var parseCases = []struct {
 	want []result
 }{
 	// Every command, minimal and full.
+	{"deploy", "/deploy sha=abc1234", []result{ok(1, Command{Name: NameDeploy, SHA: "abc1234"})}},
+	{"deploy full, sha lowered", "/deploy sha=ABC1234DEF reason=hand start", []result{ok(1, Command{Name: NameDeploy, SHA: "abc1234def", Reason: "hand start"})}},
+	{"deploy of a branch name", "/deploy sha=main", []result{fail(1, `/deploy: sha= must be a full or abbreviated commit SHA (4 to 40 hex digits), not "main"`)}},
+	{"deploy without sha", "/deploy", []result{fail(1, "/deploy needs sha=…; usage: /deploy sha=SHA [reason=…]")}},
 	{"promote", "/promote stage=prod", []result{ok(1, Command{Name: NamePromote, Stage: "prod"})}},
 	{"promote to tag", "/promote stage=prod to=v1.2.3", []result{ok(1, Command{Name: NamePromote, Stage: "prod", To: "v1.2.3"})}},
 	{"cancel", "/cancel stage=staging", []result{ok(1, Command{Name: NameCancel, Stage: "staging"})}},
@@ -133,7 +137,7 @@ var parseCases = []struct {
 	{"help with a word", "/help me", []result{fail(1, "/help takes no arguments")}},
 	{"unknown command", "/foo", []result{fail(1, "unknown command /foo; /help lists the commands")}},
 	{"long unknown command cut short", "/" + strings.Repeat("x", 50), []result{fail(1, "unknown command /"+strings.Repeat("x", 40)+"…; /help lists the commands")}},
-	{"unknown command with arguments", "/Deploy stage=prod", []result{fail(1, "unknown command /deploy; /help lists the commands")}},
+	{"unknown command with arguments", "/Ship stage=prod", []result{fail(1, "unknown command /ship; /help lists the commands")}},
 	{"uppercase stage", "/cancel stage=Prod", []result{fail(1, `/cancel: stage= must be a stage name (lowercase letters, digits and dashes), not "Prod"`)}},
 	{"stage path", "/cancel stage=../x", []result{fail(1, `/cancel: stage= must be a stage name (lowercase letters, digits and dashes), not "../x"`)}},
 	{"stage starting with a dash", "/cancel stage=-rf", []result{fail(1, `/cancel: stage= must be a stage name (lowercase letters, digits and dashes), not "-rf"`)}},

@@ -11,6 +11,7 @@ type Name string
 
 // The commands (docs/reference.md#operations).
 const (
+	NameDeploy      Name = "deploy"
 	NamePromote     Name = "promote"
 	NameCancel      Name = "cancel"
 	NameRetry       Name = "retry"
@@ -36,6 +37,7 @@ const MaxCommands = 10
 const (
 	keyStage  = "stage"
 	keyTo     = "to"
+	keySHA    = "sha"
 	keySkip   = "skip"
 	keyInfra  = "infra"
 	keyCache  = "cache"
@@ -43,13 +45,14 @@ const (
 )
 
 // allKeys lists every key in usage order.
-var allKeys = []string{keyStage, keyTo, keySkip, keyInfra, keyCache, keyReason}
+var allKeys = []string{keyStage, keyTo, keySHA, keySkip, keyInfra, keyCache, keyReason}
 
 // placeholders show each key's value in usage lines, as the operations table
 // of docs/reference.md writes them.
 var placeholders = map[string]string{
 	keyStage:  "S",
 	keyTo:     "SHA",
+	keySHA:    "SHA",
 	keySkip:   "a,b",
 	keyInfra:  "true",
 	keyCache:  "use|skip",
@@ -68,12 +71,14 @@ type Spec struct {
 }
 
 var specs = withUsage([]Spec{
+	{Name: NameDeploy, Keys: []string{keySHA, keyReason}, Required: []string{keySHA},
+		Summary: "Start a revision of the pipeline branch through the pipeline from the first stage, as a push of it would."},
 	{Name: NamePromote, Keys: []string{keyStage, keyTo}, Required: []string{keyStage},
 		Summary: "Deploy a revision that passed the previous stage (default: that stage's current one)."},
-	{Name: NameCancel, Keys: []string{keyStage, keyReason}, Required: []string{keyStage},
-		Summary: "Cancel what runs in a stage; the next stage does not start."},
+	{Name: NameCancel, Keys: []string{keyStage, keyTo, keyReason}, Required: []string{keyStage},
+		Summary: "Cancel what runs in a stage (the next stage does not start), or drop the revision waiting for it (to= names which)."},
 	{Name: NameRetry, Keys: []string{keyStage}, Required: []string{keyStage},
-		Summary: "Re-run a failed stage for the same revision."},
+		Summary: "Repeat a failed or cancelled stage's job for the same revision, as it was (a rollback stays a rollback)."},
 	{Name: NameRollback, Keys: []string{keyStage, keyTo, keySkip, keyInfra, keyReason}, Required: []string{keyStage, keyTo, keyReason},
 		Summary: "Roll a stage back to an earlier revision and block it; infra steps run only with infra=true."},
 	{Name: NameRollforward, Aliases: []string{"roll-forward"}, Keys: []string{keyStage, keyTo, keySkip, keyInfra, keyReason}, Required: []string{keyStage, keyTo, keyReason},

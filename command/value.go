@@ -19,6 +19,7 @@ var (
 	namePattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 	// The character set already excludes git's "@{", spaces, "~^:?*[\".
 	refPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._/-]{0,254}$`)
+	shaPattern = regexp.MustCompile(`^[0-9A-Fa-f]{4,40}$`)
 )
 
 // MaxReason is the longest reason= accepted, in characters.
@@ -43,6 +44,11 @@ func (c *Command) set(key, v string) error {
 			return fmt.Errorf("to= must be a commit SHA, branch or tag name, not %s", quoteShort(v))
 		}
 		c.To = v
+	case keySHA:
+		if !shaPattern.MatchString(v) {
+			return fmt.Errorf("sha= must be a full or abbreviated commit SHA (4 to 40 hex digits), not %s", quoteShort(v))
+		}
+		c.SHA = strings.ToLower(v)
 	case keySkip:
 		steps := strings.Split(v, ",")
 		for i, s := range steps {
@@ -114,6 +120,8 @@ func (c Command) value(key string) (string, bool) {
 		return c.Stage, c.Stage != ""
 	case keyTo:
 		return c.To, c.To != ""
+	case keySHA:
+		return c.SHA, c.SHA != ""
 	case keySkip:
 		return strings.Join(c.Skip, ","), c.Skip != nil
 	case keyInfra:

@@ -331,7 +331,7 @@ func TestParseProblems(t *testing.T) {
 			"permissions:",
 			"  default: owner",
 			"  commands:",
-			"    deploy: admin",
+			"    ship: admin",
 			"    stop: superuser",
 			"  stages:",
 			"    prod: admin",
@@ -339,7 +339,7 @@ func TestParseProblems(t *testing.T) {
 			"  users: {alice: admin}",
 		), []want{
 			{3, `permissions default: "owner" is not a permission level (read, triage, write, maintain, admin)`},
-			{5, `permissions commands: "deploy" is not a command (cancel, retry,`},
+			{5, `permissions commands: "ship" is not a command (deploy, cancel, retry,`},
 			{6, `permissions commands stop: "superuser" is not a permission level`},
 			{8, `permissions stages: "prod" is not a stage of this pipeline`},
 			{10, `permissions: unknown key "users"`},

@@ -32,7 +32,7 @@ func (l Level) AtLeast(min Level) bool {
 
 // commands are the slash commands that permissions.commands may name.
 var commands = []string{
-	"cancel", "retry", "rollback", "rollforward", "unblock", "stop", "resume",
+	"deploy", "cancel", "retry", "rollback", "rollforward", "unblock", "stop", "resume",
 	"patch", "release", "redeploy", "restart", "shutdown", "promote", "status", "help",
 }
 
@@ -157,7 +157,9 @@ func (p *Pipeline) Required(command, stage string) Level {
 	if !ok {
 		need = p.Permissions.Default
 	}
-	if need == "" {
+	// /deploy does what a push does, which takes write access: a lower
+	// default does not open it; only commands.deploy may.
+	if need == "" || !ok && command == "deploy" && !need.AtLeast(LevelWrite) {
 		need = LevelWrite
 	}
 	if s, ok := p.Permissions.Stages[stage]; ok && stage != "" && s.AtLeast(need) {

@@ -99,6 +99,17 @@ func TestPipelineRequired(t *testing.T) {
 	if got := p.Required("retry", "dev"); got != "triage" {
 		t.Errorf("Required(retry, dev) = %q, want triage", got)
 	}
+	// /deploy does what a push does: a lower default does not open it,
+	// a higher one and commands.deploy apply.
+	if got := p.Required("deploy", ""); got != "write" {
+		t.Errorf("Required(deploy) under default triage = %q, want write", got)
+	}
+	if got := (&Pipeline{Permissions: Permissions{Default: "maintain"}}).Required("deploy", ""); got != "maintain" {
+		t.Errorf("Required(deploy) under default maintain = %q, want maintain", got)
+	}
+	if got := (&Pipeline{Permissions: Permissions{Default: "admin", Commands: map[string]Level{"deploy": "triage"}}}).Required("deploy", ""); got != "triage" {
+		t.Errorf("Required(deploy) with commands.deploy triage = %q, want triage", got)
+	}
 	if got := (&Pipeline{}).Required("retry", ""); got != "write" {
 		t.Errorf("Required on a zero Pipeline = %q, want write", got)
 	}

@@ -36,7 +36,7 @@ func TestValidateFile(t *testing.T) {
 				`29: stage "staging": has no steps`,
 				`32: stage "prod" step "deploy": needs run (a shell command) or workflow (a workflow file)`,
 				`34: permissions default: "owner" is not a permission level (read, triage, write, maintain, admin)`,
-				`35: permissions commands: "deploy" is not a command (` + strings.Join(commands, ", ") + `)`,
+				`35: permissions commands: "ship" is not a command (` + strings.Join(commands, ", ") + `)`,
 				`36: permissions stages: "qa" is not a stage of this pipeline`,
 				`37: unknown key "colour" (known: branch, stages, permissions, require, patch)`,
 			},

@@ -21,6 +21,8 @@ type opCase struct {
 	refusal string
 	want    want
 	check   func(t *testing.T, p *Pipeline)
+	// checkW looks at more than the state: the audit log, the reports.
+	checkW func(t *testing.T, w *world)
 }
 
 // want is the stage an allowed operation acts on, as it is afterwards.
@@ -39,8 +41,10 @@ func retry(stage string) func(w *world) (Result, error) {
 	return func(w *world) (Result, error) { return w.e.Retry(w.ctx, w.req(), stage) }
 }
 
-func cancel(stage string) func(w *world) (Result, error) {
-	return func(w *world) (Result, error) { return w.e.Cancel(w.ctx, w.req(), stage) }
+func cancel(stage string) func(w *world) (Result, error) { return cancelAt(stage, "") }
+
+func cancelAt(stage, sha string) func(w *world) (Result, error) {
+	return func(w *world) (Result, error) { return w.e.Cancel(w.ctx, w.req(), stage, sha) }
 }
 
 func promote(stage, sha string) func(w *world) (Result, error) {
@@ -61,6 +65,35 @@ func rollforward(stage, sha string) func(w *world) (Result, error) {
 
 func deploy(sha string, seq int64) func(w *world) (Result, error) {
 	return func(w *world) (Result, error) { return w.e.Deploy(w.ctx, w.req(), sha, seq) }
+}
+
+func deployByHand(sha string) func(w *world) (Result, error) {
+	return func(w *world) (Result, error) { return w.e.DeployByHand(w.ctx, w.req(), sha) }
+}
+
+// auditIs checks the newest audit entry's operation and actor.
+func auditIs(op Operation) func(t *testing.T, w *world) {
+	return func(t *testing.T, w *world) {
+		a, err := w.e.Audit(w.ctx, testRepo, 1)
+		if err != nil || len(a) != 1 || a[0].Operation != op || a[0].Actor != "alice" {
+			t.Errorf("newest audit entry %+v (%v), want %s by alice", a, err, op)
+		}
+	}
+}
+
+// waitingButtons checks the buttons of the check run of stage's waiting revision.
+func waitingButtons(stage string, want ...string) func(t *testing.T, w *world) {
+	return func(t *testing.T, w *world) {
+		wj := w.pipeline().Stage(stage).Waiting
+		cr, ok := w.rep.checkRun(wj.ID)
+		var got []string
+		for _, a := range cr.Actions {
+			got = append(got, a.Identifier)
+		}
+		if !ok || !slices.Equal(got, want) {
+			t.Errorf("the waiting revision's check run has buttons %v (reported: %v), want %v", got, ok, want)
+		}
+	}
 }
 
 func stop(w *world) (Result, error)    { return w.e.Stop(w.ctx, w.req()) }
@@ -94,6 +127,23 @@ func in(stage string, st State, sha string) func(p *Pipeline) {
 		s.State = st
 		s.Job = &Job{ID: "job-" + stage + "-" + string(st), Stage: stage, SHA: sha, Operation: OpDeploy, Actor: "carol", ConfigSHA: shaB}
 	}
+}
+
+// failedAs makes stage's last job a failed job like j, at shaB.
+func failedAs(stage string, j Job, blocked bool) func(p *Pipeline) {
+	return func(p *Pipeline) {
+		s := p.Stage(stage)
+		j.ID, j.Stage, j.SHA, j.Actor, j.ConfigSHA = "failed-"+stage, stage, shaB, "carol", shaB
+		s.State, s.Job = Failed, &j
+		if blocked {
+			s.Blocked, s.BlockedBy = true, string(j.Operation)+" by @carol"
+		}
+	}
+}
+
+// in2 puts a stage in a state, keeping its job.
+func stateIs(stage string, st State) func(p *Pipeline) {
+	return func(p *Pipeline) { p.Stage(stage).State = st }
 }
 
 func stopped(p *Pipeline) { p.Stopped = &Hold{Actor: "bob", Reason: "incident"} }
@@ -135,8 +185,24 @@ func stateCases() []opCase {
 			want:  want{stage: "build", state: Succeeded, op: OpDeploy, sha: shaB, waiting: shaC},
 			check: holdIs("build", "held: patch mode (staging at bbbbbbb by @bob)")},
 		opCase{name: "deploy/blocked", setup: func(p *Pipeline) { p.Stage("build").Blocked, p.Stage("build").BlockedBy = true, "rollback by @bob" }, do: deploy(shaC, 3),
-			want:  want{stage: "build", state: Succeeded, op: OpDeploy, sha: shaB, waiting: shaC, blocked: true},
-			check: holdIs("build", "held: build is blocked (rollback by @bob); /unblock stage=build")},
+			want:   want{stage: "build", state: Succeeded, op: OpDeploy, sha: shaB, waiting: shaC, blocked: true},
+			check:  holdIs("build", "held: build is blocked (rollback by @bob); /unblock stage=build"),
+			checkW: waitingButtons("build", "unblock")},
+	)
+
+	// deploy by hand (/deploy sha=…): as a push, recorded as the person's.
+	cases = append(cases,
+		opCase{name: "deploy by hand/at rest", do: deployByHand(shaC),
+			want:   want{stage: "build", state: Queued, op: OpDeploy, sha: shaC, queued: []string{"build"}, message: "Deploying ccccccc to build."},
+			checkW: auditIs(OpDeploy)},
+		opCase{name: "deploy by hand/older than the last push", do: deployByHand(shaA),
+			want: want{stage: "build", state: Queued, op: OpDeploy, sha: shaA, queued: []string{"build"}}},
+		opCase{name: "deploy by hand/stopped", setup: stopped, do: deployByHand(shaC),
+			want:  want{stage: "build", state: Succeeded, op: OpDeploy, sha: shaB, waiting: shaC, message: "Deploying ccccccc to build. It waits: held: the pipeline is stopped by @bob: incident."},
+			check: holdIs("build", "held: the pipeline is stopped by @bob: incident")},
+		opCase{name: "deploy/a push is audited as a push", do: deploy(shaC, 3),
+			want:   want{stage: "build", state: Queued, op: OpDeploy, sha: shaC, queued: []string{"build"}},
+			checkW: auditIs(OpPush)},
 	)
 
 	// promote: the revision succeeded in the previous stage.
@@ -176,29 +242,92 @@ func stateCases() []opCase {
 				}
 			}
 		default:
-			c.refusal = fmt.Sprintf("cannot cancel prod: it is %s, not running", st)
+			c.refusal = fmt.Sprintf("cannot cancel prod: it is %s, not running, and no revision waits for it", st)
 		}
 		cases = append(cases, c)
 	}
+	// cancel drops a waiting revision: the only thing there, or named.
+	dropped := func(t *testing.T, p *Pipeline) {
+		if w := p.Stage("prod").Waiting; w != nil {
+			t.Errorf("prod still waits with %.7s", w.SHA)
+		}
+	}
+	cases = append(cases,
+		opCase{name: "cancel/waiting for promote", setup: waitingIn("prod", shaB, "waiting for /promote stage=prod"), do: cancel("prod"),
+			want: want{stage: "prod", state: Succeeded, op: OpDeploy, sha: shaA, message: "Dropped the deploy of bbbbbbb that waited for prod."}, check: dropped,
+			checkW: func(t *testing.T, w *world) {
+				if cr, ok := w.rep.checkRun("waiting-prod"); !ok || cr.Status != "completed" || cr.Conclusion != "cancelled" || !strings.Contains(cr.Summary, "Cancelled by:** @alice") {
+					t.Errorf("the dropped revision's check run: %+v", cr)
+				}
+				if _, ok := w.rep.deployment("waiting-prod"); ok {
+					t.Error("the dropped revision, which never started, got a deployment")
+				}
+			}},
+		opCase{name: "cancel/waiting, named, while another runs", setup: both(in("prod", InProgress, shaA), waitingIn("prod", shaB, "waiting for prod to finish aaaaaaa")), do: cancelAt("prod", shaB),
+			want: want{stage: "prod", state: InProgress, op: OpDeploy, sha: shaA, message: "Dropped the deploy of bbbbbbb"}, check: dropped},
+		opCase{name: "cancel/running, named, while another waits", setup: both(in("prod", InProgress, shaA), waitingIn("prod", shaB, "waiting for prod to finish aaaaaaa")), do: cancelAt("prod", shaA),
+			want: want{stage: "prod", state: Cancelling, op: OpDeploy, sha: shaA, waiting: shaB, message: "Cancelling deploy of prod at aaaaaaa."}},
+		opCase{name: "cancel/queued with one waiting", setup: both(in("prod", Queued, shaA), waitingIn("prod", shaB, "waiting for prod to finish aaaaaaa")), do: cancel("prod"),
+			refusal: "cannot cancel prod: it is queued, not running; to drop bbbbbbb, which waits for it, give to=bbbbbbb"},
+		opCase{name: "cancel/a revision not there", setup: waitingIn("prod", shaB, "waiting for /promote stage=prod"), do: cancelAt("prod", shaC),
+			refusal: "cannot cancel prod: ccccccc neither runs nor waits there"},
+	)
 
-	// retry: failed only, and not while stopped or patched.
+	// retry: failed or cancelled only; a deploy not while stopped or patched.
 	for _, st := range allStates {
 		c := opCase{name: "retry/" + string(st), setup: in("prod", st, shaB), do: retry("prod")}
-		if st == Failed {
-			c.want = want{stage: "prod", state: Queued, op: OpRetry, sha: shaB, queued: []string{"prod"}, message: "Retrying prod at bbbbbbb."}
+		if st == Failed || st == Cancelled {
+			c.want = want{stage: "prod", state: Queued, op: OpRetry, sha: shaB, queued: []string{"prod"}, message: "Retrying deploy of prod at bbbbbbb."}
 			c.check = func(t *testing.T, p *Pipeline) {
 				if prev := p.Stage("prod").Job.Previous; prev != shaA {
 					t.Errorf("retry's previous revision %.7s, want the current aaaaaaa", prev)
 				}
 			}
 		} else {
-			c.refusal = fmt.Sprintf("cannot retry prod: it is %s, not failed", st)
+			c.refusal = fmt.Sprintf("cannot retry prod: it is %s, not failed or cancelled", st)
 		}
 		cases = append(cases, c)
 	}
 	cases = append(cases,
 		opCase{name: "retry/failed but stopped", setup: both(in("prod", Failed, shaB), stopped), do: retry("prod"),
 			refusal: "cannot retry prod: the pipeline is stopped by @bob (incident); /resume first"},
+		// A retry repeats the failed job as it was: a failed rollback is
+		// rolled back again, with its skips and infra, blocks kept.
+		opCase{name: "retry/failed rollback", setup: failedAs("prod", Job{Operation: OpRollback, Skip: []string{"deploy"}, Infra: true}, true),
+			do:   retry("prod"),
+			want: want{stage: "prod", state: Queued, op: OpRollback, sha: shaB, blocked: true, queued: []string{"prod"}, message: "Retrying rollback of prod at bbbbbbb."},
+			check: func(t *testing.T, p *Pipeline) {
+				if j := p.Stage("prod").Job; !slices.Equal(j.Skip, []string{"deploy"}) || !j.Infra || j.Actor != "alice" {
+					t.Errorf("retried rollback skips %v infra=%v by %s; want the failed job's skips and infra, by alice", j.Skip, j.Infra, j.Actor)
+				}
+			}},
+		opCase{name: "retry/failed auto-rollback", setup: failedAs("prod", Job{Operation: OpAutoRollback}, true),
+			do:   retry("prod"),
+			want: want{stage: "prod", state: Queued, op: OpAutoRollback, sha: shaB, blocked: true, queued: []string{"prod"}}},
+		// Rollbacks run while the pipeline is stopped; so do their retries.
+		opCase{name: "retry/failed rollback while stopped", setup: both(failedAs("prod", Job{Operation: OpRollback}, true), stopped),
+			do:   retry("prod"),
+			want: want{stage: "prod", state: Queued, op: OpRollback, sha: shaB, blocked: true, queued: []string{"prod"}}},
+		opCase{name: "retry/failed restart", setup: failedAs("staging", Job{Operation: OpRestart}, false),
+			do:   retry("staging"),
+			want: want{stage: "staging", state: Queued, op: OpRestart, sha: shaB, queued: []string{"staging"}}},
+		// The first stage's cancelled deploy: no /promote reaches it.
+		opCase{name: "retry/cancelled first stage", setup: in("build", Cancelled, shaC), do: retry("build"),
+			want: want{stage: "build", state: Queued, op: OpRetry, sha: shaC, queued: []string{"build"}, message: "Retrying deploy of build at ccccccc."}},
+		opCase{name: "retry/cancelled rollback", setup: both(failedAs("prod", Job{Operation: OpRollback}, true), stateIs("prod", Cancelled)), do: retry("prod"),
+			want: want{stage: "prod", state: Queued, op: OpRollback, sha: shaB, blocked: true, queued: []string{"prod"}}},
+		// A failed patch is retried in its patch mode, not /release first.
+		opCase{name: "retry/failed patch in patch mode", setup: both(patched, failedAs("staging", Job{Operation: OpPatch}, false)), do: retry("staging"),
+			want: want{stage: "staging", state: Queued, op: OpPatch, sha: shaB, queued: []string{"staging"}, message: "Retrying patch of staging at bbbbbbb."},
+			check: func(t *testing.T, p *Pipeline) {
+				if h := p.Patch; h == nil || h.Stage != "staging" || h.SHA != shaB || h.Actor != "bob" {
+					t.Errorf("patch mode %+v, want it kept as bob's patch of staging", h)
+				}
+			}},
+		opCase{name: "retry/failed patch released", setup: failedAs("staging", Job{Operation: OpPatch}, false), do: retry("staging"),
+			refusal: "cannot retry staging: its patch of bbbbbbb is no longer the pipeline's patch mode; /patch again"},
+		opCase{name: "retry/failed deploy in patch mode", setup: both(patched, failedAs("prod", Job{Operation: OpDeploy}, false)), do: retry("prod"),
+			refusal: "cannot retry prod: the pipeline is in patch mode (staging at bbbbbbb by @bob); /release first"},
 		opCase{name: "retry/unknown stage", do: retry("nope"),
 			refusal: `cannot retry nope: there is no stage "nope" in .github/railyard.yml`},
 	)
@@ -258,6 +387,11 @@ func stateCases() []opCase {
 					t.Errorf("still stopped: %+v", p.Stopped)
 				}
 			}},
+		opCase{name: "resume/a revision waits for /promote", setup: both(stopped, waitingIn("prod", shaB, "held: the pipeline is stopped by @bob: incident"), func(p *Pipeline) { p.Stage("prod").Waiting.Manual = true }),
+			do:     resume,
+			want:   want{stage: "prod", state: Succeeded, op: OpDeploy, sha: shaA, waiting: shaB, message: "Resumed the pipeline."},
+			check:  holdIs("prod", "waiting for /promote stage=prod"),
+			checkW: waitingButtons("prod", "promote")},
 		opCase{name: "resume/running", do: resume,
 			refusal: "cannot resume: the pipeline is not stopped"},
 	)
@@ -405,6 +539,9 @@ func TestOperationsFollowTheStateTable(t *testing.T) {
 			}
 			if c.check != nil {
 				c.check(t, p)
+			}
+			if c.checkW != nil {
+				c.checkW(t, w)
 			}
 		})
 	}

@@ -21,21 +21,32 @@ type jobRef struct {
 
 // holdFor says why j may not start in s now; "" when it may.
 func holdFor(p *Pipeline, s *Stage, j *Job) string {
+	why, _ := hold(p, s, j)
+	return why
+}
+
+// The buttons of a waiting revision's check run.
+var actionPromote = report.Action{Label: "Promote", Description: "Deploy this revision to this stage", Identifier: "promote"}
+var actionUnblock = report.Action{Label: "Unblock", Description: "Let promotion into this stage resume", Identifier: "unblock"}
+
+// hold says why j may not start in s now, and which button of its check
+// run lets it start, if one does.
+func hold(p *Pipeline, s *Stage, j *Job) (string, []report.Action) {
 	switch {
 	case j.Operation == OpPatch:
-		return ""
+		return "", nil
 	case p.Patch != nil:
-		return fmt.Sprintf("held: patch mode (%s at %s by @%s)", p.Patch.Stage, short(p.Patch.SHA), p.Patch.Actor)
+		return fmt.Sprintf("held: patch mode (%s at %s by @%s)", p.Patch.Stage, short(p.Patch.SHA), p.Patch.Actor), nil
 	case p.Stopped != nil:
-		return fmt.Sprintf("held: the pipeline is stopped by @%s: %s", p.Stopped.Actor, p.Stopped.Reason)
+		return fmt.Sprintf("held: the pipeline is stopped by @%s: %s", p.Stopped.Actor, p.Stopped.Reason), nil
 	case j.Manual:
-		return fmt.Sprintf("waiting for /promote stage=%s", s.Name)
+		return fmt.Sprintf("waiting for /promote stage=%s", s.Name), []report.Action{actionPromote}
 	case s.Blocked && j.Operation == OpDeploy:
-		return fmt.Sprintf("held: %s is blocked (%s); /unblock stage=%s", s.Name, s.BlockedBy, s.Name)
+		return fmt.Sprintf("held: %s is blocked (%s); /unblock stage=%s", s.Name, s.BlockedBy, s.Name), []report.Action{actionUnblock}
 	case s.active():
-		return fmt.Sprintf("waiting for %s to finish %s", s.Name, short(s.Job.SHA))
+		return fmt.Sprintf("waiting for %s to finish %s", s.Name, short(s.Job.SHA)), nil
 	}
-	return ""
+	return "", nil
 }
 
 // offer starts j in s when it may start, or makes it the waiting revision.
@@ -142,12 +153,19 @@ func (e *Engine) deploymentStatus(ctx context.Context, repo Repo, j *Job, state 
 
 func (e *Engine) reportQueued(fx *effects, p *Pipeline, j *Job) {
 	repo := repoOf(p)
+	actions := []report.Action{}
+	if s := p.Stage(j.Stage); s != nil && j.Hold != "" {
+		// A waiting revision's check run offers what lets it start.
+		if _, a := hold(p, s, j); a != nil {
+			actions = a
+		}
+	}
 	cr := report.CheckRun{
 		Name: "railyard/" + j.Stage, HeadSHA: j.SHA, Status: "queued",
 		Title:      titleOf(j, "queued"),
 		Summary:    summaryOf(j, nil, j.Hold),
 		ExternalID: j.Stage + ":" + j.ID,
-		Actions:    []report.Action{},
+		Actions:    actions,
 	}
 	fx.report(func(ctx context.Context) {
 		e.send(ctx, "report queued check run", e.report.CheckRun(ctx, repo, CheckRunKey(j.ID), cr))
@@ -176,6 +194,10 @@ func (e *Engine) reportEnd(fx *effects, p *Pipeline, j *Job, o outcome) {
 	actions := o.actions
 	if actions == nil {
 		actions = []report.Action{}
+	}
+	if s := p.Stage(j.Stage); s != nil && s.Blocked && s.Job == j && (o.conclusion == "success" || o.conclusion == "failure") {
+		// The job left its stage blocked (a rollback, or one before it).
+		actions = append(actions, actionUnblock)
 	}
 	cr := report.CheckRun{
 		Name: "railyard/" + j.Stage, HeadSHA: j.SHA, Status: "completed", Conclusion: o.conclusion,

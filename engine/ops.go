@@ -124,6 +124,18 @@ func (e *Engine) audit(fx *effects, req Request, op Operation, stage, from, to, 
 // seq numbers pushes in delivery order (0: unnumbered); a push older than
 // one already seen is ignored, so the newest revision always ends up last.
 func (e *Engine) Deploy(ctx context.Context, req Request, sha string, seq int64) (Result, error) {
+	return e.deploy(ctx, req, OpPush, sha, seq)
+}
+
+// DeployByHand starts the pipeline for sha as a push of it would: /deploy.
+// The caller checks that sha is on the pipeline branch.
+func (e *Engine) DeployByHand(ctx context.Context, req Request, sha string) (Result, error) {
+	return e.deploy(ctx, req, OpDeploy, sha, 0)
+}
+
+// deploy starts the first stage for sha; by is what the audit log names:
+// a push, or a person's deploy.
+func (e *Engine) deploy(ctx context.Context, req Request, by Operation, sha string, seq int64) (Result, error) {
 	var res Result
 	err := e.apply(ctx, req, &res, func(p *Pipeline, fx *effects) error {
 		e.bind(p, req)
@@ -134,9 +146,9 @@ func (e *Engine) Deploy(ctx context.Context, req Request, sha string, seq int64)
 		p.LastPush = max(p.LastPush, seq)
 		first := p.Stages[0]
 		j := e.newJob(req, first.Name, OpDeploy, sha)
-		e.audit(fx, req, OpPush, first.Name, first.Current, sha, j.ID)
+		e.audit(fx, req, by, first.Name, first.Current, sha, j.ID)
 		e.offer(p, first, j, fx)
-		res = Result{Message: fmt.Sprintf("Deploying %s to %s.", short(sha), first.Name), CheckRunKey: CheckRunKey(j.ID)}
+		res = e.accepted(j, first, "Deploying %s to %s.", short(sha), first.Name)
 		return nil
 	})
 	return res, err
@@ -223,29 +235,52 @@ func (e *Engine) accepted(j *Job, s *Stage, format string, args ...any) Result {
 }
 
 // Cancel stops the running job of a stage; its process group is terminated
-// by the worker that runs it.
-func (e *Engine) Cancel(ctx context.Context, req Request, stage string) (Result, error) {
+// by the worker that runs it. With nothing running it drops the revision
+// waiting for the stage. sha, when given, names which of the two is meant:
+// the waiting revision can be dropped while another job runs.
+func (e *Engine) Cancel(ctx context.Context, req Request, stage, sha string) (Result, error) {
 	var res Result
 	err := e.apply(ctx, req, &res, func(p *Pipeline, fx *effects) error {
 		s, _, err := e.stageOf(p, req, OpCancel, stage)
 		if err != nil {
 			return err
 		}
+		running := false
 		switch s.State {
 		case InProgress, RollingBack, RollingForward:
-		default:
-			return refuse(OpCancel, stage, "it is %s, not running", s.State)
+			running = sha == "" || s.Job.SHA == sha
 		}
-		s.State = Cancelling
-		s.Job.CancelledBy = req.Actor
-		e.audit(fx, req, OpCancel, stage, s.Job.SHA, "", s.Job.ID)
-		res = Result{Message: fmt.Sprintf("Cancelling %s of %s at %s.", s.Job.Operation, stage, short(s.Job.SHA)), CheckRunKey: CheckRunKey(s.Job.ID)}
+		w := s.Waiting
+		switch {
+		case running:
+			s.State = Cancelling
+			s.Job.CancelledBy = req.Actor
+			e.audit(fx, req, OpCancel, stage, s.Job.SHA, "", s.Job.ID)
+			res = Result{Message: fmt.Sprintf("Cancelling %s of %s at %s.", s.Job.Operation, stage, short(s.Job.SHA)), CheckRunKey: CheckRunKey(s.Job.ID)}
+		case w != nil && (sha == "" && !s.active() || w.SHA == sha):
+			s.Waiting = nil
+			w.CancelledBy, w.Hold = req.Actor, ""
+			e.audit(fx, req, OpCancel, stage, w.SHA, "", w.ID)
+			// It never started, so it has no deployment to end.
+			e.reportEnd(fx, p, w, outcome{conclusion: "cancelled", summary: "Dropped before it started.", reported: true})
+			res = Result{Message: fmt.Sprintf("Dropped the %s of %s that waited for %s.", w.Operation, short(w.SHA), stage), CheckRunKey: CheckRunKey(w.ID)}
+		case sha != "":
+			return refuse(OpCancel, stage, "%s neither runs nor waits there", short(sha))
+		case w != nil:
+			return refuse(OpCancel, stage, "it is %s, not running; to drop %s, which waits for it, give to=%s", s.State, short(w.SHA), short(w.SHA))
+		default:
+			return refuse(OpCancel, stage, "it is %s, not running, and no revision waits for it", s.State)
+		}
 		return nil
 	})
 	return res, err
 }
 
-// Retry re-runs a failed stage's job for the same revision.
+// Retry repeats a failed or cancelled stage's job for the same revision, as
+// it was: a
+// rollback stays a rollback (same skips, infra steps as before, no
+// promotion, its blocks kept); only a deploy or promotion runs as a retry,
+// which promotes on success.
 func (e *Engine) Retry(ctx context.Context, req Request, stage string) (Result, error) {
 	var res Result
 	err := e.apply(ctx, req, &res, func(p *Pipeline, fx *effects) error {
@@ -253,18 +288,28 @@ func (e *Engine) Retry(ctx context.Context, req Request, stage string) (Result, 
 		if err != nil {
 			return err
 		}
-		if s.State != Failed {
-			return refuse(OpRetry, stage, "it is %s, not failed", s.State)
+		if s.State != Failed && s.State != Cancelled {
+			return refuse(OpRetry, stage, "it is %s, not failed or cancelled", s.State)
 		}
-		if err := e.mayStartNew(p, OpRetry, stage); err != nil {
-			return err
+		failed := s.Job
+		op := failed.Operation.repeatedAs()
+		switch op {
+		case OpRetry:
+			if err := e.mayStartNew(p, OpRetry, stage); err != nil {
+				return err
+			}
+		case OpPatch:
+			// A patch is repeated only inside the patch mode it started.
+			if h := p.Patch; h == nil || h.Stage != stage || h.SHA != failed.SHA {
+				return refuse(OpRetry, stage, "its patch of %s is no longer the pipeline's patch mode; /patch again", short(failed.SHA))
+			}
 		}
-		j := e.newJob(req, stage, OpRetry, s.Job.SHA)
+		j := e.newJob(req, stage, op, failed.SHA)
 		j.Previous = s.Current
-		j.Skip, j.Infra = s.Job.Skip, s.Job.Infra
+		j.Skip, j.Infra, j.Cache = failed.Skip, failed.Infra, failed.Cache
 		e.audit(fx, req, OpRetry, stage, s.Current, j.SHA, j.ID)
 		e.start(p, s, j, fx)
-		res = e.accepted(j, s, "Retrying %s at %s.", stage, short(j.SHA))
+		res = e.accepted(j, s, "Retrying %s of %s at %s.", failed.Operation, stage, short(j.SHA))
 		return nil
 	})
 	return res, err

@@ -66,6 +66,18 @@ func (o Operation) promotes() bool {
 	return o == OpDeploy || o == OpPromote || o == OpRetry
 }
 
+// repeatedAs is the operation a retry of a job of this operation runs: a
+// deploy or promotion is retried as a retry (which promotes on success);
+// every other operation is repeated as itself, so that its steps,
+// RAILYARD_OPERATION, infra rule and promotion stay what they were.
+func (o Operation) repeatedAs() Operation {
+	switch o {
+	case OpDeploy, OpPromote, OpRetry:
+		return OpRetry
+	}
+	return o
+}
+
 // runningState is the state a stage shows while a job of this operation runs.
 func (o Operation) runningState() State {
 	switch o {

@@ -210,16 +210,24 @@ func (p *Processors) do(ctx context.Context, s *session, c *command.Command, ide
 			return engine.Result{}, err
 		}
 	}
+	if c.SHA != "" {
+		var err error
+		if sha, err = p.onBranch(ctx, s, c.SHA); err != nil {
+			return engine.Result{}, err
+		}
+	}
 	if err := p.gate(ctx, s, c, &sha); err != nil {
 		return engine.Result{}, err
 	}
 	req := engine.Request{Repo: s.repo, File: s.file, ConfigSHA: s.head, Head: s.head, Actor: s.user, Reason: c.Reason, Idempotency: idem}
 	e := p.Engine
 	switch c.Name {
+	case command.NameDeploy:
+		return e.DeployByHand(ctx, req, sha)
 	case command.NamePromote:
 		return e.Promote(ctx, req, c.Stage, sha)
 	case command.NameCancel:
-		return e.Cancel(ctx, req, c.Stage)
+		return e.Cancel(ctx, req, c.Stage, sha)
 	case command.NameRetry:
 		return e.Retry(ctx, req, c.Stage)
 	case command.NameRollback:
@@ -244,6 +252,30 @@ func (p *Processors) do(ctx context.Context, s *session, c *command.Command, ide
 		return e.Shutdown(ctx, req, c.Stage)
 	}
 	return engine.Result{}, refusef("/%s is not a command Railyard runs", c.Name)
+}
+
+// onBranch resolves the sha= of /deploy to a full SHA on the pipeline
+// branch: a push to that branch is what /deploy stands in for.
+func (p *Processors) onBranch(ctx context.Context, s *session, abbrev string) (string, error) {
+	sha, err := p.Source.Resolve(ctx, s.repo, abbrev)
+	if errors.Is(err, source.ErrUnknownRef) {
+		return "", refusef("sha=%s names no single commit of this repository", abbrev)
+	}
+	if err != nil {
+		return "", err
+	}
+	if !strings.HasPrefix(sha, abbrev) {
+		// Resolve takes branch and tag names too; sha= takes only commits.
+		return "", refusef("sha=%s is a branch or tag name, not a commit SHA", abbrev)
+	}
+	on, err := p.Source.Contains(ctx, s.repo, s.branch, sha)
+	if err != nil {
+		return "", fmt.Errorf("compare with %s: %w", s.branch, err)
+	}
+	if !on {
+		return "", refusef("%.7s is not on the pipeline branch %s; only its commits go through the pipeline", sha, s.branch)
+	}
+	return sha, nil
 }
 
 // gate asks the gate about the commands that deploy new code: /patch (of
@@ -352,7 +384,8 @@ func (p *Processors) Action(ctx context.Context, job queue.Job) error {
 	ctx = log.WithContext(ctx)
 	repo := report.Repo{InstallationID: aj.InstallationID, Owner: aj.Owner, Name: aj.Name}
 
-	names := map[string]command.Name{"cancel": command.NameCancel, "retry": command.NameRetry, "rollback": command.NameRollback}
+	names := map[string]command.Name{"cancel": command.NameCancel, "retry": command.NameRetry, "rollback": command.NameRollback,
+		"promote": command.NamePromote, "unblock": command.NameUnblock}
 	name, known := names[aj.Identifier]
 	s, err := p.session(ctx, repo, aj.DefaultBranch, aj.User)
 	if err == nil && !known {
@@ -389,7 +422,7 @@ func (p *Processors) buttonCommand(ctx context.Context, repo report.Repo, aj act
 		return nil, err
 	}
 	st := pl.Stage(aj.Stage)
-	now := ""
+	now, waiting := "", ""
 	switch {
 	case st == nil:
 	case name == command.NameRollback:
@@ -397,10 +430,28 @@ func (p *Processors) buttonCommand(ctx context.Context, repo report.Repo, aj act
 	case st.Job != nil:
 		now = st.Job.SHA
 	}
-	if now != aj.HeadSHA {
+	if st != nil && st.Waiting != nil {
+		waiting = st.Waiting.SHA
+	}
+	mine := now == aj.HeadSHA
+	switch name {
+	case command.NamePromote:
+		// It promotes the revision waiting there, and only that one.
+		if waiting != aj.HeadSHA {
+			return nil, refusef("this button is on %.7s, but the revision waiting for %s is %s", aj.HeadSHA, aj.Stage, shortOrNone(waiting))
+		}
+		mine = true
+	case command.NameUnblock:
+		// On the check run of the stage's job or of the revision waiting.
+		mine = mine || waiting == aj.HeadSHA
+	}
+	if !mine {
 		return nil, refusef("this button is on %.7s, but %s is now at %s", aj.HeadSHA, aj.Stage, shortOrNone(now))
 	}
 	c := &command.Command{Name: name, Stage: aj.Stage, Raw: "button " + aj.Identifier}
+	if name == command.NamePromote {
+		c.To = aj.HeadSHA
+	}
 	if name == command.NameRollback {
 		c.Reason = "Roll back button"
 		if c.To = st.PreviousGood(); c.To == "" {

@@ -25,6 +25,8 @@ type Source interface {
 	Resolve(ctx context.Context, repo report.Repo, ref string) (string, error)
 	Permission(ctx context.Context, repo report.Repo, user string) (config.Level, error)
 	Pull(ctx context.Context, repo report.Repo, number int) (gate.Pull, error)
+	// Contains reports whether sha is on branch.
+	Contains(ctx context.Context, repo report.Repo, branch, sha string) (bool, error)
 }
 
 // Reporter is what the processors write to GitHub (package report).

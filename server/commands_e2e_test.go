@@ -677,8 +677,9 @@ stages:
 	// table writes it ([…] optional; its "[skip=…]" of /rollforward is the
 	// same a,b list). Help may offer more optional arguments than these.
 	spec := map[string][]string{
+		"deploy":      {"sha=SHA", "[reason=…]"},
 		"promote":     {"stage=S", "[to=SHA]"},
-		"cancel":      {"stage=S", "[reason=…]"},
+		"cancel":      {"stage=S", "[to=SHA]", "[reason=…]"},
 		"retry":       {"stage=S"},
 		"rollback":    {"stage=S", "to=SHA", "[skip=a,b]", "[infra=true]", "reason=…"},
 		"rollforward": {"stage=S", "to=SHA", "[skip=a,b]", "[infra=true]", "reason=…"},

@@ -275,7 +275,7 @@ stages:
 	if len(failed.Actions) != 1 || failed.Actions[0].Identifier != "retry" {
 		t.Errorf("failed check run buttons %+v, want Retry", failed.Actions)
 	}
-	if reply := h.comment("/retry stage=staging"); !strings.Contains(reply, "cannot retry staging: it is idle, not failed") {
+	if reply := h.comment("/retry stage=staging"); !strings.Contains(reply, "cannot retry staging: it is idle, not failed or cancelled") {
 		t.Errorf("retry of an idle stage: %q", reply)
 	}
 	os.Remove(filepath.Join(h.dir, "fail"))

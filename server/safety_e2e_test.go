@@ -83,7 +83,7 @@ func TestRefusalsChangeNothing(t *testing.T) {
 		return string(data)
 	}
 	cases := []struct{ cmd, want string }{
-		{"/retry stage=prod", "cannot retry prod: it is succeeded, not failed"},
+		{"/retry stage=prod", "cannot retry prod: it is succeeded, not failed or cancelled"},
 		{"/cancel stage=build", "cannot cancel build: it is succeeded, not running"},
 		{"/unblock stage=staging", "cannot unblock staging: it is not blocked"},
 		{"/resume", "cannot resume: the pipeline is not stopped"},

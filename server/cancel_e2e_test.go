@@ -1,0 +1,47 @@
+package server_test
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+
+	"github.com/railyard/railyard/engine"
+)
+
+// TestCancelDropsAWaitingRevision: /cancel of a stage where a revision
+// waits for /promote drops it: the reply names it, its check run ends
+// cancelled, the audit log has it, and it never deploys.
+func TestCancelDropsAWaitingRevision(t *testing.T) {
+	h := newHarness(t, fmt.Sprintf(`
+stages:
+  - name: build
+    steps:
+%s  - name: prod
+    promotion: manual
+    steps:
+%s`, markStep("compile"), markStep("deploy")))
+	a := h.commitAndPush()
+	h.await("prod to wait for /promote", func() bool { w := h.stage("prod").Waiting; return w != nil && w.SHA == a })
+
+	reply := h.comment("/cancel stage=prod reason=not this one")
+	if want := "Dropped the deploy of " + short(a) + " that waited for prod."; !strings.Contains(reply, want) {
+		t.Errorf("/cancel replied %q, want it to say %q", reply, want)
+	}
+	cr := h.awaitCheckRun("railyard/prod", a, "cancelled")
+	if !strings.Contains(cr.Summary, "Cancelled by:** @"+user) || !strings.Contains(cr.Summary, "Dropped before it started.") {
+		t.Errorf("the dropped revision's check run summary:\n%s", cr.Summary)
+	}
+	if s := h.stage("prod"); s.Waiting != nil || s.State != engine.Idle {
+		t.Errorf("prod after the drop: %s", h.describe())
+	}
+	if audit := h.audit(); audit[0].Operation != engine.OpCancel || audit[0].From != a || audit[0].Reason != "not this one" {
+		t.Errorf("newest audit entry %+v, want the cancel of %.7s", audit[0], a)
+	}
+	if reply := h.comment("/promote stage=prod to=" + a); !strings.Contains(reply, "Promoting "+short(a)+" to prod") {
+		t.Errorf("/promote after the drop replied %q", reply)
+	}
+	h.awaitStage("prod", engine.Succeeded, a)
+	if d := h.deployments("prod"); len(d) != 1 {
+		t.Errorf("prod has %d deployments, want only the promotion's", len(d))
+	}
+}
