@@ -23,6 +23,7 @@ import (
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/engine"
 	"github.com/railyard/railyard/internal/githubtest"
+	"github.com/railyard/railyard/internal/logtest"
 	"github.com/railyard/railyard/internal/webhooktest"
 	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/report"
@@ -276,7 +277,7 @@ type childBot struct {
 	h    *harness
 	cmd  *exec.Cmd
 	url  string
-	logs *bytes.Buffer
+	logs *logtest.Buffer // the child writes it while the test reads it
 }
 
 // startBot runs the bot with the harness's GitHub, store and secrets in its
@@ -322,7 +323,7 @@ func startBotAs(t *testing.T, bin string, h *harness, setup botSetup) *childBot 
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	b := &childBot{t: t, h: h, cmd: cmd, url: "http://" + addr, logs: &bytes.Buffer{}}
+	b := &childBot{t: t, h: h, cmd: cmd, url: "http://" + addr, logs: &logtest.Buffer{}}
 	cmd.Stdout, cmd.Stderr = b.logs, b.logs
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Credential: setup.cred}
 	if err := cmd.Start(); err != nil {

@@ -3,6 +3,7 @@ package server_test
 import (
 	"context"
 	"fmt"
+	"github.com/rs/zerolog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -231,9 +232,41 @@ func TestEachDeliveryLogsOneLine(t *testing.T) {
 	}
 }
 
+// TestReadyzChecksTheQueues: a store that answers is not enough; /readyz
+// answers 503 until the queues' streams and groups exist, as after the
+// store lost its data, and 200 once a worker (here Start) has made them.
+func TestReadyzChecksTheQueues(t *testing.T) {
+	gh := githubtest.New(t)
+	env := config.Env{
+		V3APIURL: gh.URL, WebURL: "https://github.com/", AppID: 1, WebhookSecret: secret,
+		PrivateKey: gh.PrivateKeyPEM(), WorkDir: t.TempDir(), Workers: 1,
+		StepIsolationOff: true, // no step runs
+	}
+	srv, err := server.New(t.Context(), env, zerolog.Nop(), server.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	ready := func() int {
+		rec := httptest.NewRecorder()
+		srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+		return rec.Code
+	}
+	if code := ready(); code != http.StatusServiceUnavailable {
+		t.Errorf("/readyz with the store answering but no queues answered %d, want 503", code)
+	}
+	stop, err := srv.Start(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if code := ready(); code != http.StatusOK {
+		t.Errorf("/readyz once the queues exist answered %d, want 200", code)
+	}
+}
+
 // TestStoreDataLossHeals: when the store comes back empty (FLUSHALL, a
-// restart without persistence), /readyz says so, and the bot recreates its
-// queues by itself: a push delivered after the loss deploys, with no
+// restart without persistence), the bot recreates its queues by itself: a push delivered after the loss deploys, with no
 // restart. The delivery id seen before the loss is accepted again, since
 // what remembered it is gone too.
 func TestStoreDataLossHeals(t *testing.T) {
@@ -244,13 +277,10 @@ func TestStoreDataLossHeals(t *testing.T) {
 	}
 	h.awaitStage("build", engine.Succeeded, first)
 
+	// The workers notice within a claim, so /readyz's 503 in between is
+	// too short to catch here; TestReadyzChecksTheQueues shows it.
 	if err := h.srv.Store().Redis.FlushAll(t.Context()).Err(); err != nil {
 		t.Fatal(err)
-	}
-	rec := httptest.NewRecorder()
-	h.srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
-	if rec.Code != http.StatusServiceUnavailable {
-		t.Errorf("/readyz after the store lost its data answered %d, want 503", rec.Code)
 	}
 
 	second := h.commit()
