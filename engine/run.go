@@ -152,6 +152,44 @@ func (e *Engine) RunJob(ctx context.Context, qj queue.Job) error {
 	return nil
 }
 
+// GivenUp ends a stage job that the queue gave up on: it kept waiting for
+// GitHub (RAILYARD_RETRY_FOR) and never started its steps. The stage fails,
+// saying so, with a Retry button, rather than staying in progress with no
+// job left to finish it.
+func (e *Engine) GivenUp(ctx context.Context, qj queue.Job) {
+	var ref jobRef
+	if err := json.Unmarshal(qj.Data, &ref); err != nil {
+		return
+	}
+	log := logFor(ctx, ref.Stage, ref.Job)
+	ctx = log.WithContext(ctx)
+	held, err := e.lock(ctx, ref)
+	if errors.Is(err, errStale) {
+		return
+	}
+	if err == nil {
+		defer held.Release(context.WithoutCancel(ctx))
+		// With the lock held no run can change the job: only its own end,
+		// which finish writes, and a person's command, which finish sees.
+		var p *Pipeline
+		if p, err = e.Pipeline(ctx, ref.Repo); err == nil {
+			s := p.Stage(ref.Stage)
+			if s == nil || s.Job == nil || s.Job.ID != ref.Job || !s.active() {
+				return // ended or replaced meanwhile: nothing waits for this job
+			}
+			since := qj.FailingSince.UTC().Format(time.RFC3339)
+			_, err = e.finish(ctx, ref, held, s.Job, runResult{
+				problem: "Railyard gave up: GitHub did not answer well enough to start this job since " + since + ". `/retry` runs it again.",
+			})
+		}
+	}
+	if err != nil && !errors.Is(err, errStale) {
+		log.Error().Err(err).Msg("Could not fail the stage of a job given up; it shows in progress until the job is replayed (bot jobs replay).")
+		return
+	}
+	log.Warn().Msg("Stage job given up after waiting for GitHub; the stage failed.")
+}
+
 // lock takes the stage's run lock, which makes "one job per stage at a
 // time" hold across processes even while a replaced job is still stopping,
 // and gives the run its fencing token. It waits while another run holds

@@ -3,10 +3,15 @@ package server_test
 import (
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/engine"
+	"github.com/railyard/railyard/internal/githubtest"
+	"github.com/railyard/railyard/server"
 )
 
 // TestPassingTarballFailureIsWaitedOut answers the first downloads of the
@@ -40,5 +45,28 @@ func TestPassingTarballFailureIsWaitedOut(t *testing.T) {
 	}
 	if waiting == 0 {
 		t.Errorf("the check run never said %q", want)
+	}
+}
+
+// TestStageGivenUpOnFails: when GitHub keeps failing the tarball for all of
+// RAILYARD_RETRY_FOR, the queue gives the job up, and the stage fails
+// saying why, with a Retry button, instead of staying in progress with no
+// job left to end it.
+func TestStageGivenUpOnFails(t *testing.T) {
+	h := newHarness(t, fmt.Sprintf("stages:\n  - name: build\n    steps:\n%s", markStep("compile")),
+		func(_ *config.Env, o *server.Options) { o.Queue.RetryFor = 1500 * time.Millisecond })
+	h.gh.FailNext(http.MethodGet, "/repos/"+repoName+"/tarball/", 1000, http.StatusBadGateway, nil)
+	sha := h.commitAndPush()
+
+	h.awaitStage("build", engine.Failed, sha)
+	cr := h.awaitCheckRun("railyard/build", sha, "failure")
+	if !strings.Contains(cr.Summary, "Railyard gave up") {
+		t.Errorf("the failed check run does not say Railyard gave up:\n%s", cr.Summary)
+	}
+	if len(h.marks()) != 0 {
+		t.Errorf("steps ran %v, want none", h.marks())
+	}
+	if !slices.ContainsFunc(cr.Actions, func(a githubtest.Action) bool { return a.Label == "Retry" }) {
+		t.Errorf("the failed check run offers %+v, want a Retry button", cr.Actions)
 	}
 }

@@ -145,7 +145,7 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 	stageTable[engine.JobKind] = eng.RunJob
 	s.pools = []*worker.Pool{
 		{Queue: intake, Processors: intakeTable, Workers: 4, Consumer: consumer, Observe: s.metrics.observeJob},
-		{Queue: stages, Processors: stageTable, Workers: env.Workers, Consumer: consumer, Observe: s.metrics.observeJob},
+		{Queue: stages, Processors: stageTable, Workers: env.Workers, Consumer: consumer, Observe: s.metrics.observeJob, GivenUp: eng.GivenUp},
 	}
 
 	mux := http.NewServeMux()

@@ -39,6 +39,9 @@ type Pool struct {
 	// Backoff is the wait before a failed job's next try, by how often it
 	// was retried before; nil: doubling from 1s to 5 minutes, jittered.
 	Backoff func(retries int) time.Duration
+	// GivenUp, when set, hears of each job the queue gave up on, so that
+	// what waited for it can end rather than wait forever.
+	GivenUp func(ctx context.Context, job queue.Job)
 }
 
 // Run runs Workers goroutines until ctx is done, then waits for them; jobs
@@ -122,6 +125,9 @@ func (p *Pool) run(ctx context.Context, lease *queue.Lease) {
 		switch rerr := lease.Retry(bg, delay); {
 		case errors.Is(rerr, queue.ErrGivenUp):
 			outcome = "given-up" // the queue logged it at error
+			if p.GivenUp != nil {
+				p.GivenUp(bg, job)
+			}
 		case rerr != nil:
 			log.Error().Err(rerr).Msg("Could not schedule retry; the job returns when its lease runs out.")
 		}
