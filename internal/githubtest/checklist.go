@@ -10,17 +10,11 @@ import (
 // GitHub's check_name, status and app_id filters. filter=latest (the
 // default) keeps the newest run of each name, as GitHub does.
 func (s *Server) listCheckRunsForRef(w http.ResponseWriter, req *http.Request) {
-	r, ok := s.repo(w, req)
+	r, c, ok := s.refCommit(w, req, http.StatusUnprocessableEntity)
 	if !ok {
 		return
 	}
-	s.mu.Lock()
 	defer s.mu.Unlock()
-	c, err := r.resolve(req.PathValue("ref"))
-	if err != nil {
-		s.writeError(w, http.StatusUnprocessableEntity, "No commit found for SHA: "+req.PathValue("ref"))
-		return
-	}
 	q := req.URL.Query()
 	latest := q.Get("filter") != "all"
 	seen := map[string]bool{}

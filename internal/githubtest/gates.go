@@ -122,7 +122,7 @@ func (s *Server) listReviews(w http.ResponseWriter, req *http.Request) {
 
 // getCombinedStatus answers the newest status of each context of a commit.
 func (s *Server) getCombinedStatus(w http.ResponseWriter, req *http.Request) {
-	r, c, ok := s.refCommit(w, req)
+	r, c, ok := s.refCommit(w, req, http.StatusNotFound)
 	if !ok {
 		return
 	}
@@ -226,9 +226,9 @@ func (s *Server) forkSide(r *Repo, fullName, branch string) obj {
 }
 
 // refCommit finds the request's repository and the commit its {ref} names,
-// answering 404 like GitHub when there is none. When ok, s.mu is held and
-// the caller unlocks it.
-func (s *Server) refCommit(w http.ResponseWriter, req *http.Request) (*Repo, *commit, bool) {
+// answering missing (GitHub's status for that endpoint) when there is none.
+// When ok, s.mu is held and the caller unlocks it.
+func (s *Server) refCommit(w http.ResponseWriter, req *http.Request, missing int) (*Repo, *commit, bool) {
 	r, ok := s.repo(w, req)
 	if !ok {
 		return nil, nil, false
@@ -237,7 +237,7 @@ func (s *Server) refCommit(w http.ResponseWriter, req *http.Request) (*Repo, *co
 	c, err := r.resolve(req.PathValue("ref"))
 	if err != nil {
 		s.mu.Unlock()
-		s.writeError(w, http.StatusNotFound, "No commit found for SHA: "+req.PathValue("ref"))
+		s.writeError(w, missing, "No commit found for SHA: "+req.PathValue("ref"))
 		return nil, nil, false
 	}
 	return r, c, true
