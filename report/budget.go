@@ -404,7 +404,7 @@ func (r *Reporter) noteWait(log zerolog.Logger, c class, w wait) {
 		return
 	}
 	log.Warn().Str("railyard_class", string(c)).Str("reason", d.Reason()).Time("since", d.Since).Time("until", d.Until).
-		Msg("Writes to GitHub have been delayed more than a minute: " + d.Message())
+		Str("railyard_delay", d.Message()).Msg("Writes to GitHub have been delayed more than a minute.")
 }
 
 func (r *Reporter) countHeld(c class, why string) {

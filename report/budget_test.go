@@ -1,9 +1,17 @@
 package report
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 // TestStatusIsSerialPerInstallationAcrossProcesses: two processes (two
@@ -99,4 +107,138 @@ func TestSpentRateLimitHolds(t *testing.T) {
 			t.Error("no write held for the spent rate limit, so the test shows nothing")
 		}
 	})
+}
+
+// logBuffer keeps a Reporter's log lines, for tests to read while it runs.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *logBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+// warnings returns the warn lines logged so far, decoded.
+func (b *logBuffer) warnings(t *testing.T) []map[string]any {
+	t.Helper()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	var out []map[string]any
+	for line := range strings.Lines(b.buf.String()) {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("log line %q: %v", line, err)
+		}
+		if m["level"] == "warn" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// runLogged runs r like run, logging to the returned buffer.
+func runLogged(t *testing.T, r *Reporter) *logBuffer {
+	logs := &logBuffer{}
+	ctx, cancel := context.WithCancel(zerolog.New(logs).WithContext(context.Background()))
+	done := make(chan error)
+	go func() { done <- r.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return logs
+}
+
+// TestLongDelaysAreLoggedAndShown: when the budget holds writes past a
+// minute, one warning says so, with the installation, the class and the
+// reason, however many outboxes wait; Delays says the same, for the
+// status page, until writes go out promptly again.
+func TestLongDelaysAreLoggedAndShown(t *testing.T) {
+	tests := []struct {
+		name   string
+		opts   Options
+		hold   bool   // GitHub answers the first write 403 with Retry-After 180
+		why    string // Delay.Why
+		reason string // the log's reason
+		wait   time.Duration
+	}{
+		{"GitHub's Retry-After", Options{PointsPerMinute: -1}, true, reasonRetry, "GitHub Retry-After until %s", 3 * time.Minute},
+		// 5 points a write: two fit in a minute.
+		{"points budget", Options{PointsPerMinute: 10}, false, reasonPoints, "points budget", time.Minute},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			eachBackend(t, func(t *testing.T, e *env) {
+				if tt.hold {
+					e.gh.FailNext("POST", "/repos/", 1, http.StatusForbidden, http.Header{"Retry-After": {"180"}})
+				}
+				r := e.reporter(tt.opts)
+				ctx := t.Context()
+				queued := e.clock.Now()
+				repos := e.repos(2)
+				for i, repo := range repos {
+					must(t, r.CheckRun(ctx, repo.Repo, fmt.Sprint("job-", i), CheckRun{Name: fmt.Sprint("railyard/stage-", i), HeadSHA: repo.sha}))
+				}
+				logs := runLogged(t, r)
+				until := queued.Add(tt.wait)
+				want := Delay{Class: "status", Since: queued.Truncate(time.Millisecond), Until: until, Why: tt.why}
+				await(t, "the delay", func() bool {
+					ds, err := r.Delays(ctx, e.repo.InstallationID)
+					return err == nil && len(ds) == 1 && ds[0] == want
+				})
+				// Every outbox has been put off at least once by now.
+				await(t, "the outboxes to wait", func() bool {
+					for _, repo := range repos {
+						score, _ := e.rdb.ZScore(t.Context(), r.keys.readySet(status), keysFor(repo.Repo, status).member).Result()
+						if len(repo.fake.CheckRuns()) == 0 && int64(score) != until.UnixMilli() {
+							return false
+						}
+					}
+					return true
+				})
+				await(t, "the warning", func() bool { return len(logs.warnings(t)) > 0 })
+				warns := logs.warnings(t)
+				if len(warns) != 1 {
+					t.Fatalf("%d warnings, want 1: %v", len(warns), warns)
+				}
+				reason := tt.reason
+				if strings.Contains(reason, "%s") {
+					reason = fmt.Sprintf(reason, until.UTC().Format("15:04:05 UTC"))
+				}
+				for k, v := range map[string]any{"github_installation_id": float64(e.repo.InstallationID), "railyard_class": "status", "reason": reason} {
+					if warns[0][k] != v {
+						t.Errorf("warning's %s = %v, want %v: %v", k, warns[0][k], v, warns[0])
+					}
+				}
+
+				// The writes go late, and the delay lasts until one goes
+				// promptly.
+				e.clock.Set(until)
+				await(t, "the delayed writes", func() bool {
+					n := 0
+					for _, repo := range repos {
+						n += len(repo.fake.CheckRuns())
+					}
+					return n == len(repos)
+				})
+				if ds, err := r.Delays(ctx, e.repo.InstallationID); err != nil || len(ds) != 1 {
+					t.Errorf("delays after late writes = %v, %v; want the delay still", ds, err)
+				}
+				e.clock.Advance(time.Minute) // a fresh budget
+				must(t, r.CheckRun(ctx, e.repo, "prompt", CheckRun{Name: "railyard/prompt", HeadSHA: e.sha}))
+				await(t, "the delay to end", func() bool {
+					ds, err := r.Delays(ctx, e.repo.InstallationID)
+					return err == nil && len(ds) == 0
+				})
+				if n := len(logs.warnings(t)); n != 1 {
+					t.Errorf("%d warnings in all, want the 1", n)
+				}
+			})
+		})
+	}
 }
