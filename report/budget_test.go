@@ -1,17 +1,16 @@
 package report
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/railyard/railyard/internal/logtest"
 )
 
 // TestStatusIsSerialPerInstallationAcrossProcesses: two processes (two
@@ -109,29 +108,11 @@ func TestSpentRateLimitHolds(t *testing.T) {
 	})
 }
 
-// logBuffer keeps a Reporter's log lines, for tests to read while it runs.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// warnings returns the warn lines logged so far, decoded.
-func (b *logBuffer) warnings(t *testing.T) []map[string]any {
+// warnings returns the warn lines logged so far.
+func warnings(t *testing.T, logs *logtest.Buffer) []map[string]any {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []map[string]any
-	for line := range strings.Lines(b.buf.String()) {
-		var m map[string]any
-		if err := json.Unmarshal([]byte(line), &m); err != nil {
-			t.Fatalf("log line %q: %v", line, err)
-		}
+	for _, m := range logs.Lines(t) {
 		if m["level"] == "warn" {
 			out = append(out, m)
 		}
@@ -140,8 +121,8 @@ func (b *logBuffer) warnings(t *testing.T) []map[string]any {
 }
 
 // runLogged runs r like run, logging to the returned buffer.
-func runLogged(t *testing.T, r *Reporter) *logBuffer {
-	logs := &logBuffer{}
+func runLogged(t *testing.T, r *Reporter) *logtest.Buffer {
+	logs := &logtest.Buffer{}
 	ctx, cancel := context.WithCancel(zerolog.New(logs).WithContext(context.Background()))
 	done := make(chan error)
 	go func() { done <- r.Run(ctx) }()
@@ -201,8 +182,8 @@ func TestLongDelaysAreLoggedAndShown(t *testing.T) {
 					}
 					return true
 				})
-				await(t, "the warning", func() bool { return len(logs.warnings(t)) > 0 })
-				warns := logs.warnings(t)
+				await(t, "the warning", func() bool { return len(warnings(t, logs)) > 0 })
+				warns := warnings(t, logs)
 				if len(warns) != 1 {
 					t.Fatalf("%d warnings, want 1: %v", len(warns), warns)
 				}
@@ -235,7 +216,7 @@ func TestLongDelaysAreLoggedAndShown(t *testing.T) {
 					ds, err := r.Delays(ctx, e.repo.InstallationID)
 					return err == nil && len(ds) == 0
 				})
-				if n := len(logs.warnings(t)); n != 1 {
+				if n := len(warnings(t, logs)); n != 1 {
 					t.Errorf("%d warnings in all, want the 1", n)
 				}
 			})
