@@ -23,7 +23,6 @@ func BenchmarkPace(b *testing.B) {
 			r.keys = newGlobalKeys(ns)
 			b.Cleanup(func() { cleanKeys(rdb, ns, nil) })
 			ctx := context.Background()
-			b.ResetTimer()
 			for b.Loop() {
 				if _, err := r.pace(ctx, 1, c, now); err != nil {
 					b.Fatal(err)
