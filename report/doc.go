@@ -6,7 +6,9 @@
 // conversation (comments, reactions) or the status (check runs,
 // deployments and their statuses). Run sends the outboxes, each class with
 // its own senders and budget so that a person's reply never waits behind
-// status traffic: one process at a time per outbox, strictly in order,
+// status traffic (budget.go: sliding windows, GitHub's holds, one status
+// request at a time per installation across processes, and the record of
+// long delays): one process at a time per outbox, strictly in order,
 // retried on rate limits, 5xx and network errors, and removed only once
 // GitHub accepted them. So a GitHub failure delays what is written, never
 // loses it and never blocks the caller.

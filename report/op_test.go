@@ -139,7 +139,7 @@ func TestRateLimited(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := rateLimited(tt.err, now)
+			got, _, ok := rateLimited(tt.err, now)
 			if ok != !tt.want.IsZero() || !got.Equal(tt.want) {
 				t.Errorf("got %v %v, want %v", got, ok, tt.want)
 			}

@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -104,7 +105,21 @@ type Stats struct {
 	// Limited counts answers by which GitHub asked to wait (403 or 429
 	// with Retry-After or an exhausted rate limit).
 	Limited int64
+	// SecondaryLimited counts the answers by which GitHub's secondary
+	// limit asked to wait (403 or 429 with Retry-After or without a
+	// rate limit spent), by class.
+	SecondaryLimited map[string]int64
+	// Points counts the points of GitHub's per-minute budget spent on
+	// status writes (5 a write).
+	Points int64
+	// Held counts writes put off by the budget, by class and reason:
+	// points_budget, content_limit, retry_after, rate_limit_exhausted, or
+	// installation_busy (another process was sending its status).
+	Held map[Held]int64
 }
+
+// Held is a class of writes and why they were put off.
+type Held struct{ Class, Reason string }
 
 // Reporter queues what GitHub should show and, in Run, sends it.
 type Reporter struct {
@@ -114,12 +129,16 @@ type Reporter struct {
 	redact  *strings.Replacer
 	keys    globalKeys
 	wake    map[class]chan struct{} // nudges an idle sender after a local enqueue
-	// serial holds a *sync.Mutex per installation: this process sends one
-	// status request at a time for it, as GitHub asks of integrations.
-	serial sync.Map
+	// turns are the installations whose status this process is sending,
+	// one request at a time as GitHub asks of integrations.
+	turns   map[int64]*turn
+	turnsMu sync.Mutex
 
-	sent, retries, coalesced, dropped, adopted, limited atomic.Int64
-	looks                                               atomic.Int64 // searches for due outboxes; tests await them to see a sender chose to wait
+	sent, retries, coalesced, dropped, adopted, limited, points atomic.Int64
+	countsMu                                                    sync.Mutex
+	secondary                                                   map[string]int64 // by class
+	held                                                        map[Held]int64
+	looks                                                       atomic.Int64 // searches for due outboxes; tests await them to see a sender chose to wait
 }
 
 // New returns a Reporter that keeps its outboxes in rdb.
@@ -140,24 +159,32 @@ func New(rdb redis.UniversalClient, clients Clients, opts Options) *Reporter {
 		opts.Now = time.Now
 	}
 	return &Reporter{
-		rdb:     rdb,
-		clients: clients,
-		opts:    opts,
-		redact:  newRedactor(opts.Secrets),
-		keys:    newGlobalKeys("outbox"),
-		wake:    map[class]chan struct{}{conversation: make(chan struct{}, 1), status: make(chan struct{}, 1)},
+		rdb:       rdb,
+		clients:   clients,
+		opts:      opts,
+		redact:    newRedactor(opts.Secrets),
+		keys:      newGlobalKeys("outbox"),
+		wake:      map[class]chan struct{}{conversation: make(chan struct{}, 1), status: make(chan struct{}, 1)},
+		turns:     map[int64]*turn{},
+		secondary: map[string]int64{},
+		held:      map[Held]int64{},
 	}
 }
 
 // Stats returns this process's counters.
 func (r *Reporter) Stats() Stats {
+	r.countsMu.Lock()
+	defer r.countsMu.Unlock()
 	return Stats{
-		Sent:      r.sent.Load(),
-		Retries:   r.retries.Load(),
-		Coalesced: r.coalesced.Load(),
-		Dropped:   r.dropped.Load(),
-		Adopted:   r.adopted.Load(),
-		Limited:   r.limited.Load(),
+		SecondaryLimited: maps.Clone(r.secondary),
+		Points:           r.points.Load(),
+		Held:             maps.Clone(r.held),
+		Sent:             r.sent.Load(),
+		Retries:          r.retries.Load(),
+		Coalesced:        r.coalesced.Load(),
+		Dropped:          r.dropped.Load(),
+		Adopted:          r.adopted.Load(),
+		Limited:          r.limited.Load(),
 	}
 }
 

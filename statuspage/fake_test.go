@@ -14,6 +14,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/railyard/railyard/engine"
+	"github.com/railyard/railyard/report"
 )
 
 // Test fixtures: the states (docs/reference.md#states) a person would look
@@ -35,6 +36,7 @@ type fakeSource struct {
 	links   map[string]string   // check-run key → page
 	err     error               // fails every state read
 	linkErr error               // fails every link lookup
+	delays  []report.Delay      // of installation 7
 }
 
 func (f *fakeSource) Pipeline(_ context.Context, repo string) (*engine.Pipeline, error) {
@@ -61,6 +63,13 @@ func (f *fakeSource) Audit(_ context.Context, _ string, n int) ([]engine.AuditEn
 
 func (f *fakeSource) CheckRunURL(_ context.Context, _, key string) (string, error) {
 	return f.links[key], f.linkErr
+}
+
+func (f *fakeSource) GitHubDelays(_ context.Context, installationID int64) ([]report.Delay, error) {
+	if installationID != 7 {
+		return nil, fmt.Errorf("installation %d has no repository here", installationID)
+	}
+	return f.delays, nil
 }
 
 func stored(p engine.Pipeline) []byte {
@@ -133,6 +142,14 @@ func halted() *fakeSource {
 		},
 		links: map[string]string{engine.CheckRunKey("p3"): web + "octo/app/runs/30"},
 	}
+}
+
+// throttled is an idle pipeline whose installation's check runs GitHub
+// asked to hold, since 10:02 until 10:05.
+func throttled() *fakeSource {
+	f := idle()
+	f.delays = []report.Delay{{Class: "status", Since: t0.Add(2 * time.Minute), Until: t0.Add(5 * time.Minute), Why: "retry_after"}}
+	return f
 }
 
 // busy is an idle pipeline with a long history: 60 pushes, one a minute.

@@ -137,6 +137,17 @@ type status struct {
 	Patch      *patch       `json:"patch"`
 	Stages     []stage      `json:"stages"`
 	Audit      []auditEntry `json:"audit"`
+	// GitHubDelays is why the installation's writes to GitHub (check
+	// runs, comments) have waited more than a minute, when they have.
+	GitHubDelays []delay `json:"github_delays"`
+}
+
+type delay struct {
+	Class   string    `json:"class"`
+	Reason  string    `json:"reason"`
+	Since   time.Time `json:"since"`
+	Until   time.Time `json:"until"`
+	Message string    `json:"message"`
 }
 
 type stopped struct {
@@ -216,7 +227,27 @@ func (h *handler) status(ctx context.Context, repo string) (*status, error) {
 			From: a.From, To: a.To, Reason: a.Reason,
 		})
 	}
+	st.GitHubDelays = h.delays(ctx, st.Repository, p.InstallationID)
 	return st, nil
+}
+
+// delays reads why the installation's writes to GitHub wait, if the source
+// knows; a failure costs the line, not the page.
+func (h *handler) delays(ctx context.Context, repo string, installationID int64) []delay {
+	out := []delay{}
+	src, ok := h.src.(Delays)
+	if !ok || installationID == 0 {
+		return out
+	}
+	ds, err := src.GitHubDelays(ctx, installationID)
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Str("repository", repo).Msg("GitHub write delays lookup failed.")
+		return out
+	}
+	for _, d := range ds {
+		out = append(out, delay{Class: d.Class, Reason: d.Why, Since: d.Since.UTC(), Until: d.Until.UTC(), Message: d.Message()})
+	}
+	return out
 }
 
 func (h *handler) stage(ctx context.Context, repo string, s *engine.Stage) stage {
