@@ -22,6 +22,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"slices"
 	"strings"
 	"text/tabwriter"
 )
@@ -38,6 +39,8 @@ var (
 	killLine = regexp.MustCompile(`took (\S+) from SIGKILL to staging succeeded`)
 	cutLine  = regexp.MustCompile(`B's ran from \S+ to (\S+) after the cut; runs at once for (\S+)`)
 	result   = regexp.MustCompile(`^\s*--- (PASS|FAIL|SKIP): (\S+)`)
+	// go test -v names the test whose output follows, parallel ones too.
+	running = regexp.MustCompile(`^=== (?:RUN|CONT|NAME)\s+(\S+)`)
 )
 
 func main() {
@@ -45,7 +48,18 @@ func main() {
 	redisURL := flag.String("redis", "redis://127.0.0.1:6379/7", "RAILYARD_TEST_REDIS_URL for the tests")
 	run := flag.String("run", tests, "go test -run pattern")
 	verbose := flag.Bool("v", false, "copy the tests' output to stderr")
+	from := flag.String("from", "", "tabulate this saved output of go test -v instead of running the tests")
 	flag.Parse()
+
+	if *from != "" {
+		in, err := os.Open(*from)
+		if err != nil {
+			fail(err)
+		}
+		defer in.Close()
+		table(read(in, *verbose))
+		return
+	}
 
 	// The cases mostly wait (on the fault, on leases): all at once.
 	cmd := exec.Command("go", "test", "-count=1", "-v", "-timeout", "60m", "-parallel", "8", "-run", *run, "./server")
@@ -61,20 +75,22 @@ func main() {
 	if err := cmd.Start(); err != nil {
 		fail(err)
 	}
-	rows, results := read(out, *verbose)
-	waitErr := cmd.Wait()
-
-	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(w, "CASE\tTEST\tRESULT\tRECOVER\tALL FINAL\tDOUBLED\tLOST\tDEAD\tRERUNS\tAT ONCE")
-	for _, r := range rows {
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r["case"], r["test"], results[r["test"]],
-			or(r["recover"]), or(r["final"]), or(r["doubled"]), or(r["lost"]), or(r["dead"]), or(r["reruns"]), or(r["at_once"]))
-	}
-	w.Flush()
-	if waitErr != nil {
-		fmt.Fprintln(os.Stderr, "faults: go test:", waitErr)
+	table(read(out, *verbose))
+	if err := cmd.Wait(); err != nil {
+		fmt.Fprintln(os.Stderr, "faults: go test:", err)
 		os.Exit(1)
 	}
+}
+
+// table prints one row per case.
+func table(rows []map[string]string, results map[string]string) {
+	w := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(w, "CASE\tRESULT\tRECOVER\tALL FINAL\tDOUBLED\tLOST\tDEAD\tRERUNS\tOTHER")
+	for _, r := range rows {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r["case"], results[r["test"]],
+			or(r["recover"]), or(r["final"]), or(r["doubled"]), or(r["lost"]), or(r["dead"]), or(r["reruns"]), other(r))
+	}
+	w.Flush()
 }
 
 // read collects one row of figures per line that has them, and each
@@ -89,8 +105,8 @@ func read(r io.Reader, verbose bool) (rows []map[string]string, results map[stri
 		if verbose {
 			fmt.Fprintln(os.Stderr, line)
 		}
-		if name, ok := strings.CutPrefix(line, "=== RUN   "); ok {
-			test = name
+		if m := running.FindStringSubmatch(line); m != nil {
+			test = m[1]
 		}
 		if m := result.FindStringSubmatch(line); m != nil {
 			results[m[2]] = m[1]
@@ -113,6 +129,21 @@ func read(r io.Reader, verbose bool) (rows []map[string]string, results map[stri
 		rows = append(rows, row)
 	}
 	return rows, results
+}
+
+// columns are the figures with a column of their own.
+var columns = []string{"test", "case", "recover", "final", "doubled", "lost", "dead", "reruns"}
+
+// other lists a row's remaining figures, and its test.
+func other(r map[string]string) string {
+	var out []string
+	for k, v := range r {
+		if !slices.Contains(columns, k) {
+			out = append(out, k+"="+v)
+		}
+	}
+	slices.Sort(out)
+	return strings.Join(append(out, "("+r["test"]+")"), " ")
 }
 
 func or(s string) string {
