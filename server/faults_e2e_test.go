@@ -26,12 +26,15 @@ import (
 // user sees on GitHub and in the stage state once it passes. Each logs one
 // line of figures, which bench/faults gathers into a table:
 //
-//	fault figures: case=NAME recover=D final=D doubled=N lost=N dead=N
+//	fault figures: case=NAME recover=D final=D doubled=N lost=N dead=N reruns=N [KEY=VALUE…]
 //
-// recover is from the end of the fault until /readyz answers 200 again,
-// final from the end of the fault until every stage and every object on
-// GitHub is final. The cases run shortened unless RAILYARD_FAULTS_LONG=1
-// (Redis down 2 minutes, GitHub down 10 minutes):
+// recover is from the end of the fault until /readyz answers 200 again
+// (for GitHub's outage: until GitHub gets a write again), final from the
+// end of the fault until every stage and every object on GitHub is final,
+// reruns the runs of a stage on a revision after its first. The cases run
+// shortened unless RAILYARD_FAULTS_LONG=1 (Redis down 2 minutes, GitHub
+// down 10 minutes); a known problem fails only with RAILYARD_FAULTS_KNOWN=1
+// (RELIABILITY.md, Fault suite):
 //
 //	RAILYARD_TEST_REDIS_URL=redis://127.0.0.1:6379/7 go test -count=1 -v -run TestFault ./server
 //	go run ./bench/faults   # the long variants, and the table
@@ -382,8 +385,8 @@ func TestFaultRedisDownLong(t *testing.T) {
 		t.Fatalf("compile ran %d times, want the stopped run and one after: %+v", len(runs), runs)
 	}
 	first, second := runs[0], runs[1]
-	// The stage lock lasts 30 s from the last renewal, which was before
-	// Redis went down: the step must be gone by then.
+	// The stage lock lasts 30 s from its last renewal, at most one renewal
+	// (0.5 s) before Redis went down: the step must be gone by then.
 	if !first.stopped || first.end.Sub(down) >= 30*time.Second {
 		t.Errorf("the run cut off from Redis ended %v after Redis went down (stopped by SIGTERM: %v), want stopped within the 30 s stage lock",
 			first.end.Sub(down).Round(time.Millisecond), first.stopped)
