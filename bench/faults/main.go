@@ -6,7 +6,7 @@
 // case. Each test fails on anything doubled, lost or dead-lettered; the
 // table shows what it counted.
 //
-//	go run ./bench/faults            # long variants, about 20 minutes
+//	go run ./bench/faults            # long variants, about 20 minutes; from the repository root
 //	go run ./bench/faults -short     # the shortened variants CI runs
 //
 // It needs the go command and redis-server on PATH, and a Redis at
@@ -16,6 +16,7 @@ package main
 
 import (
 	"bufio"
+	"cmp"
 	"flag"
 	"fmt"
 	"io"
@@ -45,7 +46,8 @@ var (
 
 func main() {
 	short := flag.Bool("short", false, "run the shortened variants (Redis down 25 s, GitHub down 20 s)")
-	redisURL := flag.String("redis", "redis://127.0.0.1:6379/7", "RAILYARD_TEST_REDIS_URL for the tests")
+	redisURL := flag.String("redis", cmp.Or(os.Getenv("RAILYARD_TEST_REDIS_URL"), "redis://127.0.0.1:6379/15"),
+		"RAILYARD_TEST_REDIS_URL for the tests (the fault tests only need it set)")
 	run := flag.String("run", tests, "go test -run pattern")
 	verbose := flag.Bool("v", false, "copy the tests' output to stderr")
 	from := flag.String("from", "", "tabulate this saved output of go test -v instead of running the tests")
