@@ -39,8 +39,18 @@ import (
 //	RAILYARD_TEST_REDIS_URL=redis://127.0.0.1:6379/7 go test -count=1 -v -run TestFault ./server
 //	go run ./bench/faults   # the long variants, and the table
 
-// faultsLong reports whether the long variants run.
-func faultsLong() bool { return os.Getenv("RAILYARD_FAULTS_LONG") == "1" }
+// outageOf is how long a case's fault lasts, short or, with
+// RAILYARD_FAULTS_LONG=1, long; and the case's name, kind and that length.
+func outageOf(kind string, short, long time.Duration) (time.Duration, string) {
+	d := short
+	if os.Getenv("RAILYARD_FAULTS_LONG") == "1" {
+		d = long
+	}
+	if d%time.Minute == 0 {
+		return d, fmt.Sprintf("%s-%dm", kind, d/time.Minute)
+	}
+	return d, fmt.Sprintf("%s-%ds", kind, d/time.Second)
+}
 
 // faultBed is a child-bot harness on a redis-server the test controls.
 type faultBed struct {
@@ -351,10 +361,7 @@ func (f *faultBed) settled() bool {
 // stops its step before the lock could pass to anyone else; once Redis is
 // back the job runs again and completes, once on GitHub.
 func TestFaultRedisDownLong(t *testing.T) {
-	outage, name := 25*time.Second, "redis-down-25s"
-	if faultsLong() {
-		outage, name = 2*time.Minute, "redis-down-2m"
-	}
+	outage, name := outageOf("redis-down", 25*time.Second, 2*time.Minute)
 	f := newFaultBed(t, fencingPipeline)
 	h := f.h
 	h.patience = outage + 2*time.Minute
@@ -457,13 +464,10 @@ const markedStages = "\nstages:\n  - name: build\n    steps:\n%s  - name: stagin
 // RAILYARD_FAULTS_LONG=1), starting as build's run downloads the revision,
 // while a second push and a /status command arrive. Nothing is given up:
 // once GitHub answers again both revisions go through, the command is
-// answered once, nothing shows twice, and build's check run said it was
-// waiting for GitHub.
+// answered once, nothing shows twice; build's check run should say it was
+// waiting for GitHub (a known problem when the stage's retry comes first).
 func TestFaultGitHubDown(t *testing.T) {
-	outage, name := 20*time.Second, "github-502-20s"
-	if faultsLong() {
-		outage, name = 10*time.Minute, "github-502-10m"
-	}
+	outage, name := outageOf("github-502", 20*time.Second, 10*time.Minute)
 	f := newFaultBed(t, markedStages)
 	h := f.h
 	// After a long outage a job may wait out a full backoff step (5 min).
