@@ -47,7 +47,7 @@ stages:
 	h.await("prod to wait for /promote", func() bool { w := h.stage("prod").Waiting; return w != nil && w.SHA == a })
 
 	h.run(t, "promote", func(t *testing.T) {
-		h.awaitButtons("railyard/prod", a, "promote")
+		h.awaitButtons("railyard/prod", a, "promote", "cancel")
 		h.refusedClick("prod", a, "promote", reader, "@reader has read permission on this repository; /promote on prod needs write")
 		h.click("prod", a, "promote", clicker)
 		h.awaitStage("prod", engine.Succeeded, a)
