@@ -106,8 +106,8 @@ func waitingButtons(stage string, want ...string) func(t *testing.T, fx Effects)
 	}
 }
 
-func stop(p *Pipeline, req Request, at Moment) (Effects, error) { return p.Stop(req, at) }
-func resume(p *Pipeline, req Request, at Moment) (Effects, error) { return p.Resume(req, at) }
+func stop(p *Pipeline, req Request, at Moment) (Effects, error)    { return p.Stop(req, at) }
+func resume(p *Pipeline, req Request, at Moment) (Effects, error)  { return p.Resume(req, at) }
 func release(p *Pipeline, req Request, at Moment) (Effects, error) { return p.Release(req, at) }
 
 func patch(stage, sha string) opFunc {
