@@ -692,7 +692,7 @@ func (c *change) finish(j *Job, res runResult) string {
 			c.promoteNext(res.file, s, j)
 		}
 		if s.PreviousGood() != "" {
-			o.buttons = []report.Action{buttonRollback}
+			o.buttons = []report.Button{buttonRollback}
 		}
 	case res.cancelled || s.State == Cancelling:
 		// A step that failed after a person's cancel, before the
@@ -702,7 +702,7 @@ func (c *change) finish(j *Job, res runResult) string {
 	default:
 		s.State = Failed
 		o.conclusion = "failure"
-		o.buttons = []report.Action{buttonRetry}
+		o.buttons = []report.Button{buttonRetry}
 		if fs != nil && fs.AutoRollback {
 			o.summary = joinLines(o.summary, c.autoRollback(s, j, res))
 		}

@@ -97,7 +97,7 @@ func waitingButtons(stage string, want ...string) func(t *testing.T, fx Effects)
 			}
 		}
 		var got []string
-		for _, a := range cr.Actions {
+		for _, a := range cr.Buttons {
 			got = append(got, a.Identifier)
 		}
 		if !ok || !slices.Equal(got, want) {

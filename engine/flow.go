@@ -26,7 +26,7 @@ func holdFor(p *Pipeline, s *StageState, j *Job) string {
 
 // hold says why j may not start in s now, and which button of its check
 // run lets it start, if one does.
-func hold(p *Pipeline, s *StageState, j *Job) (string, *report.Action) {
+func hold(p *Pipeline, s *StageState, j *Job) (string, *report.Button) {
 	switch {
 	case j.Operation == OpPatch:
 		return "", nil
@@ -128,7 +128,7 @@ func (c *change) deploymentStatus(j *Job, state string) {
 // reportQueued shows j queued; a waiting revision's check run offers
 // what lets it start, and a Cancel button that drops it.
 func (c *change) reportQueued(j *Job) {
-	buttons := []report.Action{}
+	buttons := []report.Button{}
 	if s := c.p.Stage(j.Stage); s != nil && j.Hold != "" {
 		if _, b := hold(c.p, s, j); b != nil {
 			buttons = append(buttons, *b)
@@ -145,7 +145,7 @@ type outcome struct {
 	summary    string // extra lines
 	steps      []stepResult
 	log        string
-	buttons    []report.Action
+	buttons    []report.Button
 	// reported: the end was reported already (preempt); only the check run
 	// gets the details, the deployment no second terminal status.
 	reported bool
@@ -154,7 +154,7 @@ type outcome struct {
 func (c *change) reportEnd(j *Job, o outcome) {
 	buttons := o.buttons
 	if buttons == nil {
-		buttons = []report.Action{}
+		buttons = []report.Button{}
 	}
 	if s := c.p.Stage(j.Stage); s != nil && s.Blocked && s.Job == j && (o.conclusion == "success" || o.conclusion == "failure") {
 		// The job left its stage blocked (a rollback, or one before it).

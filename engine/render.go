@@ -17,12 +17,12 @@ import (
 // Buttons of Railyard's check runs; the check_run handler maps their
 // identifiers back to commands (handlers.Buttons).
 var (
-	buttonCancel   = report.Action{Label: "Cancel", Description: "Cancel this stage job", Identifier: "cancel"}
-	buttonDrop     = report.Action{Label: "Cancel", Description: "Drop this waiting revision", Identifier: "cancel"}
-	buttonRetry    = report.Action{Label: "Retry", Description: "Run all steps again", Identifier: "retry"}
-	buttonRollback = report.Action{Label: "Roll back", Description: "Back to the previous good one", Identifier: "rollback"}
-	buttonPromote  = report.Action{Label: "Promote", Description: "Deploy this revision to this stage", Identifier: "promote"}
-	buttonUnblock  = report.Action{Label: "Unblock", Description: "Let promotion into this stage resume", Identifier: "unblock"}
+	buttonCancel   = report.Button{Label: "Cancel", Description: "Cancel this stage job", Identifier: "cancel"}
+	buttonDrop     = report.Button{Label: "Cancel", Description: "Drop this waiting revision", Identifier: "cancel"}
+	buttonRetry    = report.Button{Label: "Retry", Description: "Run all steps again", Identifier: "retry"}
+	buttonRollback = report.Button{Label: "Roll back", Description: "Back to the previous good one", Identifier: "rollback"}
+	buttonPromote  = report.Button{Label: "Promote", Description: "Deploy this revision to this stage", Identifier: "promote"}
+	buttonUnblock  = report.Button{Label: "Unblock", Description: "Let promotion into this stage resume", Identifier: "unblock"}
 )
 
 // Why a waiting revision does not start (Job.Hold).
@@ -183,11 +183,11 @@ func summaryOf(j *Job, steps []stepResult, extra string) string {
 }
 
 // queuedCheckRun is a job's check run while it is queued or waits.
-func queuedCheckRun(j *Job, buttons []report.Action) report.CheckRun {
+func queuedCheckRun(j *Job, buttons []report.Button) report.CheckRun {
 	return report.CheckRun{
 		Name: "railyard/" + j.Stage, HeadSHA: j.SHA, Status: "queued",
 		Title: titleOf(j, "queued"), Summary: summaryOf(j, nil, j.Hold),
-		ExternalID: j.Stage + ":" + j.ID, Actions: buttons,
+		ExternalID: j.Stage + ":" + j.ID, Buttons: buttons,
 	}
 }
 
@@ -196,11 +196,11 @@ func runningCheckRun(j *Job, extra string) report.CheckRun {
 		Name: "railyard/" + j.Stage, HeadSHA: j.SHA, Status: "in_progress",
 		Title: titleOf(j, "in_progress"), Summary: summaryOf(j, nil, extra),
 		ExternalID: j.Stage + ":" + j.ID, StartedAt: j.Started,
-		Actions: []report.Action{buttonCancel},
+		Buttons: []report.Button{buttonCancel},
 	}
 }
 
-func endedCheckRun(j *Job, o outcome, buttons []report.Action) report.CheckRun {
+func endedCheckRun(j *Job, o outcome, buttons []report.Button) report.CheckRun {
 	title := o.title
 	if title == "" {
 		title = titleOf(j, o.conclusion)
@@ -208,7 +208,7 @@ func endedCheckRun(j *Job, o outcome, buttons []report.Action) report.CheckRun {
 	return report.CheckRun{
 		Name: "railyard/" + j.Stage, HeadSHA: j.SHA, Status: "completed", Conclusion: o.conclusion,
 		Title: title, Summary: summaryOf(j, o.steps, o.summary), Text: o.log,
-		ExternalID: j.Stage + ":" + j.ID, Actions: buttons,
+		ExternalID: j.Stage + ":" + j.ID, Buttons: buttons,
 	}
 }
 

@@ -46,7 +46,7 @@ func showWrites(ws []report.Write) string {
 			fmt.Fprintf(&b, "== check run %s: %s on %.7s, %s %s\n", w.Key, c.Name, c.HeadSHA, c.Status, c.Conclusion)
 			fmt.Fprintf(&b, "title: %s\n", c.Title)
 			var buttons []string
-			for _, a := range c.Actions {
+			for _, a := range c.Buttons {
 				buttons = append(buttons, fmt.Sprintf("[%s: %s (%s)]", a.Label, a.Description, a.Identifier))
 			}
 			fmt.Fprintf(&b, "buttons: %s\n", strings.Join(buttons, " "))

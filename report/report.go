@@ -53,8 +53,9 @@ type Options struct {
 // points budget.
 const writePoints = 5
 
-// Action is a check run button. GitHub allows 20, 40 and 20 characters.
-type Action struct {
+// Button is a check run button (GitHub's requested actions, not GitHub
+// Actions). GitHub allows 20, 40 and 20 characters.
+type Button struct {
 	Label, Description, Identifier string
 }
 
@@ -70,9 +71,9 @@ type CheckRun struct {
 	// Railyard finds a check run whose creation's answer was lost by it,
 	// so it must differ between check runs of one name on one commit.
 	ExternalID string
-	// Actions replaces the buttons; nil keeps them, an empty non-nil slice
-	// clears them.
-	Actions                []Action
+	// Buttons replaces the buttons; nil keeps them, an empty non-nil slice
+	// clears them. Its JSON name is that of operations already queued.
+	Buttons                []Button `json:"Actions"`
 	StartedAt, CompletedAt time.Time
 }
 
