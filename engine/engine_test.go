@@ -700,3 +700,64 @@ func TestAbortedAttemptsReportNothing(t *testing.T) {
 		t.Errorf("%d writes to GitHub, want 3 (check run, deployment, its status): %+v", got, w.rep.writes())
 	}
 }
+
+// TestEveryOperationFromEveryState runs each operation with its stage in
+// each state, with the rest of the pipeline settled: an operation is
+// allowed exactly in the states docs/reference.md#operations lists, and
+// anywhere else refused with no change and no effect.
+func TestEveryOperationFromEveryState(t *testing.T) {
+	notActive := []State{Idle, Cancelled, Failed, Succeeded, RolledBack, RolledForward}
+	ops := []struct {
+		name    string
+		stage   string
+		setup   func(p *Pipeline)
+		do      opFunc
+		allowed []State
+	}{
+		{"push", "build", nil, deploy(shaC, 3), allStates},
+		{"deploy", "build", nil, deployByHand(shaC), allStates},
+		{"promote", "prod", nil, promote("prod", shaB), allStates},
+		{"cancel", "prod", nil, cancel("prod"), []State{Queued, InProgress, RollingBack, RollingForward}},
+		{"retry", "prod", nil, retry("prod"), []State{Cancelled, Failed}},
+		{"rollback", "prod", nil, rollback("prod", shaA), allStates},
+		{"rollforward", "prod", nil, rollforward("prod", shaB), allStates},
+		{"unblock", "prod", func(p *Pipeline) { p.Stage("prod").block("rollback by @bob") }, unblock("prod"), allStates},
+		{"stop", "prod", nil, stop, allStates},
+		{"resume", "prod", stopped, resume, allStates},
+		{"patch", "prod", nil, patch("prod", shaC), allStates},
+		{"release", "prod", patched, release, allStates},
+		{"redeploy", "prod", nil, redeploy("prod"), notActive},
+		{"restart", "staging", nil, restart("staging"), notActive},
+		{"shutdown", "prod", nil, shutdown("prod"), notActive},
+	}
+	for _, op := range ops {
+		for _, st := range allStates {
+			t.Run(op.name+"/"+string(st), func(t *testing.T) {
+				p := settled()
+				in(op.stage, st, shaB)(p)
+				if op.setup != nil {
+					op.setup(p)
+				}
+				before := stateOf(t, p)
+				fx, err := op.do(p, request(t), at)
+				if !slices.Contains(op.allowed, st) {
+					if !IsRefusal(err) || stateOf(t, p) != before || !reflect.DeepEqual(fx, Effects{}) {
+						t.Errorf("got %v with effects %+v, want a refusal that changes nothing", err, fx)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if len(fx.Audit) != 1 || fx.Reply.Message == "" {
+					t.Errorf("audit %+v, reply %q; want one entry and a reply", fx.Audit, fx.Reply.Message)
+				}
+				for _, s := range p.Stages {
+					if !slices.Contains(allStates, s.State) {
+						t.Errorf("%s is in no state of the table: %q", s.Name, s.State)
+					}
+				}
+			})
+		}
+	}
+}
