@@ -71,9 +71,9 @@ func (r *Refusal) Error() string {
 	case r.Op == "":
 		return r.Why
 	case r.Stage == "":
-		return fmt.Sprintf("cannot %s: %s", r.Op, r.Why)
+		return fmt.Sprintf(refusedOp, r.Op, r.Why)
 	}
-	return fmt.Sprintf("cannot %s %s: %s", r.Op, r.Stage, r.Why)
+	return fmt.Sprintf(refusedOpOnStage, r.Op, r.Stage, r.Why)
 }
 
 // IsRefusal reports whether err is a Refusal.
@@ -578,7 +578,7 @@ func branchName(p *Pipeline) string {
 	if p.Branch != "" {
 		return p.Branch
 	}
-	return "the default branch"
+	return defaultBranchName
 }
 
 // errStale: the job a run asks about is no longer its stage's job.
@@ -663,9 +663,9 @@ func (c *change) finish(j *Job, res runResult) string {
 	p := c.p
 	s := p.Stage(j.Stage)
 	if s == nil || s.Job == nil || s.Job.ID != j.ID {
-		next := "another job"
+		next := anotherJob
 		if s != nil && s.Job != nil {
-			next = fmt.Sprintf("%s of %s to %s", s.Job.Operation, s.Name, short(s.Job.SHA))
+			next = fmt.Sprintf(jobNamed, s.Job.Operation, s.Name, short(s.Job.SHA))
 		}
 		// A stage still there has a new job: preempt reported this end.
 		c.reportEnd(j, outcome{conclusion: "cancelled", steps: res.steps, log: res.log,

@@ -38,6 +38,9 @@ const (
 
 // Reasons of refusals; Refusal.Error prefixes them with the operation.
 const (
+	refusedOp          = "cannot %s: %s"
+	refusedOpOnStage   = "cannot %s %s: %s"
+	defaultBranchName  = "the default branch"
 	whyNoStage         = "there is no stage %q; the stages are %s"
 	whyNoStep          = "%s has no step %q"
 	whyFirstStage      = "it is the first stage; pushes to %s deploy it"
@@ -83,6 +86,8 @@ const (
 	msgDroppedEarly      = "Dropped before it started."
 	msgSuperseded        = "Superseded by %s of %s to %s."
 	msgCancelledBy       = "Cancelled: superseded by %s."
+	jobNamed             = "%s of %s to %s"
+	anotherJob           = "another job"
 	msgSupersededWaiting = "%s of %s to %s was superseded by %s before it started."
 	msgTakeover          = "The process running this job stopped; another one took it over and runs it again from the first step."
 	msgWaitGitHub        = "Waiting for GitHub: %s; trying again."
