@@ -92,21 +92,27 @@ func refuse(op Operation, stage, format string, args ...any) error {
 
 // CheckTarget refuses an operation on a stage the pipeline file does not
 // have, or skipping a step the stage does not have. The handlers ask it
-// before anything else (permission, gate), and every operation again.
+// before anything else (permission, gate), and every operation on a stage
+// again. A command that names no stage has nothing to check.
 func CheckTarget(file *config.Pipeline, op Operation, stage string, skip []string) error {
 	if stage == "" {
 		return nil
 	}
+	_, err := target(file, op, stage, skip)
+	return err
+}
+
+func target(file *config.Pipeline, op Operation, stage string, skip []string) (*config.Stage, error) {
 	fs, ok := file.Stage(stage)
 	if !ok {
-		return refuse(op, stage, whyNoStage, stage, stageNames(file))
+		return nil, refuse(op, stage, whyNoStage, stage, stageNames(file))
 	}
 	for _, name := range skip {
 		if _, ok := fs.Step(name); !ok {
-			return refuse(op, stage, whyNoStep, stage, name)
+			return nil, refuse(op, stage, whyNoStep, stage, name)
 		}
 	}
-	return nil
+	return fs, nil
 }
 
 // CheckRunKey is the report key of a job's check run.
@@ -175,10 +181,10 @@ func (c *change) bind(req Request) {
 // stageOf binds p and returns the stage an operation acts on.
 func (c *change) stageOf(req Request, op Operation, name string, skip []string) (*StageState, *config.Stage, error) {
 	c.bind(req)
-	if err := CheckTarget(req.File, op, name, skip); err != nil {
+	fs, err := target(req.File, op, name, skip)
+	if err != nil {
 		return nil, nil, err
 	}
-	fs, _ := req.File.Stage(name)
 	return c.p.Stage(name), fs, nil
 }
 

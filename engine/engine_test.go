@@ -761,3 +761,13 @@ func TestEveryOperationFromEveryState(t *testing.T) {
 		}
 	}
 }
+
+// TestNoStageNamed: an operation on a stage given as "" is refused, as
+// any stage the file does not have.
+func TestNoStageNamed(t *testing.T) {
+	for name, do := range map[string]opFunc{"retry": retry(""), "cancel": cancel(""), "promote": promote("", ""), "redeploy": redeploy("")} {
+		if _, err := do(settled(), request(t), at); !IsRefusal(err) {
+			t.Errorf("%s of no stage: %v, want a refusal", name, err)
+		}
+	}
+}
