@@ -16,7 +16,7 @@ import (
 	"github.com/redis/go-redis/v9"
 )
 
-var cancelButton = []Action{{Label: "Cancel", Description: "Cancel this job", Identifier: "cancel"}}
+var cancelButton = []Button{{Label: "Cancel", Description: "Cancel this job", Identifier: "cancel"}}
 
 // checkRun returns the repository's only check run, or a zero one.
 func (e *env) checkRun(t *testing.T) githubtest.CheckRun {
@@ -39,9 +39,9 @@ func TestCheckRunIsCreatedThenUpdated(t *testing.T) {
 	}{
 		{CheckRun{Name: "railyard/build", Status: "queued", Title: "Queued", Summary: "Waiting for a worker"},
 			func(c githubtest.CheckRun) bool { return c.Status == "queued" }},
-		{CheckRun{Status: "in_progress", Title: "Deploying", Summary: "step compile", Actions: cancelButton},
+		{CheckRun{Status: "in_progress", Title: "Deploying", Summary: "step compile", Buttons: cancelButton},
 			func(c githubtest.CheckRun) bool { return len(c.Actions) == 1 }},
-		{CheckRun{Status: "completed", Conclusion: "success", Title: "Deployed", Actions: []Action{}},
+		{CheckRun{Status: "completed", Conclusion: "success", Title: "Deployed", Buttons: []Button{}},
 			func(c githubtest.CheckRun) bool { return c.Status == "completed" }},
 	}
 	tests := []struct {

@@ -212,11 +212,11 @@ func (h *harness) pipeline() *engine.Pipeline {
 	return p
 }
 
-func (h *harness) stage(name string) *engine.Stage {
+func (h *harness) stage(name string) *engine.StageState {
 	if s := h.pipeline().Stage(name); s != nil {
 		return s
 	}
-	return &engine.Stage{Name: name}
+	return &engine.StageState{Name: name}
 }
 
 // awaitStage waits until a stage is in state with its job at sha.

@@ -84,7 +84,7 @@ func stored(p engine.Pipeline) []byte {
 func idle() *fakeSource {
 	return &fakeSource{state: stored(engine.Pipeline{
 		Repo: "octo/app", InstallationID: 7, Branch: "main",
-		Stages: []*engine.Stage{{Name: "build", State: engine.Idle}, {Name: "prod", State: engine.Idle}},
+		Stages: []*engine.StageState{{Name: "build", State: engine.Idle}, {Name: "prod", State: engine.Idle}},
 	})}
 }
 
@@ -93,7 +93,7 @@ func running() *fakeSource {
 	return &fakeSource{
 		state: stored(engine.Pipeline{
 			Repo: "octo/app", InstallationID: 7, Branch: "main",
-			Stages: []*engine.Stage{
+			Stages: []*engine.StageState{
 				{Name: "build", State: engine.Succeeded, Current: r2, Good: []string{r2, r1, r0},
 					Job: &engine.Job{ID: "b2", Stage: "build", SHA: r2, Operation: engine.OpDeploy, Actor: "carol"}},
 				{Name: "staging", State: engine.InProgress, Current: r0, Good: []string{r0},
@@ -122,9 +122,9 @@ func halted() *fakeSource {
 	return &fakeSource{
 		state: stored(engine.Pipeline{
 			Repo: "octo/app", InstallationID: 7, Branch: "main",
-			Stopped: &engine.Hold{Actor: "alice", Reason: scriptReason, At: t0},
-			Patch:   &engine.Hold{Actor: "bob", Reason: "hotfix for login", At: t0.Add(5 * time.Minute), Stage: "prod", SHA: r3},
-			Stages: []*engine.Stage{
+			Stopped: &engine.Mode{Actor: "alice", Reason: scriptReason, At: t0},
+			Patched: &engine.Mode{Actor: "bob", Reason: "hotfix for login", At: t0.Add(5 * time.Minute), Stage: "prod", SHA: r3},
+			Stages: []*engine.StageState{
 				{Name: "build", State: engine.Succeeded, Current: r2, Good: []string{r2, r1},
 					Job: &engine.Job{ID: "b2", Stage: "build", SHA: r2, Operation: engine.OpDeploy, Actor: "carol"}},
 				{Name: "staging", State: engine.RolledBack, Blocked: true, BlockedBy: "rollback by @carol", Current: r1, Good: []string{r1, r2},

@@ -125,7 +125,7 @@ func validName(s string) bool {
 // seen tells a stored pipeline from the empty one the engine returns for a
 // repository it has never seen.
 func seen(p *engine.Pipeline) bool {
-	return p != nil && (len(p.Stages) > 0 || p.Branch != "" || p.Stopped != nil || p.Patch != nil || p.InstallationID != 0)
+	return p != nil && (len(p.Stages) > 0 || p.Branch != "" || p.Stopped != nil || p.Patched != nil || p.InstallationID != 0)
 }
 
 // status is the JSON document of docs/reference.md#status-pages; the HTML
@@ -211,7 +211,7 @@ func (h *handler) status(ctx context.Context, repo string) (*status, error) {
 	if s := p.Stopped; s != nil {
 		st.Stopped = &stopped{Actor: s.Actor, Reason: s.Reason, At: s.At.UTC()}
 	}
-	if s := p.Patch; s != nil {
+	if s := p.Patched; s != nil {
 		st.Patch = &patch{Stage: s.Stage, SHA: s.SHA, Actor: s.Actor, Reason: s.Reason, At: s.At.UTC()}
 	}
 	for _, s := range p.Stages {
@@ -250,7 +250,7 @@ func (h *handler) delays(ctx context.Context, repo string, installationID int64)
 	return out
 }
 
-func (h *handler) stage(ctx context.Context, repo string, s *engine.Stage) stage {
+func (h *handler) stage(ctx context.Context, repo string, s *engine.StageState) stage {
 	out := stage{Name: s.Name, State: string(s.State), Blocked: s.Blocked, BlockedBy: s.BlockedBy, Current: s.Current}
 	if w := s.Waiting; w != nil {
 		out.Waiting = &waiting{SHA: w.SHA, Reason: w.Hold, Operation: string(w.Operation)}
