@@ -16,8 +16,15 @@ import (
 // time, past the senders' backoff.
 func (e *env) awaitRetried(t *testing.T, what string, cond func() bool) {
 	t.Helper()
+	e.awaitTicking(t, time.Second, what, cond)
+}
+
+// awaitTicking waits for cond while moving the test's clock by step at a
+// time.
+func (e *env) awaitTicking(t *testing.T, step time.Duration, what string, cond func() bool) {
+	t.Helper()
 	await(t, what, func() bool {
-		e.clock.Advance(time.Second)
+		e.clock.Advance(step)
 		return cond()
 	})
 }
