@@ -37,6 +37,17 @@ func (j job) status(t *testing.T, e *env, r *Reporter, state string) {
 	must(t, r.DeploymentStatus(t.Context(), e.repo, j.key, DeploymentStatus{State: state, LogURLCheckRun: j.key, Environment: j.env}))
 }
 
+// held queues j as queued, then sends with a hold of 3 s on the test's
+// clock, which stands still, until the deployment is created: the held
+// writes do not hold it.
+func (j job) held(t *testing.T, e *env) *Reporter {
+	r := e.reporter(Options{Senders: 1, ProvisionalHold: 3 * time.Second})
+	j.queued(t, e, r)
+	run(t, r)
+	await(t, "the deployment", func() bool { return len(e.fake.Deployments()) == 1 })
+	return r
+}
+
 // writes returns the writes GitHub received, as "operationId state",
 // in order: the check run's or deployment status's state, if any.
 func (e *env) writes(t *testing.T) []string {
@@ -74,11 +85,8 @@ func (e *env) deployment(t *testing.T, env string) githubtest.Deployment {
 // created meanwhile: a held write holds only its own object.
 func TestJobThatStartsAtOnceCostsFiveWrites(t *testing.T) {
 	eachBackend(t, func(t *testing.T, e *env) {
-		r := e.reporter(Options{Senders: 1, ProvisionalHold: 3 * time.Second})
 		j := job{"job", "staging"}
-		j.queued(t, e, r)
-		run(t, r)
-		await(t, "the deployment", func() bool { return len(e.fake.Deployments()) == 1 })
+		r := j.held(t, e)
 		looked(t, r)
 		if n := len(e.fake.CheckRuns()); n != 0 {
 			t.Fatalf("%d check runs created queued within the hold", n)
@@ -120,11 +128,8 @@ func TestJobThatStartsAtOnceCostsFiveWrites(t *testing.T) {
 // lock, a /stop) shows queued on GitHub once the hold is over.
 func TestHeldJobShowsQueued(t *testing.T) {
 	eachBackend(t, func(t *testing.T, e *env) {
-		r := e.reporter(Options{Senders: 1, ProvisionalHold: 3 * time.Second})
 		j := job{"job", "prod"}
-		j.queued(t, e, r)
-		run(t, r)
-		await(t, "the deployment", func() bool { return len(e.fake.Deployments()) == 1 })
+		r := j.held(t, e)
 		e.clock.Advance(2999 * time.Millisecond)
 		looked(t, r)
 		if n, d := len(e.fake.CheckRuns()), e.deployment(t, "prod"); n != 0 || len(d.Statuses) != 0 {
