@@ -150,7 +150,11 @@ func (r *Reporter) step(ctx context.Context, k repoKeys, token string, s *sessio
 		// Every write within reach is provisional and young. Look again
 		// soon rather than at until: a later write of the same object,
 		// queued meanwhile, replaces it and goes at once.
-		return minTime(until, r.opts.Now().Add(r.opts.Poll)), nil
+		next := r.opts.Now().Add(r.opts.Poll)
+		if !until.IsZero() {
+			next = minTime(until, next)
+		}
+		return next, nil
 	}
 	head := p.ops[0]
 	log := zerolog.Ctx(ctx).With().
@@ -401,9 +405,9 @@ func (t *taken) add(at int, prefix string) {
 }
 
 // unsent returns the operations of w to drop without a request:
-// unreadable ones (how many is unreadable), and deployment statuses that a
-// later status of the same deployment makes obsolete. A final status is
-// never dropped, nor is anything else.
+// unreadable ones (unreadable counts them), and deployment statuses not
+// final that a later status of the same deployment makes obsolete.
+// Nothing else is ever dropped unsent.
 func (w window) unsent() (t taken, unreadable int) {
 	for i, o := range w.ops {
 		switch {
@@ -500,7 +504,8 @@ func (r *Reporter) choose(ctx context.Context, k repoKeys, w window) (plan, time
 		}
 		switch o.Kind {
 		case kindCheckRun:
-			// A create that later writes in reach do not take past queued.
+			// A create still queued once the later writes in reach are
+			// merged into it.
 			if e := known[o.object()]; e.ID == 0 && e.Creator == o.ID && w.merged(w.run(i)).Status == "queued" && o.young(now, hold) {
 				holdBack(o)
 				continue
@@ -519,7 +524,7 @@ func (r *Reporter) choose(ctx context.Context, k repoKeys, w window) (plan, time
 		p, err := r.plan(ctx, k, w, i, known)
 		return p, time.Time{}, err
 	}
-	return plan{}, cmp.Or(until, now), nil
+	return plan{}, until, nil
 }
 
 // plan is one request to GitHub standing for one or more queued
