@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -72,6 +73,40 @@ func decodeOp(data string) (*op, error) {
 		return nil, err
 	}
 	return &o, nil
+}
+
+// object names what o writes to on GitHub, for keeping order within one
+// object: its check run, or its deployment (the create and its statuses);
+// "" for anything else, which a status outbox sends in its turn only.
+func (o *op) object() string {
+	switch o.Kind {
+	case kindCheckRun:
+		return checkRunField(o.Key)
+	case kindDeployment, kindStatus:
+		return deploymentField(o.Key)
+	}
+	return ""
+}
+
+// young reports whether o was queued less than hold before now. What
+// earlier versions queued carries no time and is old.
+func (o *op) young(now time.Time, hold time.Duration) bool {
+	return o.At != 0 && now.Sub(time.UnixMilli(o.At)) < hold
+}
+
+// provisional reports whether a deployment status only says that the job
+// waits: it is worth showing only if the job really waits (see
+// Options.ProvisionalHold), and a later status makes it obsolete.
+func (s *DeploymentStatus) provisional() bool { return s.State == "queued" }
+
+// final reports whether a deployment status ends the deployment; it is
+// never dropped. A state Railyard does not know counts as final.
+func (s *DeploymentStatus) final() bool {
+	switch s.State {
+	case "queued", "pending", "in_progress":
+		return false
+	}
+	return true
 }
 
 // entry is what Railyard knows of an object it creates on GitHub, in the

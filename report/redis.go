@@ -44,25 +44,35 @@ return 0`)
 if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) end
 return 0`)
 
-	// popScript removes the first n operations of the outbox once GitHub
-	// accepted them (or refused them for good), provided the lease is still
-	// ours and they are the operations we sent (ARGV[7..] are prefixes of
-	// their JSON). It also records a created object's entry, keeps or
-	// forgets a check run's output, and resets the backoff and the record
-	// of an attempt.
+	// popScript removes n operations of the outbox once GitHub accepted
+	// them (or refused them for good, or a later write made them
+	// obsolete), provided the lease is still ours and they are the
+	// operations we sent: ARGV[8..] pairs the position of each (0-based,
+	// increasing) with a prefix of its JSON. Enqueues only append, so
+	// positions hold while the lease does. It also records a created
+	// object's entry, keeps or forgets a check run's output, and, when
+	// ARGV[7] is "1", resets the backoff and the record of an attempt.
 	// KEYS: outbox, lease, object, attempts, output, tried, legacy ids.
 	// ARGV: token, n, entry ("" records none), entry TTL s, output field,
-	// output ("" forgets), prefixes….
+	// output ("" forgets), reset, then position and prefix of each.
 	popScript = redis.NewScript(`
 if redis.call("GET", KEYS[2]) ~= ARGV[1] then return 0 end
 local n = tonumber(ARGV[2])
-local items = redis.call("LRANGE", KEYS[1], 0, n - 1)
-if #items < n then return 0 end
+local last = tonumber(ARGV[6 + 2 * n])
+local items = redis.call("LRANGE", KEYS[1], 0, last)
 for i = 1, n do
-  local p = ARGV[6 + i]
-  if string.sub(items[i], 1, #p) ~= p then return 0 end
+  local item, p = items[tonumber(ARGV[6 + 2 * i]) + 1], ARGV[7 + 2 * i]
+  if item == nil or string.sub(item, 1, #p) ~= p then return 0 end
 end
-redis.call("LTRIM", KEYS[1], n, -1)
+if last == n - 1 then
+  redis.call("LTRIM", KEYS[1], n, -1) -- the head: the usual case
+else
+  -- From the middle: mark, then remove the marks, which all lie within
+  -- the first last+1 items, so LREM stops there.
+  local mark = "removed:" .. ARGV[1]
+  for i = 1, n do redis.call("LSET", KEYS[1], ARGV[6 + 2 * i], mark) end
+  redis.call("LREM", KEYS[1], n, mark)
+end
 if ARGV[3] ~= "" then redis.call("SET", KEYS[3], ARGV[3], "EX", ARGV[4]) end
 if ARGV[5] ~= "" then
   if ARGV[6] == "" then
@@ -72,7 +82,7 @@ if ARGV[5] ~= "" then
     redis.call("EXPIRE", KEYS[5], 604800) -- outputs of abandoned check runs go in a week
   end
 end
-redis.call("DEL", KEYS[4], KEYS[6])
+if ARGV[7] == "1" then redis.call("DEL", KEYS[4], KEYS[6]) end
 -- The hash earlier versions kept entries in for ever goes once its
 -- entries are as old as the newest could be.
 if redis.call("TTL", KEYS[7]) == -1 then redis.call("EXPIRE", KEYS[7], ARGV[4]) end
@@ -182,9 +192,17 @@ type record struct {
 	output      *output
 }
 
-// pop removes the operations sent, identified by their JSON prefixes, and
-// keeps rec.
-func (r *Reporter) pop(ctx context.Context, k repoKeys, token string, prefixes []string, rec record) error {
+// taken names operations of an outbox to remove: their positions
+// (increasing) and a prefix of their JSON.
+type taken struct {
+	at       []int
+	prefixes []string
+}
+
+// pop removes the operations t names and keeps rec. reset says they were
+// sent (or refused for good): the backoff and the record of an attempt
+// start anew. Obsolete or unreadable operations dropped unsent leave them.
+func (r *Reporter) pop(ctx context.Context, k repoKeys, token string, t taken, rec record, reset bool) error {
 	var value, out string
 	if rec.field != "" {
 		data, err := json.Marshal(rec.entry)
@@ -200,7 +218,14 @@ func (r *Reporter) pop(ctx context.Context, k repoKeys, token string, prefixes [
 		}
 		out = string(data)
 	}
-	args := append([]any{token, len(prefixes), value, int64(idTTL.Seconds()), rec.outputField, out}, anys(prefixes)...)
+	flag := "0"
+	if reset {
+		flag = "1"
+	}
+	args := []any{token, len(t.at), value, int64(idTTL.Seconds()), rec.outputField, out, flag}
+	for i, at := range t.at {
+		args = append(args, at, t.prefixes[i])
+	}
 	// GitHub has it now: record that even when the sender is being stopped.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
@@ -229,14 +254,6 @@ func (r *Reporter) output(ctx context.Context, k repoKeys, field string) (output
 		return o, fmt.Errorf("decode check run output: %w", err)
 	}
 	return o, nil
-}
-
-func anys(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, s := range ss {
-		out[i] = s
-	}
-	return out
 }
 
 // backoff counts a failed attempt and returns how many there were and

@@ -48,6 +48,13 @@ type Options struct {
 	PerMinute, PerHour, PointsPerMinute int
 	Poll                                time.Duration // how often idle senders look for work; default 200ms
 	Now                                 func() time.Time
+	// ProvisionalHold is how long a provisional write waits before it is
+	// sent: a check run created "queued", a "queued" deployment status.
+	// Most jobs start at once, and then a later state of the same object
+	// replaces it before it was worth a request. A job that waits longer
+	// shows "queued" after this delay. Default 3s; negative sends them at
+	// once.
+	ProvisionalHold time.Duration
 }
 
 // writePoints is what GitHub counts a REST write against its per-minute
@@ -98,7 +105,7 @@ type DeploymentStatus struct {
 type Stats struct {
 	Sent      int64 // requests GitHub accepted
 	Retries   int64 // requests retried later (rate limits, 5xx, network)
-	Coalesced int64 // check run updates merged into a later one
+	Coalesced int64 // writes merged into another or made obsolete by a later one, unsent
 	Dropped   int64 // operations GitHub refused for good, or with no object to update
 	// Adopted counts objects found on GitHub, made by a request whose
 	// answer was lost, instead of made a second time.
@@ -153,6 +160,7 @@ func New(rdb redis.UniversalClient, clients Clients, opts Options) *Reporter {
 	opts.PerMinute = cmp.Or(opts.PerMinute, 80)
 	opts.PerHour = cmp.Or(opts.PerHour, 500)
 	opts.PointsPerMinute = cmp.Or(opts.PointsPerMinute, 900)
+	opts.ProvisionalHold = cmp.Or(opts.ProvisionalHold, 3*time.Second)
 	if opts.Poll <= 0 {
 		opts.Poll = 200 * time.Millisecond
 	}

@@ -295,6 +295,44 @@ func (h *harness) deployments(env string) []githubtest.Deployment {
 	return out
 }
 
+// states lists a deployment's statuses, oldest first.
+func states(d githubtest.Deployment) []string {
+	var out []string
+	for _, st := range d.Statuses {
+		out = append(out, st.State)
+	}
+	return out
+}
+
+// lastState is the state of a deployment's newest status, "" if none.
+func lastState(d githubtest.Deployment) string {
+	if n := len(d.Statuses); n > 0 {
+		return d.Statuses[n-1].State
+	}
+	return ""
+}
+
+// shownInOrder reports whether got are statuses of want, in its order,
+// each at most once, ending with the last of want. Earlier ones may be
+// missing: a status a later one replaced before it was sent is dropped
+// (a queued one is held a few seconds for that, report.Options).
+func shownInOrder(got []string, want ...string) bool {
+	if len(got) == 0 || got[len(got)-1] != want[len(want)-1] {
+		return false
+	}
+	i := 0
+	for _, s := range got {
+		for i < len(want) && want[i] != s {
+			i++
+		}
+		if i == len(want) {
+			return false
+		}
+		i++
+	}
+	return true
+}
+
 func short(sha string) string { return sha[:7] }
 
 // markStep is a step that records "<stage>:<step>:<sha7>:<operation>".

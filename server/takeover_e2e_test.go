@@ -88,8 +88,7 @@ func TestKilledProcessJobIsTakenOver(t *testing.T) {
 		ds := h.deployments("build")
 		// Killing the child while it sends to GitHub would leave the
 		// outbox leased to a dead process for a minute; wait until it is idle.
-		return stepPID > 0 && len(ds) == 1 && len(ds[0].Statuses) == 2 && ds[0].Statuses[1].State == "in_progress" &&
-			outboxIdle(rdb)
+		return stepPID > 0 && len(ds) == 1 && lastState(ds[0]) == "in_progress" && outboxIdle(rdb)
 	})
 
 	bot.kill()
@@ -124,12 +123,10 @@ func TestKilledProcessJobIsTakenOver(t *testing.T) {
 		ds := h.deployments("build")
 		return len(ds) == 1 && len(ds[0].Statuses) > 0 && ds[0].Statuses[len(ds[0].Statuses)-1].State == "success"
 	})
-	var states []string
-	for _, st := range h.deployments("build")[0].Statuses {
-		states = append(states, st.State)
-	}
-	if got := strings.Join(states, ","); got != "queued,in_progress,in_progress,success" {
-		t.Errorf("build deployment statuses %s, want queued,in_progress,in_progress,success", got)
+	// The first in_progress was shown before the kill; the takeover's may
+	// be replaced by success before it is sent.
+	if got := states(h.deployments("build")[0]); !shownInOrder(got, "queued", "in_progress", "in_progress", "success") || !slices.Contains(got, "in_progress") {
+		t.Errorf("build deployment statuses %v, want in_progress, a second at most, then success", got)
 	}
 
 	// Nothing stays in_progress: not a stage, not a check run.
