@@ -35,13 +35,13 @@ func TestFleetSmoke(t *testing.T) {
 	if jobs := cfg.Repos * cfg.Stages; res.StageJobs != jobs || res.Failed != 0 {
 		t.Errorf("%d stage jobs final, %d not successful; want %d, 0", res.StageJobs, res.Failed, jobs)
 	}
-	// Each stage job shows one check run and one deployment, at least.
+	// Each stage job shows one check run and one deployment, never two.
 	for _, op := range []string{"checks/create", "repos/create-deployment"} {
-		if got := res.Pipeline.Writes[op]; got != res.StageJobs {
-			t.Errorf("%s: %d writes for %d stage jobs", op, got, res.StageJobs)
+		if got, most := res.JobWrites[op], res.MostWrites[op]; got != res.StageJobs || most != 1 {
+			t.Errorf("%s: %d writes for %d stage jobs, %d for one", op, got, res.StageJobs, most)
 		}
 	}
-	if got := res.Pipeline.Writes["repos/create-deployment-status"]; got < res.StageJobs {
+	if got := res.JobWrites["repos/create-deployment-status"]; got < res.StageJobs {
 		t.Errorf("%d deployment statuses for %d stage jobs", got, res.StageJobs)
 	}
 	if res.Pipeline.Writes["reactions/create-for-issue-comment"] != 0 || res.Pipeline.Writes["issues/create-comment"] != 0 {

@@ -118,16 +118,24 @@ func (r *Result) print(out io.Writer) error {
 		fmt.Fprintf(w, "NOT SUCCESSFUL\t%d stage jobs\n", r.Failed)
 	}
 	jobs := float64(max(r.StageJobs, 1))
-	fmt.Fprintf(w, "\nGitHub requests over %d final stage jobs\tcount\tper job\n", r.StageJobs)
-	routes := func(kind string, m map[string]int) {
-		for _, op := range slices.Sorted(maps.Keys(m)) {
-			fmt.Fprintf(w, "  %s %s\t%d\t%.2f\n", kind, op, m[op], float64(m[op])/jobs)
+	fmt.Fprintf(w, "\nwrites of the %d final stage jobs\tcount\tper job\tmost in one job\n", r.StageJobs)
+	total := 0
+	for _, op := range slices.Sorted(maps.Keys(r.JobWrites)) {
+		n := r.JobWrites[op]
+		total += n
+		fmt.Fprintf(w, "  %s\t%d\t%.2f\t%d\n", op, n, float64(n)/jobs, r.MostWrites[op])
+	}
+	fmt.Fprintf(w, "writes per stage job\t%d\t%.2f\n", total, float64(total)/jobs)
+	fmt.Fprintf(w, "\nevery request of the pipeline\tcount\n")
+	for _, kind := range []struct {
+		name string
+		m    map[string]int
+	}{{"write", r.Pipeline.Writes}, {"read", r.Pipeline.Reads}} {
+		for _, op := range slices.Sorted(maps.Keys(kind.m)) {
+			fmt.Fprintf(w, "  %s %s\t%d\n", kind.name, op, kind.m[op])
 		}
 	}
-	routes("write", r.Pipeline.Writes)
-	fmt.Fprintf(w, "writes\t%d\t%.2f\n", r.Pipeline.TotalWrites(), float64(r.Pipeline.TotalWrites())/jobs)
-	routes("read", r.Pipeline.Reads)
-	fmt.Fprintf(w, "reads\t%d\t%.2f\n", r.Pipeline.TotalReads(), float64(r.Pipeline.TotalReads())/jobs)
+	fmt.Fprintf(w, "writes, reads\t%d, %d\t(reads per final stage job %.2f)\n", r.Pipeline.TotalWrites(), r.Pipeline.TotalReads(), float64(r.Pipeline.TotalReads())/jobs)
 	fmt.Fprintf(w, "installation tokens\t%d\n", r.Tokens)
 	fmt.Fprintf(w, "commands' writes, reads\t%d, %d\n", r.Commands.TotalWrites(), r.Commands.TotalReads())
 	fmt.Fprintf(w, "\n/status → 👀\t%d of %d reacted\tp50 %v\tp99 %v\tmax %v\n", r.Reacted, r.CommandsSent,

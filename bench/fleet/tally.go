@@ -28,8 +28,12 @@ type Result struct {
 	// StageJobs is how many stage jobs were final: the denominator of the
 	// per-job figures.
 	StageJobs int `json:"stage_jobs"`
+	// JobWrites are the writes of the final stage jobs by operationId,
+	// MostWrites the most one of them made of each.
+	JobWrites  map[string]int `json:"job_writes"`
+	MostWrites map[string]int `json:"most_writes_of_one_job"`
 	// Requests to GitHub by operationId, split by who made them: the
-	// pipeline's jobs or the commands; token requests apart.
+	// pipeline's jobs (final or not) or the commands; token requests apart.
 	Pipeline Routes `json:"pipeline"`
 	Commands Routes `json:"commands"`
 	Tokens   int    `json:"token_requests"`
@@ -96,7 +100,7 @@ func (f *fleet) tally(start time.Time, reqs []githubtest.Request) *Result {
 		}
 	}
 
-	finalAt := f.finalTimes(reqs)
+	writes, finalAt := f.byJob(reqs)
 	lasts := make([][]time.Duration, len(f.stages))
 	var allFinal time.Duration
 	complete := true
@@ -116,6 +120,13 @@ func (f *fleet) tally(start time.Time, reqs []githubtest.Request) *Result {
 			if !ok {
 				complete = false // final on GitHub, but not through the requests this run saw
 				continue
+			}
+			for op, n := range writes[stageKey{r.FullName(), name}] {
+				if res.JobWrites == nil {
+					res.JobWrites, res.MostWrites = map[string]int{}, map[string]int{}
+				}
+				res.JobWrites[op] += n
+				res.MostWrites[op] = max(res.MostWrites[op], n)
 			}
 			at := when.Sub(start)
 			lasts[s] = append(lasts[s], at)
@@ -157,19 +168,67 @@ func (f *fleet) byCommand(q githubtest.Request) bool {
 
 type stageKey struct{ repo, stage string }
 
-// finalTimes returns when each stage's check run was completed and its
-// deployment got a final status, the later of the two, as the fake GitHub
-// received them.
-func (f *fleet) finalTimes(reqs []githubtest.Request) map[stageKey]time.Time {
-	checks, deploys := map[int64]stageKey{}, map[int64]stageKey{}
+// jobs knows the check runs and deployments of the fleet, to tell which
+// stage job a status write is for.
+type jobs struct {
+	checks, deploys map[int64]stageKey // by ID
+}
+
+func (f *fleet) jobs() jobs {
+	j := jobs{checks: map[int64]stageKey{}, deploys: map[int64]stageKey{}}
 	for _, r := range f.repos {
 		for _, cr := range r.CheckRuns() {
-			checks[cr.ID] = stageKey{r.FullName(), strings.TrimPrefix(cr.Name, "railyard/")}
+			j.checks[cr.ID] = stageKey{r.FullName(), strings.TrimPrefix(cr.Name, "railyard/")}
 		}
 		for _, d := range r.Deployments() {
-			deploys[d.ID] = stageKey{r.FullName(), d.Environment}
+			j.deploys[d.ID] = stageKey{r.FullName(), d.Environment}
 		}
 	}
+	return j
+}
+
+// statusWrite is a write for one stage job, and whether it made the
+// stage final on GitHub: a completed check run or a final deployment
+// status.
+type statusWrite struct {
+	job                 stageKey
+	checkDone, deplDone bool
+}
+
+// of reads which stage job a write is for; ok is false for other
+// requests.
+func (j jobs) of(q githubtest.Request) (w statusWrite, ok bool) {
+	parts := strings.Split(strings.Trim(q.Path, "/"), "/") // repos/{owner}/{repo}/…
+	if len(parts) < 4 || q.Method == http.MethodGet {
+		return w, false
+	}
+	repo := parts[1] + "/" + parts[2]
+	var body struct{ Name, Status, State, Environment string }
+	json.Unmarshal(q.Body, &body) // the fake GitHub checked it
+	switch q.OperationID {
+	case "checks/create":
+		w.job, ok = stageKey{repo, strings.TrimPrefix(body.Name, "railyard/")}, true
+		w.checkDone = body.Status == "completed"
+	case "checks/update":
+		id, _ := strconv.ParseInt(parts[len(parts)-1], 10, 64)
+		w.job, ok = j.checks[id]
+		w.checkDone = body.Status == "completed"
+	case "repos/create-deployment":
+		w.job, ok = stageKey{repo, body.Environment}, true
+	case "repos/create-deployment-status":
+		id, _ := strconv.ParseInt(parts[len(parts)-2], 10, 64)
+		w.job, ok = j.deploys[id]
+		w.deplDone = finalState[body.State]
+	}
+	return w, ok
+}
+
+// byJob sorts the status writes by stage job, and finds when each stage
+// became final on GitHub: the later of its check run's completion and its
+// deployment's final status, as the fake GitHub received them.
+func (f *fleet) byJob(reqs []githubtest.Request) (writes map[stageKey]map[string]int, finalAt map[stageKey]time.Time) {
+	j := f.jobs()
+	writes = map[stageKey]map[string]int{}
 	checkAt, deployAt := map[stageKey]time.Time{}, map[stageKey]time.Time{}
 	first := func(m map[stageKey]time.Time, k stageKey, at time.Time) {
 		if _, ok := m[k]; !ok {
@@ -177,36 +236,28 @@ func (f *fleet) finalTimes(reqs []githubtest.Request) map[stageKey]time.Time {
 		}
 	}
 	for _, q := range reqs {
-		parts := strings.Split(strings.Trim(q.Path, "/"), "/") // repos/{owner}/{repo}/…
-		if len(parts) < 4 {
+		w, ok := j.of(q)
+		if !ok {
 			continue
 		}
-		repo := parts[1] + "/" + parts[2]
-		var body struct{ Name, Status, State string }
-		switch q.OperationID {
-		case "checks/create":
-			if json.Unmarshal(q.Body, &body) == nil && body.Status == "completed" {
-				first(checkAt, stageKey{repo, strings.TrimPrefix(body.Name, "railyard/")}, q.At)
-			}
-		case "checks/update":
-			id, _ := strconv.ParseInt(parts[len(parts)-1], 10, 64)
-			if k, ok := checks[id]; ok && json.Unmarshal(q.Body, &body) == nil && body.Status == "completed" {
-				first(checkAt, k, q.At)
-			}
-		case "repos/create-deployment-status":
-			id, _ := strconv.ParseInt(parts[len(parts)-2], 10, 64)
-			if k, ok := deploys[id]; ok && json.Unmarshal(q.Body, &body) == nil && finalState[body.State] {
-				first(deployAt, k, q.At)
-			}
+		if writes[w.job] == nil {
+			writes[w.job] = map[string]int{}
+		}
+		writes[w.job][q.OperationID]++
+		if w.checkDone {
+			first(checkAt, w.job, q.At)
+		}
+		if w.deplDone {
+			first(deployAt, w.job, q.At)
 		}
 	}
-	out := map[stageKey]time.Time{}
+	finalAt = map[stageKey]time.Time{}
 	for k, c := range checkAt {
 		if d, ok := deployAt[k]; ok {
-			out[k] = maxTime(c, d)
+			finalAt[k] = maxTime(c, d)
 		}
 	}
-	return out
+	return writes, finalAt
 }
 
 // eyes returns when the fake GitHub first received an eyes reaction to
