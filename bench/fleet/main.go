@@ -28,6 +28,8 @@ import (
 	"slices"
 	"text/tabwriter"
 	"time"
+
+	"github.com/rs/zerolog"
 )
 
 func main() {
@@ -46,6 +48,8 @@ func main() {
 	asJSON := flag.Bool("json", false, "print the result as JSON")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the run (Railyard, fake GitHub and driver) to this file")
 	flag.Parse()
+	// Milliseconds in the bot's log, to follow one command or job.
+	zerolog.TimeFieldFormat = "2006-01-02T15:04:05.000Z07:00"
 
 	if err := run(cfg, *asJSON, *cpuProfile); err != nil {
 		fmt.Fprintln(os.Stderr, "fleet:", err)

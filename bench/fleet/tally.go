@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"math"
 	"net/http"
@@ -44,7 +45,16 @@ type Result struct {
 	EyesP50      time.Duration `json:"eyes_p50_ns"`
 	EyesP99      time.Duration `json:"eyes_p99_ns"`
 	EyesMax      time.Duration `json:"eyes_max_ns"`
-	Refused      []string      `json:"refused,omitempty"` // webhooks not answered 202
+	// Eyes is each command's latency by when its 202 came, from the
+	// start, so that a slow one can be placed in the burst.
+	Eyes    []Eye    `json:"eyes"`
+	Refused []string `json:"refused,omitempty"` // webhooks not answered 202
+}
+
+// Eye is one command's 👀.
+type Eye struct {
+	Accepted time.Duration `json:"accepted_ns"` // from the start
+	Latency  time.Duration `json:"latency_ns"`  // zero: no 👀 came
 }
 
 // StageResult is one stage across the fleet.
@@ -147,10 +157,14 @@ func (f *fleet) tally(start time.Time, reqs []githubtest.Request) *Result {
 	seen := eyes(reqs)
 	var lat []time.Duration
 	for id, accepted := range f.commands {
+		eye := Eye{Accepted: accepted.Sub(start)}
 		if at, ok := seen[id]; ok {
-			lat = append(lat, at.Sub(accepted))
+			eye.Latency = at.Sub(accepted)
+			lat = append(lat, eye.Latency)
 		}
+		res.Eyes = append(res.Eyes, eye)
 	}
+	slices.SortFunc(res.Eyes, func(a, b Eye) int { return cmp.Compare(a.Accepted, b.Accepted) })
 	res.Reacted = len(lat)
 	res.EyesP50, res.EyesP99, res.EyesMax = quantile(lat, 0.5), quantile(lat, 0.99), quantile(lat, 1)
 	return res
