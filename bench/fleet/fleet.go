@@ -36,6 +36,7 @@ type Config struct {
 	PointsPerMinute, ContentPerMinute, ContentPerHour int
 	Deadline                                          time.Duration // then report what was reached
 	CommandEvery                                      time.Duration // a /status comment this often; 0 sends none
+	Grace                                             time.Duration // then wait at most this long for the last 👀s
 	Isolation                                         bool          // confine steps (RAILYARD_STEP_ISOLATION=on)
 	LogPath                                           string        // the bot's log (Info, JSON); "" a temporary file
 }
@@ -246,12 +247,14 @@ func (f *fleet) dropKeys(srv *server.Server) {
 func (f *fleet) burst() *Result {
 	ready := make(chan struct{})
 	var pushed sync.WaitGroup
-	var lastAccepted atomic.Int64
+	var lastAccepted time.Time
 	for i := range f.repos {
 		pushed.Go(func() {
 			<-ready
-			f.deliver("push", f.pushes[i])
-			lastAccepted.Store(max(lastAccepted.Load(), time.Now().UnixNano()))
+			at := f.deliver("push", f.pushes[i])
+			f.mu.Lock()
+			lastAccepted = maxTime(lastAccepted, at)
+			f.mu.Unlock()
 		})
 	}
 	cpu0 := cpuTime()
@@ -271,10 +274,10 @@ func (f *fleet) burst() *Result {
 	stopCommands()
 	<-commandsDone
 	// The 👀 of the last commands may still be on the way.
-	f.awaitReactions(min(10*time.Second, time.Until(deadline.Add(10*time.Second))))
+	f.awaitReactions(f.cfg.Grace)
 
 	res := f.tally(start, f.gh.Requests())
-	res.Pushed = time.Duration(lastAccepted.Load() - start.UnixNano())
+	res.Pushed = lastAccepted.Sub(start)
 	res.Elapsed = end.Sub(start)
 	res.CPU = cpu
 	f.mu.Lock()

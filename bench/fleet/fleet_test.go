@@ -9,11 +9,12 @@ import (
 // TestFleetSmoke runs the benchmark small, so that CI keeps it working:
 // every stage of every repository becomes final on the fake GitHub, each
 // stage job's writes are counted by route, and every command gets its 👀.
+// It takes a few seconds; the deadlines are for -race on a busy machine.
 func TestFleetSmoke(t *testing.T) {
 	// The content budget is off: ten commands a second would exhaust
 	// GitHub's 80 comments and reactions a minute within seconds.
 	cfg := Config{
-		Repos: 3, Stages: 2, Workers: 4, Deadline: 15 * time.Second, CommandEvery: 100 * time.Millisecond,
+		Repos: 3, Stages: 2, Workers: 4, Deadline: time.Minute, CommandEvery: 200 * time.Millisecond, Grace: time.Minute,
 		PointsPerMinute: Default, ContentPerMinute: 0, ContentPerHour: 0,
 	}
 	res, err := Run(t, cfg)
@@ -30,8 +31,8 @@ func TestFleetSmoke(t *testing.T) {
 		t.Errorf("not every stage became final within %v", cfg.Deadline)
 	}
 	for _, s := range res.Stages {
-		if s.Final != cfg.Repos || s.Last <= 0 || s.Last > res.Elapsed {
-			t.Errorf("stage %s: final in %d of %d repositories, the last after %v (run %v)", s.Name, s.Final, cfg.Repos, s.Last, res.Elapsed)
+		if s.Final != cfg.Repos || s.P50 <= 0 || s.Last < s.P50 {
+			t.Errorf("stage %s: final in %d of %d repositories, half after %v, the last after %v", s.Name, s.Final, cfg.Repos, s.P50, s.Last)
 		}
 	}
 	if jobs := cfg.Repos * cfg.Stages; res.StageJobs != jobs || res.Failed != 0 {

@@ -43,6 +43,7 @@ func main() {
 	flag.IntVar(&cfg.ContentPerHour, "content-per-hour", Default, "comments and reactions per installation an hour; 0 is none, -1 Railyard's default")
 	flag.DurationVar(&cfg.Deadline, "deadline", 5*time.Minute, "report what was reached after this long")
 	flag.DurationVar(&cfg.CommandEvery, "command-every", 500*time.Millisecond, "post a /status comment this often during the burst; 0 posts none")
+	flag.DurationVar(&cfg.Grace, "grace", 10*time.Second, "after the run, wait at most this long for the 👀 of the last commands")
 	flag.BoolVar(&cfg.Isolation, "isolation", false, "confine steps as production does (needs root)")
 	flag.StringVar(&cfg.LogPath, "log", "", "keep the bot's log (Info, JSON) in this file")
 	asJSON := flag.Bool("json", false, "print the result as JSON")
