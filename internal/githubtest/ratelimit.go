@@ -7,14 +7,33 @@ import (
 )
 
 // rateLimit is what the fake counts of an installation's requests, to
-// answer GitHub's rate-limit headers: 5,000 requests an hour unless
-// LimitRate says otherwise, the window starting at its first request.
+// answer GitHub's rate-limit headers (GitHub's hourly limit unless
+// LimitRate says otherwise), the window starting at its first request.
 type rateLimit struct {
 	used  int
 	reset time.Time
 }
 
-const rateLimitPerHour = 5000
+// GitHub's primary rate limit for an installation: 5,000 requests an
+// hour, 50 more for each repository past 20, at most 12,500
+// (https://docs.github.com/en/rest/using-the-rest-api/rate-limits-for-the-rest-api).
+const (
+	rateLimitPerHour    = 5000
+	rateLimitPerRepo    = 50
+	rateLimitFreeRepos  = 20
+	rateLimitMaxPerHour = 12500
+)
+
+// installationLimit is inst's requests an hour. s.mu is held.
+func (s *Server) installationLimit(inst int64) int {
+	repos := 0
+	for _, r := range s.repos {
+		if r.installationID == inst {
+			repos++
+		}
+	}
+	return min(rateLimitPerHour+rateLimitPerRepo*max(repos-rateLimitFreeRepos, 0), rateLimitMaxPerHour)
+}
 
 // rateRule is the primary rate limit the fake enforces (LimitRate).
 type rateRule struct {
@@ -46,14 +65,20 @@ func (s *Server) RateLimited() int {
 	return s.rateRule.refused
 }
 
+// limitOf is inst's limit and its window: LimitRate's, or GitHub's hourly
+// one. s.mu is held.
+func (s *Server) limitOf(inst int64) (int, time.Duration) {
+	if s.rateRule != nil {
+		return s.rateRule.requests, s.rateRule.window
+	}
+	return s.installationLimit(inst), time.Hour
+}
+
 // countRequest counts one request of inst against its rate limit and sets
 // the X-RateLimit-* headers GitHub sends with every answer. It reports
 // whether the request is past an enforced limit. s.mu is held.
 func (s *Server) countRequest(w http.ResponseWriter, inst int64) (over bool) {
-	limit, window := rateLimitPerHour, time.Hour
-	if s.rateRule != nil {
-		limit, window = s.rateRule.requests, s.rateRule.window
-	}
+	limit, window := s.limitOf(inst)
 	now := time.Now()
 	rl, ok := s.rates[inst]
 	if !ok || !now.Before(rl.reset) {
@@ -81,10 +106,7 @@ func (s *Server) countRequest(w http.ResponseWriter, inst int64) (over bool) {
 func (s *Server) RateLimitRemaining(inst int64) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	limit := rateLimitPerHour
-	if s.rateRule != nil {
-		limit = s.rateRule.requests
-	}
+	limit, _ := s.limitOf(inst)
 	if rl, ok := s.rates[inst]; ok {
 		return max(limit-rl.used, 0)
 	}
