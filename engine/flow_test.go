@@ -322,14 +322,14 @@ func TestLateEndOfALostRunIsRefused(t *testing.T) {
 		t.Errorf("the second run's token %d is not above the first's %d", cur.Token, old.Token)
 	}
 	before := w.raw()
-	_, err = w.e.finish(w.ctx, ref, old, prod.Job, runResult{ok: true, file: w.file})
+	_, err = w.e.finish(w.ctx, w.ctx, ref, old, prod.Job, runResult{ok: true, file: w.file})
 	if !errors.Is(err, lease.ErrLost) {
 		t.Errorf("the late end = %v, want lease.ErrLost", err)
 	}
 	if w.raw() != before || w.rep.calls() != 0 {
 		t.Error("the late end changed the state or reported to GitHub")
 	}
-	if _, err := w.e.finish(w.ctx, ref, cur, prod.Job, runResult{ok: true, file: w.file}); err != nil {
+	if _, err := w.e.finish(w.ctx, w.ctx, ref, cur, prod.Job, runResult{ok: true, file: w.file}); err != nil {
 		t.Fatalf("the holder's end = %v", err)
 	}
 	if s := w.pipeline().Stage("prod"); s.State != Succeeded {
