@@ -453,16 +453,9 @@ stages:
       - name: compile
         run: echo "$RAILYARD_STAGE:compile:$(echo $RAILYARD_SHA | cut -c1-7):$RAILYARD_OPERATION" >> MARKS; test "$RAILYARD_OPERATION" != deploy || sleep 30
 `)
-	p := settled()
-	p.Stages = p.Stages[:1]
-	w.seed(p)
-	res, err := w.e.Deploy(w.ctx, w.req(), shaC, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jobs := w.claimAll()
+	res, job := w.deployC(1)
 	done := make(chan error, 1)
-	go func() { done <- w.e.RunJob(w.ctx, jobs[0].lease.Job) }()
+	go func() { done <- w.e.RunJob(w.ctx, job) }()
 	w.awaitSteps(1)
 	if _, err := w.e.Rollback(w.ctx, w.req(), Move{Stage: "build", SHA: shaA}); err != nil {
 		t.Fatal(err)

@@ -1,18 +1,18 @@
 package engine
 
 import (
-	"bytes"
 	"errors"
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/rs/zerolog"
 
+	"github.com/railyard/railyard/internal/logtest"
 	"github.com/railyard/railyard/lease"
+	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/runner"
 )
 
@@ -26,46 +26,18 @@ stages:
         run: echo "$RAILYARD_STAGE:compile:$(echo $RAILYARD_SHA | cut -c1-7):$RAILYARD_OPERATION" >> MARKS; while [ ! -f MARKS.go ]; do sleep 0.01; done
 `
 
-// logBuffer collects a run's logs for the test to look at.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) has(s string) bool {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.Contains(b.buf.String(), s)
-}
-
 const msgEndNotRecorded = "Could not record how the stage job ended"
 
 // stepEndsDuringOutage queues build's job for C and runs it; once the step
 // has started, Redis stops, then the step ends. It returns RunJob's answer
 // and the run's logs once RunJob has tried to record the end at least once.
-func stepEndsDuringOutage(t *testing.T, w *world) (<-chan error, *logBuffer, string) {
+func stepEndsDuringOutage(t *testing.T, w *world) (<-chan error, *logtest.Buffer, string) {
 	t.Helper()
-	p := settled()
-	p.Stages = p.Stages[:1]
-	w.seed(p)
-	res, err := w.e.Deploy(w.ctx, w.req(), shaC, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jobs := w.claimAll()
-	if len(jobs) != 1 {
-		t.Fatalf("%d jobs queued, want build's", len(jobs))
-	}
-	logs := &logBuffer{}
+	res, job := w.deployC(1)
+	logs := &logtest.Buffer{}
 	ctx := zerolog.New(logs).WithContext(w.ctx)
 	done := make(chan error, 1)
-	go func() { done <- w.e.RunJob(ctx, jobs[0].lease.Job) }()
+	go func() { done <- w.e.RunJob(ctx, job) }()
 	w.awaitSteps(1)
 
 	w.m.Close()
@@ -73,7 +45,7 @@ func stepEndsDuringOutage(t *testing.T, w *world) (<-chan error, *logBuffer, str
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for !logs.has(msgEndNotRecorded) {
+	for !strings.Contains(logs.String(), msgEndNotRecorded) {
 		select {
 		case err := <-done:
 			t.Fatalf("RunJob returned %v before it tried to record the end during the outage", err)
@@ -85,6 +57,24 @@ func stepEndsDuringOutage(t *testing.T, w *world) (<-chan error, *logBuffer, str
 		time.Sleep(5 * time.Millisecond)
 	}
 	return done, logs, jobOf(t, res)
+}
+
+// deployC seeds the settled pipeline cut to its first n stages, deploys
+// C, and takes build's job off the queue.
+func (w *world) deployC(n int) (Result, queue.Job) {
+	w.t.Helper()
+	p := settled()
+	p.Stages = p.Stages[:n]
+	w.seed(p)
+	res, err := w.e.Deploy(w.ctx, w.req(), shaC, 3)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	jobs := w.claimAll()
+	if len(jobs) != 1 {
+		w.t.Fatalf("%d jobs queued, want build's", len(jobs))
+	}
+	return res, jobs[0].lease.Job
 }
 
 func restartRedis(t *testing.T, w *world) {
