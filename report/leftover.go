@@ -10,7 +10,7 @@ import (
 )
 
 // leftovers are the outbox leases this process could not release because
-// Redis could not be reached. Each would keep its outbox from every
+// Redis could not be reached, or may have taken without hearing so. Each would keep its outbox from every
 // sender, this process's included, until it ran out (leaseTTL after its
 // last renewal), though it is known to be free: after a 10 s outage
 // GitHub got nothing for 50 s. The senders release them, and make their

@@ -113,6 +113,8 @@ func (r *Reporter) claim(ctx context.Context, c class) (repoKeys, string, error)
 		token := crand.Text()
 		ok, err := r.rdb.SetNX(ctx, k.lease, token, leaseTTL).Result()
 		if err != nil {
+			// Redis may have taken it and lost only the answer.
+			r.keepLeftover(k, token)
 			return repoKeys{}, "", fmt.Errorf("take outbox lease: %w", err)
 		}
 		if !ok {
