@@ -334,6 +334,14 @@ func TestFaultRedisDownBriefly(t *testing.T) {
 	})
 	fig.final = time.Since(back)
 	fig.extra = append(fig.extra, "github_writes_after="+firstWriteAfter(h, back).Round(time.Millisecond).String())
+	// The step's end was known and the stage lock still the run's: the run
+	// records it once Redis is back rather than have the step run again.
+	if n := reruns(h); n != 0 {
+		t.Errorf("%d stage runs again after the outage, want none: %v", n, h.marks())
+	}
+	if c := strings.Count(readFile(h, "compile"), "start"); c != 2 {
+		t.Errorf("build's compile step started %d times, want 2 (once per revision)", c)
+	}
 	f.report("redis-down-10s", fig, deployed{"build", first}, deployed{"build", second}, deployed{"staging", second})
 }
 
