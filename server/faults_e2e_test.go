@@ -508,9 +508,9 @@ func TestFaultGitHubDown(t *testing.T) {
 		t.Errorf("%d comments after /status, want its one reply: %+v", len(cs), cs)
 	}
 	// Build's check run should say it waits for GitHub once GitHub answers
-	// (every request after up succeeds). Known problem: after a long
-	// outage the outbox and the stage's job both wait out a backoff of up
-	// to 5 minutes; when the job's retry comes first, the stage no longer
+	// (every request after up succeeds). Known problem: the outbox waits
+	// out its backoff (up to a minute), the stage's job its own (up to 5
+	// minutes); when the job's retry comes first, the stage no longer
 	// waits by the time the outbox sends, and the note is merged into the
 	// later update, never shown.
 	const waiting = "Waiting for GitHub"
