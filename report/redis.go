@@ -2,7 +2,6 @@ package report
 
 import (
 	"context"
-	crand "crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,13 +12,15 @@ import (
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+
+	"github.com/railyard/railyard/lease"
 )
 
 const (
 	// leaseTTL bounds how long a dead process keeps a repository's outbox;
-	// a live one extends it before each request, which has a shorter
-	// timeout.
+	// a live one renews it every leaseRenew (see outboxLease).
 	leaseTTL       = time.Minute
+	leaseRenew     = 10 * time.Second
 	requestTimeout = 20 * time.Second
 	claimBatch     = 16
 	// idTTL is how long what Railyard knows of an object it made on GitHub
@@ -33,17 +34,16 @@ const (
 	triedTTL = 7 * 24 * time.Hour
 )
 
+// outboxTimings are the outbox lease's: a sender that cannot renew stops
+// sending (its request is cancelled) and may still record an answer it
+// got, for up to recordTimeout, before its lease can pass to another.
+var outboxTimings = lease.Options{TTL: leaseTTL, Renew: leaseRenew, Grace: recordTimeout, Margin: 5 * time.Second}
+
+// recordTimeout bounds writing down an answer GitHub gave, which goes on
+// after the sender was told to stop.
+const recordTimeout = 5 * time.Second
+
 var (
-	// releaseScript deletes the lease only if it is still ours.
-	releaseScript = redis.NewScript(`
-if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("DEL", KEYS[1]) end
-return 0`)
-
-	// extendScript renews the lease only if it is still ours.
-	extendScript = redis.NewScript(`
-if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) end
-return 0`)
-
 	// popScript removes the first n operations of the outbox once GitHub
 	// accepted them (or refused them for good), provided the lease is still
 	// ours and they are the operations we sent (ARGV[7..] are prefixes of
@@ -107,14 +107,56 @@ redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
 return 1`)
 )
 
-// errLeaseLost means another process took over the outbox.
-var errLeaseLost = errors.New("outbox lease lost")
+// errLeaseLost means another process took over the outbox, or this one
+// could not renew its lease in time.
+var errLeaseLost = fmt.Errorf("outbox: %w", lease.ErrLost)
 
 func ms(t time.Time) float64 { return float64(t.UnixMilli()) }
 
-// claim takes the lease of one due outbox of class c, or returns an empty
-// token when there is none.
-func (r *Reporter) claim(ctx context.Context, c class) (repoKeys, string, error) {
+// outboxLease is a sender's hold on one repository's outbox: a fenced
+// lease (package lease) whose renewals also keep the outbox out of other
+// senders' sight, so that they do not keep trying to take it. pop checks
+// it in the same script as its writes.
+type outboxLease struct {
+	*lease.Lease
+	r *Reporter
+	k repoKeys
+}
+
+// Renew renews the lease and hides the outbox for another leaseTTL; a
+// dead holder's outbox reappears when both run out.
+func (o *outboxLease) Renew(ctx context.Context) error {
+	if err := o.Lease.Renew(ctx); err != nil {
+		return err
+	}
+	return o.hide(ctx)
+}
+
+func (o *outboxLease) hide(ctx context.Context) error {
+	if err := o.r.rdb.ZAddXX(ctx, o.r.keys.readySet(o.k.class), redis.Z{Score: ms(o.r.opts.Now().Add(leaseTTL)), Member: o.k.member}).Err(); err != nil {
+		return fmt.Errorf("hide outbox: %w", err)
+	}
+	return nil
+}
+
+// keep renews the lease while the sender works; the context it returns
+// ends, with lease.ErrLost, when the lease is lost or could not be
+// renewed in time.
+func (o *outboxLease) keep(ctx context.Context) (context.Context, func()) {
+	return lease.Keep(ctx, o, outboxTimings, time.Now())
+}
+
+// held returns errLeaseLost once keep's context says the lease is lost.
+func held(ctx context.Context) error {
+	if errors.Is(context.Cause(ctx), lease.ErrLost) {
+		return errLeaseLost
+	}
+	return nil
+}
+
+// claim takes the lease of one due outbox of class c, or returns nil when
+// there is none.
+func (r *Reporter) claim(ctx context.Context, c class) (repoKeys, *outboxLease, error) {
 	defer r.looks.Add(1)
 	now := r.opts.Now()
 	ready := r.keys.readySet(c)
@@ -122,56 +164,42 @@ func (r *Reporter) claim(ctx context.Context, c class) (repoKeys, string, error)
 		Key: ready, ByScore: true, Start: "-inf", Stop: fmt.Sprint(now.UnixMilli()), Count: claimBatch,
 	}).Result()
 	if err != nil {
-		return repoKeys{}, "", fmt.Errorf("list due outboxes: %w", err)
+		return repoKeys{}, nil, fmt.Errorf("list due outboxes: %w", err)
 	}
 	// Random order, so that senders do not all queue up on the first one.
 	rand.Shuffle(len(due), func(i, j int) { due[i], due[j] = due[j], due[i] })
 	for _, m := range due {
 		k := keysOf(m, c)
-		token := crand.Text()
-		ok, err := r.rdb.SetNX(ctx, k.lease, token, leaseTTL).Result()
-		if err != nil {
-			return repoKeys{}, "", fmt.Errorf("take outbox lease: %w", err)
-		}
-		if !ok {
+		l, err := lease.Take(ctx, r.rdb, k.lease, outboxTimings)
+		if errors.Is(err, lease.ErrHeld) {
 			continue
 		}
+		if err != nil {
+			return repoKeys{}, nil, fmt.Errorf("take outbox lease: %w", err)
+		}
+		o := &outboxLease{Lease: l, r: r, k: k}
 		// The previous holder may have put the outbox off (rate limit)
 		// between our listing and our lease.
 		score, err := r.rdb.ZScore(ctx, ready, m).Result()
-		if err != nil || score > ms(r.opts.Now()) {
-			r.release(ctx, k, token)
-			if err != nil && !errors.Is(err, redis.Nil) {
-				return repoKeys{}, "", fmt.Errorf("read outbox schedule: %w", err)
+		if err == nil && score <= ms(r.opts.Now()) {
+			err = o.hide(ctx)
+			if err == nil {
+				return k, o, nil
 			}
-			continue
 		}
-		return k, token, nil
+		r.release(ctx, k, o)
+		if err != nil && !errors.Is(err, redis.Nil) {
+			return repoKeys{}, nil, fmt.Errorf("read outbox schedule: %w", err)
+		}
 	}
-	return repoKeys{}, "", nil
+	return repoKeys{}, nil, nil
 }
 
-// extend renews the lease and keeps the outbox out of other senders' sight
-// while we hold it; a dead holder's outbox reappears when both run out.
-func (r *Reporter) extend(ctx context.Context, k repoKeys, token string) error {
-	ok, err := extendScript.Run(ctx, r.rdb, []string{k.lease}, token, leaseTTL.Milliseconds()).Int()
-	if err != nil {
-		return fmt.Errorf("extend outbox lease: %w", err)
-	}
-	if ok == 0 {
-		return errLeaseLost
-	}
-	if err := r.rdb.ZAddXX(ctx, r.keys.readySet(k.class), redis.Z{Score: ms(r.opts.Now().Add(leaseTTL)), Member: k.member}).Err(); err != nil {
-		return fmt.Errorf("hide outbox: %w", err)
-	}
-	return nil
-}
-
-func (r *Reporter) release(ctx context.Context, k repoKeys, token string) {
+func (r *Reporter) release(ctx context.Context, k repoKeys, token *outboxLease) {
 	// Release even when the sender is being stopped.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := releaseScript.Run(ctx, r.rdb, []string{k.lease}, token).Err(); err != nil {
+	if err := token.Release(ctx); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not release an outbox lease; it runs out by itself.")
 	}
 }
@@ -212,7 +240,7 @@ type record struct {
 
 // pop removes the operations sent, identified by their JSON prefixes, and
 // keeps rec.
-func (r *Reporter) pop(ctx context.Context, k repoKeys, token string, prefixes []string, rec record) error {
+func (r *Reporter) pop(ctx context.Context, k repoKeys, token *outboxLease, prefixes []string, rec record) error {
 	var value, out string
 	if rec.field != "" {
 		data, err := json.Marshal(rec.entry)
@@ -228,9 +256,9 @@ func (r *Reporter) pop(ctx context.Context, k repoKeys, token string, prefixes [
 		}
 		out = string(data)
 	}
-	args := append([]any{token, len(prefixes), value, int64(idTTL.Seconds()), rec.outputField, out}, anys(prefixes)...)
+	args := append([]any{token.Value(), len(prefixes), value, int64(idTTL.Seconds()), rec.outputField, out}, anys(prefixes)...)
 	// GitHub has it now: record that even when the sender is being stopped.
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
 	keys := []string{k.outbox, k.lease, k.object(rec.field), k.attempts, k.output, k.tried, k.legacyIDs}
 	ok, err := popScript.Run(ctx, r.rdb, keys, args...).Int()
