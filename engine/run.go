@@ -125,7 +125,7 @@ func (e *Engine) RunJob(ctx context.Context, qj queue.Job) error {
 		res = runResult{cancelled: true}
 	} else {
 		log.Info().Str(LogKeySHA, j.SHA).Str("railyard_operation", string(j.Operation)).Msg("Running stage job.")
-		res = e.execute(runCtx, repoOf(p), j)
+		res = e.execute(runCtx, repoOf(p), j, held)
 	}
 	cancel(nil)
 	<-watched
@@ -271,8 +271,9 @@ func (e *Engine) waitForGitHub(ctx context.Context, ref jobRef, held *lease.Leas
 	return fmt.Errorf("%s: %w", res.waiting, res.waitErr)
 }
 
-// execute runs the steps (and the health check) of j.
-func (e *Engine) execute(ctx context.Context, repo Repo, j *Job) runResult {
+// execute runs the steps (and the health check) of j, whose run holds the
+// stage lock held.
+func (e *Engine) execute(ctx context.Context, repo Repo, j *Job, held *lease.Lease) runResult {
 	file, err := e.source.Pipeline(ctx, repo, j.ConfigSHA)
 	if transient.Is(err) {
 		return runResult{waiting: fmt.Sprintf("reading %s failed (%s)", config.PipelinePath, transient.Describe(err)), waitErr: err}
@@ -337,7 +338,7 @@ func (e *Engine) execute(ctx context.Context, repo Repo, j *Job) runResult {
 		}
 		var ok bool
 		if st.Workflow != "" {
-			ok = e.runWorkflow(ctx, repo, file.Branch, j, st, &res, &logs)
+			ok = e.runWorkflow(ctx, repo, file.Branch, j, st, held, &res, &logs)
 		} else {
 			r := runner.Run(ctx, runner.Command{
 				Script: st.Run, Dir: dir, Env: runner.Env(home, vars, st.Env),
@@ -365,8 +366,9 @@ func (e *Engine) execute(ctx context.Context, repo Repo, j *Job) runResult {
 }
 
 // runWorkflow runs a workflow: step as a GitHub Actions run of the
-// pipeline branch, which is told the revision through its sha input.
-func (e *Engine) runWorkflow(ctx context.Context, repo Repo, branch string, j *Job, st config.Step, res *runResult, logs *strings.Builder) bool {
+// pipeline branch, which is told the revision through its sha input. It
+// is dispatched only while the run holds the stage lock held.
+func (e *Engine) runWorkflow(ctx context.Context, repo Repo, branch string, j *Job, st config.Step, held *lease.Lease, res *runResult, logs *strings.Builder) bool {
 	if e.opts.Workflows == nil {
 		res.steps = append(res.steps, stepResult{Name: st.Name, Result: "failure: workflow steps are not available"})
 		fmt.Fprintf(logs, "### %s (failure)\n\nThis Railyard was built without GitHub Actions access.\n", st.Name)
@@ -376,7 +378,7 @@ func (e *Engine) runWorkflow(ctx context.Context, repo Repo, branch string, j *J
 	maps.Copy(inputs, st.Inputs)
 	r := e.opts.Workflows.Run(ctx, actions.Step{
 		Repo: repo, Key: j.ID + ":" + st.Name, Workflow: st.Workflow, Ref: branch,
-		Inputs: inputs, Timeout: st.Timeout,
+		Inputs: inputs, Timeout: st.Timeout, Lock: held,
 	})
 	word := workflowWord(r)
 	res.steps = append(res.steps, stepResult{Name: st.Name, Result: word, Duration: r.Duration, URL: r.URL})
