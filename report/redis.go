@@ -32,6 +32,9 @@ const (
 	idTTL = 30 * 24 * time.Hour
 	// triedTTL bounds the record of an attempt whose outbox was abandoned.
 	triedTTL = 7 * 24 * time.Hour
+	// outputTTL bounds the output kept of a check run that never completes
+	// (its stage's job was abandoned); a completed one's goes at once.
+	outputTTL = 7 * 24 * time.Hour
 )
 
 // outboxTimings are the outbox lease's: a sender that cannot renew stops
@@ -46,30 +49,30 @@ const recordTimeout = 5 * time.Second
 var (
 	// popScript removes the first n operations of the outbox once GitHub
 	// accepted them (or refused them for good), provided the lease is still
-	// ours and they are the operations we sent (ARGV[7..] are prefixes of
+	// ours and they are the operations we sent (ARGV[8..] are prefixes of
 	// their JSON). It also records a created object's entry, keeps or
 	// forgets a check run's output, and resets the backoff and the record
 	// of an attempt.
-	// KEYS: outbox, lease, object, attempts, output, tried, legacy ids.
-	// ARGV: token, n, entry ("" records none), entry TTL s, output field,
-	// output ("" forgets), prefixes….
+	// KEYS: outbox, lease, object, attempts, output, tried, legacy ids,
+	// legacy outputs. ARGV: lease value, n, entry ("" records none), entry
+	// TTL s, output field, output ("" forgets), output TTL s, prefixes….
 	popScript = redis.NewScript(`
 if redis.call("GET", KEYS[2]) ~= ARGV[1] then return 0 end
 local n = tonumber(ARGV[2])
 local items = redis.call("LRANGE", KEYS[1], 0, n - 1)
 if #items < n then return 0 end
 for i = 1, n do
-  local p = ARGV[6 + i]
+  local p = ARGV[7 + i]
   if string.sub(items[i], 1, #p) ~= p then return 0 end
 end
 redis.call("LTRIM", KEYS[1], n, -1)
 if ARGV[3] ~= "" then redis.call("SET", KEYS[3], ARGV[3], "EX", ARGV[4]) end
 if ARGV[5] ~= "" then
+  redis.call("HDEL", KEYS[8], ARGV[5])
   if ARGV[6] == "" then
-    redis.call("HDEL", KEYS[5], ARGV[5])
+    redis.call("DEL", KEYS[5])
   else
-    redis.call("HSET", KEYS[5], ARGV[5], ARGV[6])
-    redis.call("EXPIRE", KEYS[5], 604800) -- outputs of abandoned check runs go in a week
+    redis.call("SET", KEYS[5], ARGV[6], "EX", ARGV[7])
   end
 end
 redis.call("DEL", KEYS[4], KEYS[6])
@@ -256,11 +259,11 @@ func (r *Reporter) pop(ctx context.Context, k repoKeys, token *outboxLease, pref
 		}
 		out = string(data)
 	}
-	args := append([]any{token.Value(), len(prefixes), value, int64(idTTL.Seconds()), rec.outputField, out}, anys(prefixes)...)
+	args := append([]any{token.Value(), len(prefixes), value, int64(idTTL.Seconds()), rec.outputField, out, int64(outputTTL.Seconds())}, anys(prefixes)...)
 	// GitHub has it now: record that even when the sender is being stopped.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), recordTimeout)
 	defer cancel()
-	keys := []string{k.outbox, k.lease, k.object(rec.field), k.attempts, k.output, k.tried, k.legacyIDs}
+	keys := []string{k.outbox, k.lease, k.object(rec.field), k.attempts, k.output(rec.outputField), k.tried, k.legacyIDs, k.legacyOutput}
 	ok, err := popScript.Run(ctx, r.rdb, keys, args...).Int()
 	if err != nil {
 		return fmt.Errorf("remove sent operation: %w", err)
@@ -274,7 +277,19 @@ func (r *Reporter) pop(ctx context.Context, k repoKeys, token *outboxLease, pref
 // output returns the output GitHub shows for a check run, as far as known.
 func (r *Reporter) output(ctx context.Context, k repoKeys, field string) (output, error) {
 	var o output
-	data, err := r.rdb.HGet(ctx, k.output, field).Bytes()
+	var current, legacy *redis.StringCmd
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		current = p.Get(ctx, k.output(field))
+		legacy = p.HGet(ctx, k.legacyOutput, field)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return o, fmt.Errorf("read check run output: %w", err)
+	}
+	data, err := current.Bytes()
+	if errors.Is(err, redis.Nil) {
+		data, err = legacy.Bytes()
+	}
 	if errors.Is(err, redis.Nil) {
 		return o, nil
 	}
