@@ -94,7 +94,7 @@ func (p *Processors) Push(ctx context.Context, job queue.Job) error {
 	}
 	loaded, err := p.Source.Load(ctx, repo, configSHA)
 	if errors.Is(err, config.ErrNoPipeline) {
-		p.Redis.Set(ctx, branchKey(repo.FullName()), noPipeline, 0)
+		p.Redis.Set(ctx, branchKey(repo.FullName()), noPipeline, branchTTL)
 		log.Info().Msg("No pipeline file on the default branch; ignoring push.")
 		return nil
 	}
@@ -112,7 +112,7 @@ func (p *Processors) Push(ctx context.Context, job queue.Job) error {
 	if branch == "" {
 		branch = pj.DefaultBranch
 	}
-	p.Redis.Set(ctx, branchKey(repo.FullName()), branch, 0)
+	p.Redis.Set(ctx, branchKey(repo.FullName()), branch, branchTTL)
 	if pj.Branch != branch {
 		log.Info().Str("pipeline_branch", branch).Msg("Not the pipeline branch; ignoring push.")
 		return nil
