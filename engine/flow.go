@@ -10,6 +10,7 @@ import (
 
 	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/report"
+	"github.com/railyard/railyard/stagejob"
 )
 
 // jobRef is the payload of a stage job on the queue.
@@ -177,7 +178,7 @@ type outcome struct {
 	conclusion string // success, failure, cancelled, skipped
 	title      string // overrides the default title
 	summary    string // extra lines
-	steps      []stepResult
+	steps      []stagejob.Step
 	log        string
 	actions    []report.Action
 	// reported: the end was reported already (preempt); only the check run
@@ -311,7 +312,7 @@ func titleOf(j *Job, status string) string {
 	return fmt.Sprintf(v[2], sha, j.Stage) + " failed"
 }
 
-func summaryOf(j *Job, steps []stepResult, extra string) string {
+func summaryOf(j *Job, steps []stagejob.Step, extra string) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, "**Operation:** %s\n**Actor:** @%s\n", j.Operation, j.Actor)
 	if j.Reason != "" {

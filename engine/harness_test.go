@@ -66,7 +66,7 @@ const testRepo = "octo/app"
 
 // world is an engine on miniredis with fakes for GitHub.
 type world struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	m     *miniredis.Miniredis // its TTLs run only when told: FastForward
 	rdb   *redis.Client
@@ -82,7 +82,7 @@ func newWorld(t *testing.T) *world { return newWorldWith(t, testPipeline) }
 
 // newWorldWith is newWorld with another pipeline file; MARKS in it names
 // the file steps write to.
-func newWorldWith(t *testing.T, pipeline string) *world {
+func newWorldWith(t testing.TB, pipeline string) *world {
 	t.Helper()
 	m := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
@@ -344,7 +344,7 @@ func (s *fakeSource) Archive(context.Context, Repo, string) (io.ReadCloser, erro
 }
 
 // tarball is a revision shaped like GitHub's archives: one top folder.
-func tarball(t *testing.T) []byte {
+func tarball(t testing.TB) []byte {
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(gz)

@@ -5,23 +5,14 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"maps"
-	"os"
-	"path/filepath"
-	"slices"
-	"strings"
 	"time"
 
-	"github.com/railyard/railyard/actions"
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/gate"
 	"github.com/railyard/railyard/lease"
 	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/report"
-	"github.com/railyard/railyard/runner"
-	"github.com/railyard/railyard/secrets"
-	"github.com/railyard/railyard/transient"
+	"github.com/railyard/railyard/stagejob"
 )
 
 var (
@@ -29,14 +20,6 @@ var (
 	errCancelled  = errors.New("cancelled")
 	errSuperseded = errors.New("superseded")
 )
-
-// stepResult is one step's line in the check run summary.
-type stepResult struct {
-	Name     string
-	Result   string // success, failure, skipped (…), cancelled, timed out
-	Duration time.Duration
-	URL      string // a workflow step's run
-}
 
 // runResult is how the steps of a job went.
 type runResult struct {
@@ -46,7 +29,7 @@ type runResult struct {
 	problem   string // why the job could not run its steps
 	waiting   string // why the steps could not start yet, for a failure that can pass
 	waitErr   error  // that failure
-	steps     []stepResult
+	steps     []stagejob.Step
 	log       string
 	file      *config.Pipeline
 }
@@ -125,7 +108,7 @@ func (e *Engine) RunJob(ctx context.Context, qj queue.Job) error {
 		res = runResult{cancelled: true}
 	} else {
 		log.Info().Str(LogKeySHA, j.SHA).Str("railyard_operation", string(j.Operation)).Msg("Running stage job.")
-		res = e.execute(runCtx, repoOf(p), j, held)
+		res = e.runSteps(runCtx, repoOf(p), j, held)
 	}
 	cancel(nil)
 	<-watched
@@ -271,201 +254,18 @@ func (e *Engine) waitForGitHub(ctx context.Context, ref jobRef, held *lease.Leas
 	return fmt.Errorf("%s: %w", res.waiting, res.waitErr)
 }
 
-// execute runs the steps (and the health check) of j, whose run holds the
-// stage lock held.
-func (e *Engine) execute(ctx context.Context, repo Repo, j *Job, held *lease.Lease) runResult {
-	file, err := e.source.Pipeline(ctx, repo, j.ConfigSHA)
-	if transient.Is(err) {
-		return runResult{waiting: fmt.Sprintf("reading %s failed (%s)", config.PipelinePath, transient.Describe(err)), waitErr: err}
-	}
-	if err != nil {
-		return runResult{problem: fmt.Sprintf("Could not read %s at %s: %v", config.PipelinePath, short(j.ConfigSHA), err)}
-	}
-	fs, ok := file.Stage(j.Stage)
-	if !ok {
-		return runResult{problem: fmt.Sprintf("Stage %s is no longer in %s.", j.Stage, config.PipelinePath), file: file}
-	}
-	// Read for every job, so that a rotated secret takes effect at the next.
-	granted, err := secrets.Load(e.opts.SecretsDir, repo.Owner, repo.Name, j.Stage, fs.Secrets)
-	if err != nil {
-		zeroLog(ctx).Warn().Err(err).Msg("A secret of the stage is missing; not running its steps.")
-		return runResult{problem: fmt.Sprintf("Missing %s. No step ran.", err), file: file}
-	}
-	redact := secrets.Forms(slices.Concat(e.opts.Secrets, slices.Collect(maps.Values(granted)))...)
-	dir, release, err := e.work.Prepare(ctx, repo.FullName(), j.SHA, j.Cache == "skip", func(ctx context.Context) (io.ReadCloser, error) {
-		return e.source.Archive(ctx, repo, j.SHA)
+// runSteps runs the steps (and the health check) of j (package stagejob),
+// whose run holds the stage lock held.
+func (e *Engine) runSteps(ctx context.Context, repo Repo, j *Job, held *lease.Lease) runResult {
+	r := stagejob.New(e.source, e.work, stagejob.Options{
+		Grace: e.opts.Grace, Secrets: e.opts.Secrets, SecretsDir: e.opts.SecretsDir, Workflows: e.opts.Workflows,
+	}).Run(ctx, stagejob.Job{
+		Repo: repo, ID: j.ID, Stage: j.Stage, SHA: j.SHA, Previous: j.Previous, Operation: string(j.Operation),
+		Actor: j.Actor, Reason: j.Reason, ConfigSHA: j.ConfigSHA, Skip: j.Skip, Infra: j.Infra, FreshCache: j.Cache == "skip",
+		Lock: held,
 	})
-	if transient.Is(err) {
-		return runResult{waiting: fmt.Sprintf("downloading the revision failed (%s)", transient.Describe(err)), waitErr: err, file: file}
-	}
-	if err != nil {
-		return runResult{problem: fmt.Sprintf("Could not unpack %s: %v", short(j.SHA), err), file: file}
-	}
-	defer func() {
-		release()
-		if err := e.work.Prune(repo.FullName()); err != nil {
-			zeroLog(ctx).Warn().Err(err).Msg("Could not prune old revisions.")
-		}
-	}()
-	home := filepath.Join(filepath.Dir(dir), ".home")
-	_ = os.MkdirAll(home, 0o700)
-
-	vars := map[string]string{
-		"RAILYARD_STAGE": j.Stage, "RAILYARD_SHA": j.SHA, "RAILYARD_PREVIOUS_SHA": j.Previous,
-		"RAILYARD_OPERATION": string(j.Operation), "RAILYARD_CACHE": cacheMode(j.Cache),
-		"RAILYARD_ACTOR": j.Actor, "RAILYARD_REASON": j.Reason, "RAILYARD_REPOSITORY": repo.FullName(),
-	}
-	// Run steps, verify, restart and shutdown get them; workflow steps never
-	// do (they have GitHub's own secrets). The file cannot name these keys twice.
-	maps.Copy(vars, granted)
-	steps := fs.Steps
-	switch j.Operation {
-	case OpRestart:
-		steps = fs.Restart
-	case OpShutdown:
-		steps = fs.Shutdown
-	}
-	res := runResult{file: file}
-	var logs strings.Builder
-	for i, st := range steps {
-		if why := e.skipReason(j, st); why != "" {
-			res.steps = append(res.steps, stepResult{Name: st.Name, Result: "skipped (" + why + ")"})
-			continue
-		}
-		if ctx.Err() != nil {
-			res.steps = append(res.steps, stepResult{Name: st.Name, Result: "skipped (cancelled)"})
-			continue
-		}
-		var ok bool
-		if st.Workflow != "" {
-			ok = e.runWorkflow(ctx, repo, file.Branch, j, st, held, &res, &logs)
-		} else {
-			r := runner.Run(ctx, runner.Command{
-				Script: st.Run, Dir: dir, Env: runner.Env(home, vars, st.Env),
-				Timeout: st.Timeout, Grace: e.opts.Grace, Redact: redact,
-				Sandbox: e.work.Sandbox,
-			})
-			res.steps = append(res.steps, stepResult{Name: st.Name, Result: resultWord(r), Duration: r.Duration})
-			fmt.Fprintf(&logs, "### %s (%s)\n\n```\n%s\n```\n", st.Name, resultWord(r), r.Output)
-			ok = r.OK()
-		}
-		if !ok {
-			res.failed = st.Name
-			markRest(&res, steps[i+1:])
-			break
-		}
-	}
-	if res.failed == "" && ctx.Err() == nil && fs.Verify != nil && j.Operation != OpShutdown {
-		if !e.verify(ctx, fs.Verify, dir, home, vars, redact, &res, &logs) {
-			res.failed = "verify"
-		}
-	}
-	res.ok = res.failed == "" && ctx.Err() == nil
-	res.log = logs.String()
-	return res
-}
-
-// runWorkflow runs a workflow: step as a GitHub Actions run of the
-// pipeline branch, which is told the revision through its sha input. It
-// is dispatched only while the run holds the stage lock held.
-func (e *Engine) runWorkflow(ctx context.Context, repo Repo, branch string, j *Job, st config.Step, held *lease.Lease, res *runResult, logs *strings.Builder) bool {
-	if e.opts.Workflows == nil {
-		res.steps = append(res.steps, stepResult{Name: st.Name, Result: "failure: workflow steps are not available"})
-		fmt.Fprintf(logs, "### %s (failure)\n\nThis Railyard was built without GitHub Actions access.\n", st.Name)
-		return false
-	}
-	inputs := map[string]string{"stage": j.Stage, "sha": j.SHA, "operation": string(j.Operation)}
-	maps.Copy(inputs, st.Inputs)
-	r := e.opts.Workflows.Run(ctx, actions.Step{
-		Repo: repo, Key: j.ID + ":" + st.Name, Workflow: st.Workflow, Ref: branch,
-		Inputs: inputs, Timeout: st.Timeout, Lock: held,
-	})
-	word := workflowWord(r)
-	res.steps = append(res.steps, stepResult{Name: st.Name, Result: word, Duration: r.Duration, URL: r.URL})
-	fmt.Fprintf(logs, "### %s (%s)\n\n", st.Name, word)
-	if r.URL != "" {
-		fmt.Fprintf(logs, "Workflow run: %s\n", r.URL)
-	} else {
-		fmt.Fprintf(logs, "Workflow %s: no run.\n", st.Workflow)
-	}
-	return r.OK()
-}
-
-func workflowWord(r actions.Result) string {
-	return stepWord(r.OK(), r.Cancelled, r.TimedOut, r.Err, "failure (run "+strings.ReplaceAll(r.Conclusion, "_", " ")+")")
-}
-
-func markRest(res *runResult, rest []config.Step) {
-	for _, st := range rest {
-		res.steps = append(res.steps, stepResult{Name: st.Name, Result: "skipped (earlier step failed)"})
-	}
-}
-
-// verify runs the health check, up to 1+Retries times, Interval apart.
-func (e *Engine) verify(ctx context.Context, v *config.Verify, dir, home string, vars map[string]string, redact []string, res *runResult, logs *strings.Builder) bool {
-	for attempt := 1; attempt <= v.Retries+1; attempt++ {
-		if attempt > 1 {
-			select {
-			case <-ctx.Done():
-				return false
-			case <-time.After(v.Interval):
-			}
-		}
-		r := runner.Run(ctx, runner.Command{
-			Script: v.Run, Dir: dir, Env: runner.Env(home, vars, v.Env),
-			Timeout: v.Timeout, Grace: e.opts.Grace, Redact: redact,
-			Sandbox: e.work.Sandbox,
-		})
-		name := fmt.Sprintf("verify (attempt %d of %d)", attempt, v.Retries+1)
-		res.steps = append(res.steps, stepResult{Name: name, Result: resultWord(r), Duration: r.Duration})
-		fmt.Fprintf(logs, "### %s (%s)\n\n```\n%s\n```\n", name, resultWord(r), r.Output)
-		if r.OK() {
-			return true
-		}
-		if ctx.Err() != nil {
-			return false
-		}
-	}
-	return false
-}
-
-func (e *Engine) skipReason(j *Job, st config.Step) string {
-	if slices.Contains(j.Skip, st.Name) {
-		return "skip=" + st.Name
-	}
-	if st.Infra && !j.Infra {
-		switch j.Operation {
-		case OpRollback, OpRollForward, OpAutoRollback:
-			return "infra"
-		}
-	}
-	return ""
-}
-
-func cacheMode(c string) string {
-	if c == "skip" {
-		return "skip"
-	}
-	return "use"
-}
-
-func resultWord(r runner.Result) string {
-	return stepWord(r.OK(), r.Cancelled, r.TimedOut, r.Err, fmt.Sprintf("failure (exit %d)", r.ExitCode))
-}
-
-// stepWord says how a step ended; failed is the word for a plain failure.
-func stepWord(ok, cancelled, timedOut bool, err error, failed string) string {
-	switch {
-	case ok:
-		return "success"
-	case cancelled:
-		return "cancelled"
-	case timedOut:
-		return "timed out"
-	case err != nil:
-		return "failure: " + err.Error()
-	}
-	return failed
+	return runResult{ok: r.OK, cancelled: r.Cancelled, failed: r.Failed, problem: r.Problem,
+		waiting: r.Waiting, waitErr: r.WaitErr, steps: r.Steps, log: r.Log, file: r.File}
 }
 
 // finish records how j ended: the stage's state, promotion to the next
