@@ -122,8 +122,9 @@ func ms(t time.Time) float64 { return float64(t.UnixMilli()) }
 // it in the same script as its writes.
 type outboxLease struct {
 	*lease.Lease
-	r *Reporter
-	k repoKeys
+	r     *Reporter
+	k     repoKeys
+	taken time.Time // when the request that took it was sent
 }
 
 // Renew renews the lease and hides the outbox for another leaseTTL; a
@@ -146,7 +147,7 @@ func (o *outboxLease) hide(ctx context.Context) error {
 // ends, with lease.ErrLost, when the lease is lost or could not be
 // renewed in time.
 func (o *outboxLease) keep(ctx context.Context) (context.Context, func()) {
-	return lease.Keep(ctx, o, outboxTimings, time.Now())
+	return lease.Keep(ctx, o, outboxTimings, o.taken)
 }
 
 // held returns errLeaseLost once keep's context says the lease is lost.
@@ -173,6 +174,7 @@ func (r *Reporter) claim(ctx context.Context, c class) (repoKeys, *outboxLease, 
 	rand.Shuffle(len(due), func(i, j int) { due[i], due[j] = due[j], due[i] })
 	for _, m := range due {
 		k := keysOf(m, c)
+		taken := time.Now()
 		l, err := lease.Take(ctx, r.rdb, k.lease, outboxTimings)
 		if errors.Is(err, lease.ErrHeld) {
 			continue
@@ -180,7 +182,7 @@ func (r *Reporter) claim(ctx context.Context, c class) (repoKeys, *outboxLease, 
 		if err != nil {
 			return repoKeys{}, nil, fmt.Errorf("take outbox lease: %w", err)
 		}
-		o := &outboxLease{Lease: l, r: r, k: k}
+		o := &outboxLease{Lease: l, r: r, k: k, taken: taken}
 		// The previous holder may have put the outbox off (rate limit)
 		// between our listing and our lease.
 		score, err := r.rdb.ZScore(ctx, ready, m).Result()
