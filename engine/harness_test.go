@@ -98,7 +98,7 @@ func newWorldWith(t testing.TB, pipeline string) *world {
 		t.Fatalf("test pipeline: %v", problems)
 	}
 	src := &fakeSource{file: file, tarball: tarball(t)}
-	w := &world{t: t, ctx: ctx, m: m, rdb: rdb, q: q, rep: &fakeReporter{}, src: src, file: file, marks: marks}
+	w := &world{t: t, ctx: ctx, m: m, rdb: rdb, q: q, rep: &fakeReporter{rdb: rdb}, src: src, file: file, marks: marks}
 	w.e = New(rdb, q, w.rep, src, runner.NewWorkspace(t.TempDir()), Options{Poll: 10 * time.Millisecond, Grace: time.Second})
 	return w
 }
@@ -106,7 +106,7 @@ func newWorldWith(t testing.TB, pipeline string) *world {
 // req is a request by alice under the test pipeline file.
 func (w *world) req() Request {
 	return Request{
-		Repo: Repo{InstallationID: 7, Owner: "octo", Name: "app"}, File: w.file,
+		Repo: report.Repo{InstallationID: 7, Owner: "octo", Name: "app"}, File: w.file,
 		ConfigSHA: shaB, Head: shaB, Actor: "alice", Reason: "because",
 	}
 }
@@ -120,7 +120,7 @@ func settled() *Pipeline {
 		if name == "prod" {
 			cur, good = shaA, []string{shaA}
 		}
-		p.Stages = append(p.Stages, &Stage{
+		p.Stages = append(p.Stages, &StageState{
 			Name: name, State: Succeeded, Current: cur, Good: good,
 			Job: &Job{ID: "job-" + name, Stage: name, SHA: cur, Operation: OpDeploy, Actor: "alice", ConfigSHA: shaB},
 		})
@@ -224,55 +224,86 @@ func (w *world) ranSteps() []string {
 	return strings.Fields(string(data))
 }
 
-// fakeReporter records what the engine asks GitHub to show.
+// fakeReporter records what the engine asks GitHub to show. It records
+// through the transaction it is given, as the real reporter does, so what
+// an aborted WATCH attempt added is never recorded.
 type fakeReporter struct {
-	mu       sync.Mutex
-	checks   []keyed[report.CheckRun]
-	deploys  []keyed[report.Deployment]
-	statuses []keyed[report.DeploymentStatus]
+	rdb *redis.Client
+	// beforeAdd, when set, runs as a transaction's writes are added.
+	beforeAdd func()
 }
+
+const reportsKey = "test:reports"
 
 type keyed[T any] struct {
 	key string
 	v   T
 }
 
-func (f *fakeReporter) CheckRun(_ context.Context, _ Repo, key string, cr report.CheckRun) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.checks = append(f.checks, keyed[report.CheckRun]{key, cr})
+func (f *fakeReporter) AddTx(ctx context.Context, pipe redis.Pipeliner, _ report.Repo, writes ...report.Write) error {
+	if f.beforeAdd != nil {
+		f.beforeAdd()
+	}
+	for _, w := range writes {
+		data, err := json.Marshal(w)
+		if err != nil {
+			return err
+		}
+		pipe.RPush(ctx, reportsKey, data)
+	}
 	return nil
 }
 
-func (f *fakeReporter) Deployment(_ context.Context, _ Repo, key string, d report.Deployment) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.deploys = append(f.deploys, keyed[report.Deployment]{key, d})
-	return nil
+// writes returns what committed transactions told GitHub, in order.
+func (f *fakeReporter) writes() []report.Write {
+	raw, err := f.rdb.LRange(context.Background(), reportsKey, 0, -1).Result()
+	if err != nil {
+		panic(err)
+	}
+	out := make([]report.Write, len(raw))
+	for i, r := range raw {
+		if err := json.Unmarshal([]byte(r), &out[i]); err != nil {
+			panic(err)
+		}
+	}
+	return out
 }
 
-func (f *fakeReporter) DeploymentStatus(_ context.Context, _ Repo, key string, s report.DeploymentStatus) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.statuses = append(f.statuses, keyed[report.DeploymentStatus]{key, s})
-	return nil
+func (f *fakeReporter) checks() (out []keyed[report.CheckRun]) {
+	for _, w := range f.writes() {
+		if w.CheckRun != nil {
+			out = append(out, keyed[report.CheckRun]{w.Key, *w.CheckRun})
+		}
+	}
+	return out
 }
 
-func (f *fakeReporter) CheckRunURL(context.Context, Repo, string) (string, error) { return "", nil }
-
-func (f *fakeReporter) calls() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.checks) + len(f.deploys) + len(f.statuses)
+func (f *fakeReporter) deploys() (out []keyed[report.Deployment]) {
+	for _, w := range f.writes() {
+		if w.Deployment != nil {
+			out = append(out, keyed[report.Deployment]{w.Key, *w.Deployment})
+		}
+	}
+	return out
 }
+
+func (f *fakeReporter) statuses() (out []keyed[report.DeploymentStatus]) {
+	for _, w := range f.writes() {
+		if w.DeploymentStatus != nil {
+			out = append(out, keyed[report.DeploymentStatus]{w.Key, *w.DeploymentStatus})
+		}
+	}
+	return out
+}
+
+func (f *fakeReporter) calls() int { return len(f.writes()) }
 
 // checkRun returns the last version of the check run of a job.
 func (f *fakeReporter) checkRun(jobID string) (report.CheckRun, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for i := len(f.checks) - 1; i >= 0; i-- {
-		if f.checks[i].key == CheckRunKey(jobID) {
-			return f.checks[i].v, true
+	checks := f.checks()
+	for i := len(checks) - 1; i >= 0; i-- {
+		if checks[i].key == CheckRunKey(jobID) {
+			return checks[i].v, true
 		}
 	}
 	return report.CheckRun{}, false
@@ -281,10 +312,8 @@ func (f *fakeReporter) checkRun(jobID string) (report.CheckRun, bool) {
 // checkRunStates lists the statuses (or conclusions, once completed) a
 // job's check run went through.
 func (f *fakeReporter) checkRunStates(jobID string) []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	var out []string
-	for _, c := range f.checks {
+	for _, c := range f.checks() {
 		if c.key == CheckRunKey(jobID) {
 			s := c.v.Status
 			if s == "completed" {
@@ -297,9 +326,7 @@ func (f *fakeReporter) checkRunStates(jobID string) []string {
 }
 
 func (f *fakeReporter) deployment(jobID string) (report.Deployment, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, d := range f.deploys {
+	for _, d := range f.deploys() {
 		if d.key == deploymentKey(jobID) {
 			return d.v, true
 		}
@@ -308,10 +335,8 @@ func (f *fakeReporter) deployment(jobID string) (report.Deployment, bool) {
 }
 
 func (f *fakeReporter) deploymentStates(jobID string) []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	var out []string
-	for _, s := range f.statuses {
+	for _, s := range f.statuses() {
 		if s.key == deploymentKey(jobID) {
 			out = append(out, s.v.State)
 		}
@@ -328,11 +353,11 @@ type fakeSource struct {
 	archiveFails []error // answers to the next downloads, in order
 }
 
-func (s *fakeSource) Pipeline(context.Context, Repo, string) (*config.Pipeline, error) {
+func (s *fakeSource) Pipeline(context.Context, report.Repo, string) (*config.Pipeline, error) {
 	return s.file, nil
 }
 
-func (s *fakeSource) Archive(context.Context, Repo, string) (io.ReadCloser, error) {
+func (s *fakeSource) Archive(context.Context, report.Repo, string) (io.ReadCloser, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.archiveFails) > 0 {

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/railyard/railyard/config"
-	"github.com/railyard/railyard/gate"
 	"github.com/railyard/railyard/lease"
 	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/report"
@@ -16,7 +15,6 @@ import (
 )
 
 var (
-	errStale      = errors.New("job is no longer the stage's job")
 	errCancelled  = errors.New("cancelled")
 	errSuperseded = errors.New("superseded")
 )
@@ -39,8 +37,8 @@ type runResult struct {
 // again (the worker is shutting down, its lease was lost, or the store
 // failed); a retried job runs again from its first step.
 func (e *Engine) RunJob(ctx context.Context, qj queue.Job) error {
-	var ref jobRef
-	if err := json.Unmarshal(qj.Data, &ref); err != nil {
+	ref, ok := decodeRef(ctx, qj)
+	if !ok {
 		return nil // not ours to retry: a malformed job can never run
 	}
 	log := logFor(ctx, ref.Stage, ref.Job)
@@ -57,30 +55,12 @@ func (e *Engine) RunJob(ctx context.Context, qj queue.Job) error {
 	// Never frees a lock that expired and moved on to another run.
 	defer held.Release(context.WithoutCancel(ctx))
 
-	var j *Job
 	var p *Pipeline
-	err = e.updateHeld(ctx, ref.Repo, held, func(pl *Pipeline, fx *effects) error {
-		s := pl.Stage(ref.Stage)
-		if s == nil || s.Job == nil || s.Job.ID != ref.Job || !s.active() {
-			return errStale
-		}
-		if s.State == Cancelling {
-			j, p = s.Job, pl
-			return nil
-		}
-		// A job back from waiting for GitHub is no takeover, and its
-		// deployment already shows it in progress.
-		waited := s.Job.WaitingFor != ""
-		takeover := s.State != Queued && !waited
-		s.Job.WaitingFor = ""
-		if takeover {
-			log.Warn().Msg("Taking over a job whose process stopped; running it again from the first step.")
-		}
-		s.State = s.Job.Operation.runningState()
-		s.Job.Started = e.opts.Now().UTC()
-		j, p = s.Job, pl
-		e.reportRunning(fx, pl, s.Job, takeover, !waited)
-		return nil
+	takeover := false
+	err = e.update(ctx, ref.Repo, held, func(pl *Pipeline, at Moment) (Effects, error) {
+		t, fx, err := pl.Claim(ref, at)
+		takeover, p = t, pl
+		return fx, err
 	})
 	if errors.Is(err, errStale) {
 		return nil
@@ -88,6 +68,10 @@ func (e *Engine) RunJob(ctx context.Context, qj queue.Job) error {
 	if err != nil {
 		return err
 	}
+	if takeover {
+		log.Warn().Msg("Taking over a job whose process stopped; running it again from the first step.")
+	}
+	j := p.Stage(ref.Stage).Job
 
 	started, result := time.Now(), "interrupted"
 	if e.opts.Observe != nil {
@@ -140,8 +124,8 @@ func (e *Engine) RunJob(ctx context.Context, qj queue.Job) error {
 // saying so, with a Retry button, rather than staying in progress with no
 // job left to finish it.
 func (e *Engine) GivenUp(ctx context.Context, qj queue.Job) {
-	var ref jobRef
-	if err := json.Unmarshal(qj.Data, &ref); err != nil {
+	ref, ok := decodeRef(ctx, qj)
+	if !ok {
 		return
 	}
 	log := logFor(ctx, ref.Stage, ref.Job)
@@ -152,25 +136,30 @@ func (e *Engine) GivenUp(ctx context.Context, qj queue.Job) {
 	}
 	if err == nil {
 		defer held.Release(context.WithoutCancel(ctx))
-		// With the lock held no run can change the job: only its own end,
-		// which finish writes, and a person's command, which finish sees.
-		var p *Pipeline
-		if p, err = e.Pipeline(ctx, ref.Repo); err == nil {
-			s := p.Stage(ref.Stage)
-			if s == nil || s.Job == nil || s.Job.ID != ref.Job || !s.active() {
-				return // ended or replaced meanwhile: nothing waits for this job
-			}
-			since := qj.FailingSince.UTC().Format(time.RFC3339)
-			_, err = e.finish(ctx, ref, held, s.Job, runResult{
-				problem: "Railyard gave up: GitHub did not answer well enough to start this job since " + since + ". `/retry` runs it again.",
-			})
-		}
+		err = e.update(ctx, ref.Repo, held, func(p *Pipeline, at Moment) (Effects, error) {
+			_, fx, err := p.GiveUp(ref, qj.FailingSince, at)
+			return fx, err
+		})
 	}
-	if err != nil && !errors.Is(err, errStale) {
+	if errors.Is(err, errStale) {
+		return // ended or replaced meanwhile: nothing waits for this job
+	}
+	if err != nil {
 		log.Error().Err(err).Msg("Could not fail the stage of a job given up; it shows in progress until the job is replayed (bot jobs replay).")
 		return
 	}
 	log.Warn().Msg("Stage job given up after waiting for GitHub; the stage failed.")
+}
+
+// decodeRef reads the stage job a queue job names; one that cannot be
+// decoded can never run, and is logged and dropped.
+func decodeRef(ctx context.Context, qj queue.Job) (jobRef, bool) {
+	var ref jobRef
+	if err := json.Unmarshal(qj.Data, &ref); err != nil {
+		zeroLog(ctx).Error().Err(err).Str("railyard_queue_job", qj.ID).Msg("Dropped a stage job that cannot be decoded.")
+		return ref, false
+	}
+	return ref, true
 }
 
 // lock takes the stage's run lock, which makes "one job per stage at a
@@ -235,14 +224,8 @@ func (e *Engine) watch(ctx context.Context, ref jobRef, cancel context.CancelCau
 // run says so, and returns an error: the queue tries the job again with
 // backoff.
 func (e *Engine) waitForGitHub(ctx context.Context, ref jobRef, held *lease.Lease, res runResult) error {
-	err := e.updateHeld(ctx, ref.Repo, held, func(p *Pipeline, fx *effects) error {
-		s := p.Stage(ref.Stage)
-		if s == nil || s.Job == nil || s.Job.ID != ref.Job || !s.active() {
-			return errStale
-		}
-		s.Job.WaitingFor = res.waiting
-		e.reportWaiting(fx, p, s.Job)
-		return nil
+	err := e.update(ctx, ref.Repo, held, func(p *Pipeline, at Moment) (Effects, error) {
+		return p.WaitForGitHub(ref, res.waiting, at)
 	})
 	if errors.Is(err, errStale) {
 		return nil
@@ -256,7 +239,7 @@ func (e *Engine) waitForGitHub(ctx context.Context, ref jobRef, held *lease.Leas
 
 // runSteps runs the steps (and the health check) of j (package stagejob),
 // whose run holds the stage lock held.
-func (e *Engine) runSteps(ctx context.Context, repo Repo, j *Job, held *lease.Lease) runResult {
+func (e *Engine) runSteps(ctx context.Context, repo report.Repo, j *Job, held *lease.Lease) runResult {
 	r := stagejob.New(e.source, e.work, stagejob.Options{
 		Grace: e.opts.Grace, Secrets: e.opts.Secrets, SecretsDir: e.opts.SecretsDir, Workflows: e.opts.Workflows,
 	}).Run(ctx, stagejob.Job{
@@ -268,119 +251,13 @@ func (e *Engine) runSteps(ctx context.Context, repo Repo, j *Job, held *lease.Le
 		waiting: r.Waiting, waitErr: r.WaitErr, steps: r.Steps, log: r.Log, file: r.File}
 }
 
-// finish records how j ended: the stage's state, promotion to the next
-// stage, auto-rollback, and whatever waits. It returns the conclusion of
-// j's check run.
+// finish records how j ended (Pipeline.Finish) and returns the
+// conclusion of its check run.
 func (e *Engine) finish(ctx context.Context, ref jobRef, held *lease.Lease, j *Job, res runResult) (conclusion string, err error) {
-	err = e.updateHeld(ctx, ref.Repo, held, func(p *Pipeline, fx *effects) error {
-		s := p.Stage(ref.Stage)
-		if s == nil || s.Job == nil || s.Job.ID != j.ID {
-			next := "another job"
-			if s != nil && s.Job != nil {
-				next = fmt.Sprintf("%s of %s to %s", s.Job.Operation, s.Name, short(s.Job.SHA))
-			}
-			// A stage still there has a new job: preempt reported this end.
-			conclusion = "cancelled"
-			e.reportEnd(fx, p, j, outcome{conclusion: conclusion, steps: res.steps, log: res.log,
-				summary: "Cancelled: superseded by " + next + ".", reported: s != nil && s.Job != nil})
-			return nil
-		}
-		j = s.Job // the stored job knows who cancelled it
-		o := outcome{steps: res.steps, log: res.log, summary: res.problem}
-		var fs *config.Stage
-		if res.file != nil {
-			fs, _ = res.file.Stage(s.Name)
-		}
-		switch {
-		case res.ok:
-			s.State = j.Operation.doneState()
-			o.conclusion = "success"
-			if j.Operation.deploys() {
-				s.recordGood(j.SHA)
-				if p.Stages[0] == s {
-					p.Built = pushFront(p.Built, j.SHA, keepBuilt)
-				}
-			}
-			if j.Operation.promotes() && res.file != nil {
-				e.promote(p, res.file, s, j, fx)
-			}
-			if s.PreviousGood() != "" {
-				o.actions = []report.Action{actionRollback}
-			}
-		case res.cancelled || s.State == Cancelling:
-			// A step that failed after a person's cancel, before the
-			// worker noticed it, still ends cancelled: no auto-rollback.
-			s.State = Cancelled
-			o.conclusion = "cancelled"
-		default:
-			s.State = Failed
-			o.conclusion = "failure"
-			o.actions = []report.Action{actionRetry}
-			if fs != nil && fs.AutoRollback {
-				o.summary = joinLines(o.summary, e.autoRollback(p, s, j, res, fx))
-			}
-		}
-		s.Job.Hold = ""
-		conclusion = o.conclusion
-		e.reportEnd(fx, p, j, o)
-		e.kick(p, fx)
-		return nil
+	err = e.update(ctx, ref.Repo, held, func(p *Pipeline, at Moment) (Effects, error) {
+		c, fx, err := p.Finish(j, res, at)
+		conclusion = c
+		return fx, err
 	})
 	return conclusion, err
-}
-
-// promote offers the revision j deployed to the next stage.
-func (e *Engine) promote(p *Pipeline, file *config.Pipeline, s *Stage, j *Job, fx *effects) {
-	nfs, ok := file.Next(s.Name)
-	if !ok {
-		return
-	}
-	next := p.Stage(nfs.Name)
-	if next == nil {
-		return
-	}
-	nj := &Job{
-		ID: newID(), Stage: next.Name, SHA: j.SHA, Operation: OpDeploy,
-		Actor: j.Actor, Reason: j.Reason, ConfigSHA: j.ConfigSHA, Created: e.opts.Now().UTC(),
-		Production: nfs.Production, Manual: nfs.Promotion == "manual" || gate.AwaitsPromote(file, nfs.Name),
-	}
-	e.offer(p, next, nj, fx)
-}
-
-// autoRollback queues the rollback of a failed stage to its last good
-// revision and says what it did, for the failed job's check run.
-func (e *Engine) autoRollback(p *Pipeline, s *Stage, j *Job, res runResult, fx *effects) string {
-	switch {
-	case j.Operation == OpAutoRollback:
-		return "No auto-rollback: this job was itself an auto-rollback."
-	case res.problem != "" && res.failed == "":
-		return "No auto-rollback: the steps never ran."
-	}
-	target := ""
-	for _, sha := range s.Good {
-		if sha != j.SHA {
-			target = sha
-			break
-		}
-	}
-	if target == "" {
-		return fmt.Sprintf("No auto-rollback: %s has no earlier good revision.", s.Name)
-	}
-	req := Request{Actor: "railyard", Reason: fmt.Sprintf("auto-rollback: %s failed", res.failed), ConfigSHA: j.ConfigSHA}
-	rj := &Job{
-		ID: newID(), Stage: s.Name, SHA: target, Operation: OpAutoRollback,
-		Actor: req.Actor, Reason: req.Reason, ConfigSHA: j.ConfigSHA, Created: e.opts.Now().UTC(),
-		Production: j.Production, Previous: s.Current,
-	}
-	e.audit(fx, req, OpAutoRollback, s.Name, j.SHA, target, rj.ID)
-	e.block(s, "auto-rollback after "+res.failed+" failed")
-	e.start(p, s, rj, fx)
-	return fmt.Sprintf("Auto-rollback of %s to %s queued.", s.Name, short(target))
-}
-
-func joinLines(a, b string) string {
-	if a == "" {
-		return b
-	}
-	return a + "\n\n" + b
 }

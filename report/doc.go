@@ -1,12 +1,16 @@
 // Package report is everything Railyard writes to GitHub: check runs,
 // deployments and their statuses, comments and reactions.
 //
-// Callers say what GitHub should show; each call only appends an operation
-// to one of the repository's two outboxes in Redis and returns: the
-// conversation (comments, reactions) or the status (check runs,
+// Callers say what GitHub should show, by a call per write or, inside a
+// caller's Redis transaction, as Write values given to AddTx, so that they
+// commit with the state change that causes them. Each only appends an
+// operation to one of the repository's two outboxes in Redis and returns:
+// the conversation (comments, reactions) or the status (check runs,
 // deployments and their statuses). Run sends the outboxes, each class with
 // its own senders and budget so that a person's reply never waits behind
-// status traffic: one process at a time per outbox, strictly in order,
+// status traffic (budget.go: sliding windows, GitHub's holds, one status
+// request at a time per installation across processes, and the record of
+// long delays): one process at a time per outbox, strictly in order,
 // retried on rate limits, 5xx and network errors, and removed only once
 // GitHub accepted them. So a GitHub failure delays what is written, never
 // loses it and never blocks the caller.

@@ -96,8 +96,8 @@ func (c *CheckRun) merge(later CheckRun) {
 	c.Text = cmp.Or(later.Text, c.Text)
 	c.DetailsURL = cmp.Or(later.DetailsURL, c.DetailsURL)
 	c.ExternalID = cmp.Or(later.ExternalID, c.ExternalID)
-	if later.Actions != nil {
-		c.Actions = later.Actions
+	if later.Buttons != nil {
+		c.Buttons = later.Buttons
 	}
 	c.StartedAt = cmp.Or(later.StartedAt, c.StartedAt)
 	c.CompletedAt = cmp.Or(later.CompletedAt, c.CompletedAt)
@@ -129,9 +129,9 @@ func (c *CheckRun) final() bool { return c.Status == "completed" || c.Conclusion
 const (
 	maxOutput      = 65000 // output summary and text: 65,535 characters
 	maxDescription = 140   // deployment status description
-	maxActions     = 3
+	maxButtons     = 3
 	maxLabel       = 20
-	maxActionDesc  = 40
+	maxButtonDesc  = 40
 	maxIdentifier  = 20
 	maxComment     = 65000 // comment body: 65,536 characters
 )
@@ -148,16 +148,16 @@ func (r *Reporter) sanitize(o *op) error {
 		}
 		c.Summary = cutEnd(r.clean(c.Summary), maxOutput)
 		c.Text = cutStart(r.clean(c.Text), maxOutput)
-		if c.Actions != nil {
-			as := slices.Clone(c.Actions[:min(len(c.Actions), maxActions)])
+		if c.Buttons != nil {
+			as := slices.Clone(c.Buttons[:min(len(c.Buttons), maxButtons)])
 			for i, a := range as {
-				as[i] = Action{
+				as[i] = Button{
 					Label:       cutRunes(r.clean(a.Label), maxLabel),
-					Description: cutRunes(r.clean(a.Description), maxActionDesc),
+					Description: cutRunes(r.clean(a.Description), maxButtonDesc),
 					Identifier:  cutRunes(r.clean(a.Identifier), maxIdentifier),
 				}
 			}
-			c.Actions = as
+			c.Buttons = as
 		}
 	case kindDeployment:
 		d := o.Deployment

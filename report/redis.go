@@ -80,34 +80,6 @@ redis.call("DEL", KEYS[4], KEYS[6])
 -- entries are as old as the newest could be.
 if redis.call("TTL", KEYS[7]) == -1 then redis.call("EXPIRE", KEYS[7], ARGV[4]) end
 return 1`)
-
-	// paceScript takes cost from an installation's minute and hour
-	// windows, or says why it must wait: 1 the minute is full, 2 the hour,
-	// or GitHub's hold until that Unix ms. A negative limit is none.
-	// KEYS: hold, minute, hour. ARGV: per minute, per hour, cost, minute
-	// TTL ms, hour TTL ms, now ms.
-	paceScript = redis.NewScript(`
-local hold = tonumber(redis.call("GET", KEYS[1]) or "0")
-if hold > tonumber(ARGV[6]) then return hold end
-local cost = tonumber(ARGV[3])
-for i = 1, 2 do
-  local limit = tonumber(ARGV[i])
-  if limit >= 0 and tonumber(redis.call("GET", KEYS[i + 1]) or "0") + cost > limit then return i end
-end
-for i = 1, 2 do
-  if tonumber(ARGV[i]) >= 0 then
-    redis.call("INCRBY", KEYS[i + 1], cost)
-    redis.call("PEXPIRE", KEYS[i + 1], ARGV[i + 3])
-  end
-end
-return 0`)
-
-	// holdScript sets an installation's hold to ARGV[1] (Unix ms, for
-	// ARGV[2] ms) unless it already holds longer.
-	holdScript = redis.NewScript(`
-if tonumber(redis.call("GET", KEYS[1]) or "0") >= tonumber(ARGV[1]) then return 0 end
-redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
-return 1`)
 )
 
 // errLeaseLost means another process took over the outbox, or this one
@@ -341,52 +313,6 @@ func (r *Reporter) markTried(ctx context.Context, k repoKeys, id string) (before
 		return false, time.Time{}, fmt.Errorf("record attempt: %w", err)
 	}
 	return false, now, nil
-}
-
-// pace takes one request of class c from the installation's budget, or
-// returns when it may be sent: conversation from GitHub's content-creation
-// windows, status from the points budget of the minute. Either waits first
-// while GitHub asked the class to (see holdOff).
-func (r *Reporter) pace(ctx context.Context, installationID int64, c class) (time.Time, error) {
-	now := r.opts.Now().Unix()
-	minute, hour := now/60, now/3600
-	keys := []string{r.keys.hold(installationID, c), r.keys.pace(installationID, "m", minute), r.keys.pace(installationID, "h", hour)}
-	// A budget with no limit is one that can never be reached.
-	perMinute, perHour, cost := r.opts.PerMinute, r.opts.PerHour, 1
-	if c == status {
-		perMinute, perHour, cost = r.opts.PointsPerMinute, -1, writePoints
-		keys[1], keys[2] = r.keys.pace(installationID, "pm", minute), r.keys.pace(installationID, "ph", hour)
-	}
-	full, err := paceScript.Run(ctx, r.rdb, keys, perMinute, perHour, cost,
-		(2 * time.Minute).Milliseconds(), (2 * time.Hour).Milliseconds(), r.opts.Now().UnixMilli()).Int64()
-	if err != nil {
-		return time.Time{}, fmt.Errorf("pace requests: %w", err)
-	}
-	switch full {
-	case 0:
-		return time.Time{}, nil
-	case 1:
-		return time.Unix((minute+1)*60, 0), nil
-	case 2:
-		return time.Unix((hour+1)*3600, 0), nil
-	}
-	return time.UnixMilli(full), nil
-}
-
-// holdOff makes the installation's writes of class c wait until until, as
-// GitHub asked: one answer stops every repository's outbox, not only the
-// one that got it.
-func (r *Reporter) holdOff(ctx context.Context, installationID int64, c class, until time.Time) error {
-	d := until.Sub(r.opts.Now())
-	if d <= 0 {
-		return nil
-	}
-	key := r.keys.hold(installationID, c)
-	// Never shorten a longer hold another sender set.
-	if err := holdScript.Run(ctx, r.rdb, []string{key}, until.UnixMilli(), d.Milliseconds()).Err(); err != nil {
-		return fmt.Errorf("hold requests: %w", err)
-	}
-	return nil
 }
 
 // entries reads what is known of objects in a repository; unknown ones

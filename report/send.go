@@ -111,8 +111,9 @@ var errEmpty = errors.New("outbox empty")
 
 // session is what one lease holder keeps between requests.
 type session struct {
-	gh   *github.Client
-	inst int64
+	gh     *github.Client
+	inst   int64
+	answer http.Header // of gh's last answer
 }
 
 // step sends (or drops) the head of the outbox. It returns the zero time
@@ -170,26 +171,35 @@ func (r *Reporter) step(ctx context.Context, k repoKeys, token *outboxLease, s *
 			return r.opts.Now().Add(d), nil
 		}
 	}
+	inst, queued := head.Repo.InstallationID, queuedAt(head, r.opts.Now())
 	if cls == status {
-		// One status request at a time per installation, as GitHub asks:
-		// no concurrency to trip its secondary limits, and a hold GitHub
-		// asked for is seen by the next request.
-		mu, _ := r.serial.LoadOrStore(head.Repo.InstallationID, &sync.Mutex{})
-		mu.(*sync.Mutex).Lock()
-		defer mu.(*sync.Mutex).Unlock()
-	}
-	if until, err := r.pace(ctx, head.Repo.InstallationID, cls); err != nil || !until.IsZero() {
-		if err == nil {
-			log.Debug().Time("until", until).Str("railyard_class", string(cls)).Msg("Installation's budget is spent or GitHub asked to wait; waiting.")
+		// One status request at a time per installation, across
+		// processes, as GitHub asks: no concurrency to trip its secondary
+		// limits, and a hold GitHub asked for is seen by the next request.
+		release, ok, err := r.takeTurn(ctx, inst)
+		if err != nil {
+			return time.Time{}, err
 		}
-		return until, err
+		if !ok {
+			r.countHeld(cls, reasonBusy)
+			return r.opts.Now().Add(busyRetry), nil
+		}
+		defer release()
 	}
-	if s.gh == nil || s.inst != head.Repo.InstallationID {
-		gh, err := r.clients.NewInstallationClient(head.Repo.InstallationID)
+	paced, err := r.pace(ctx, inst, cls, queued)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if !paced.until.IsZero() {
+		r.noteWait(log, cls, paced)
+		return paced.until, nil
+	}
+	if s.gh == nil || s.inst != inst {
+		gh, err := r.clients.NewInstallationClient(inst)
 		if err != nil {
 			return r.retryLater(ctx, k, fmt.Errorf("make installation client: %w", err))
 		}
-		s.gh, s.inst = gh, head.Repo.InstallationID
+		s.gh, s.inst = observe(gh, &s.answer), inst
 	}
 	// A create whose earlier request got no answer may have been made by
 	// it: look before making it again.
@@ -200,6 +210,7 @@ func (r *Reporter) step(ctx context.Context, k repoKeys, token *outboxLease, s *
 		}
 	}
 	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	s.answer = nil
 	found, created := false, entry{}
 	if lookFirst {
 		created, found, err = p.find(rctx, s.gh, since)
@@ -216,16 +227,30 @@ func (r *Reporter) step(ctx context.Context, k repoKeys, token *outboxLease, s *
 			r.sent.Add(1)
 		}
 		r.coalesced.Add(int64(len(p.ops) - 1))
-		return time.Time{}, r.pop(ctx, k, token, prefixes, p.record(created))
+		err := r.pop(ctx, k, token, prefixes, p.record(created))
+		w, werr := r.sentWrite(ctx, inst, cls, queued, paced, s.answer)
+		if werr != nil {
+			log.Warn().Err(werr).Msg("Could not keep what GitHub said of the rate limit.")
+		} else if !w.until.IsZero() {
+			log.Info().Time("until", w.until).Str("railyard_class", string(cls)).Msg("GitHub's rate limit is spent; the installation's writes of this class wait for its reset.")
+			r.noteWait(log, cls, w)
+		}
+		return time.Time{}, err
 	}
 	if ctx.Err() != nil {
 		return r.opts.Now(), nil // stopping: someone sends it later
 	}
-	if until, ok := rateLimited(err, r.opts.Now()); ok {
-		log.Info().Time("until", until).Str("railyard_class", string(cls)).Msg("GitHub rate limit; the installation's writes of this class wait.")
-		err := r.holdOff(ctx, head.Repo.InstallationID, cls, until)
+	if until, why, ok := rateLimited(err, r.opts.Now()); ok {
+		log.Info().Time("until", until).Str("railyard_class", string(cls)).Str("reason", why).Msg("GitHub rate limit; the installation's writes of this class wait.")
 		r.retries.Add(1)
 		r.limited.Add(1)
+		if why == reasonRetry {
+			r.countSecondary(cls)
+		}
+		w, err := r.holdOff(ctx, inst, cls, until, why, queued)
+		if err == nil {
+			r.noteWait(log, cls, w)
+		}
 		return until, err
 	}
 	var er *github.ErrorResponse
@@ -287,8 +312,10 @@ func (r *Reporter) retryLater(ctx context.Context, k repoKeys, cause error) (tim
 	return r.opts.Now().Add(d), nil
 }
 
-// rateLimited reports until when GitHub asked us to wait, if it did.
-func rateLimited(err error, now time.Time) (time.Time, bool) {
+// rateLimited reports until when GitHub asked us to wait, if it did, and
+// why: its secondary limit (reasonRetry) or a spent rate limit
+// (reasonExhausted).
+func rateLimited(err error, now time.Time) (time.Time, string, bool) {
 	var (
 		resp  *http.Response
 		rl    *github.RateLimitError
@@ -304,29 +331,31 @@ func rateLimited(err error, now time.Time) (time.Time, bool) {
 		resp = er.Response
 	}
 	if resp == nil || (resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusTooManyRequests) {
-		return time.Time{}, false
+		return time.Time{}, "", false
 	}
 	// At least a second, in case of clock skew against GitHub's reset.
-	later := func(t time.Time) (time.Time, bool) { return maxTime(t, now.Add(time.Second)), true }
+	later := func(t time.Time, why string) (time.Time, string, bool) {
+		return maxTime(t, now.Add(time.Second)), why, true
+	}
 	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
-		return later(now.Add(time.Duration(s) * time.Second))
+		return later(now.Add(time.Duration(s)*time.Second), reasonRetry)
 	}
 	if resp.Header.Get("X-RateLimit-Remaining") == "0" {
 		if s, err := strconv.ParseInt(resp.Header.Get("X-RateLimit-Reset"), 10, 64); err == nil {
-			return later(time.Unix(s, 0))
+			return later(time.Unix(s, 0), reasonExhausted)
 		}
 	}
 	switch {
 	case rl != nil:
 		// go-github may refuse on its own, from what it learnt earlier.
-		return later(rl.Rate.Reset.Time)
+		return later(rl.Rate.Reset.Time, reasonExhausted)
 	case abuse != nil && abuse.RetryAfter != nil:
-		return later(now.Add(*abuse.RetryAfter))
+		return later(now.Add(*abuse.RetryAfter), reasonRetry)
 	case abuse != nil, resp.StatusCode == http.StatusTooManyRequests:
 		// GitHub's advice when it names no time: wait at least a minute.
-		return later(now.Add(time.Minute))
+		return later(now.Add(time.Minute), reasonRetry)
 	}
-	return time.Time{}, false // a 403 that is not a rate limit: no permission
+	return time.Time{}, "", false // a 403 that is not a rate limit: no permission
 }
 
 func maxTime(a, b time.Time) time.Time {

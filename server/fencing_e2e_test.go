@@ -182,7 +182,7 @@ func readRuns(t *testing.T, h *harness) []run {
 
 // storedStage reads a stage's state straight from Redis: no Railyard runs
 // inside the test.
-func storedStage(t *testing.T, rdb *redis.Client, name string) *engine.Stage {
+func storedStage(t *testing.T, rdb *redis.Client, name string) *engine.StageState {
 	raw, err := rdb.Get(context.Background(), store.RepoKey(repoName, "pipeline")).Bytes()
 	if err != nil {
 		return nil

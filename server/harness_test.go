@@ -48,6 +48,8 @@ type harness struct {
 	opts  server.Options
 	// patience bounds each await; zero means 20 s.
 	patience time.Duration
+	// child, when set, is the bot process webhooks go to instead of srv.
+	child *childBot
 }
 
 type harnessOption func(*config.Env, *server.Options)
@@ -131,6 +133,9 @@ func (h *harness) deliver(event string, body []byte) int {
 
 func (h *harness) deliverAs(event, delivery string, body []byte) int {
 	h.t.Helper()
+	if h.child != nil {
+		return h.child.deliver(event, delivery, body)
+	}
 	rec := httptest.NewRecorder()
 	h.srv.Handler().ServeHTTP(rec, webhooktest.Request(h.t, secret, event, delivery, body))
 	return rec.Code
@@ -207,11 +212,11 @@ func (h *harness) pipeline() *engine.Pipeline {
 	return p
 }
 
-func (h *harness) stage(name string) *engine.Stage {
+func (h *harness) stage(name string) *engine.StageState {
 	if s := h.pipeline().Stage(name); s != nil {
 		return s
 	}
-	return &engine.Stage{Name: name}
+	return &engine.StageState{Name: name}
 }
 
 // awaitStage waits until a stage is in state with its job at sha.

@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"context"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -349,8 +348,17 @@ func startBotAs(t *testing.T, bin string, h *harness, setup botSetup) *childBot 
 // push delivers a push of sha to the child bot as GitHub would.
 func (b *childBot) push(sha string) {
 	b.t.Helper()
-	in := webhooktest.Request(b.t, secret, "push", fmt.Sprintf("delivery-takeover-%d", time.Now().UnixNano()), pushBody(b.t, sha))
-	body, _ := io.ReadAll(in.Body)
+	id := fmt.Sprintf("delivery-takeover-%d", time.Now().UnixNano())
+	if code := b.deliver("push", id, pushBody(b.t, sha)); code != http.StatusAccepted {
+		b.t.Fatalf("push to the child bot answered %d, want 202", code)
+	}
+}
+
+// deliver sends a signed webhook to the child bot over HTTP and returns
+// the status code.
+func (b *childBot) deliver(event, delivery string, body []byte) int {
+	b.t.Helper()
+	in := webhooktest.Request(b.t, secret, event, delivery, body)
 	req, err := http.NewRequestWithContext(b.t.Context(), http.MethodPost, b.url+in.URL.Path, bytes.NewReader(body))
 	if err != nil {
 		b.t.Fatal(err)
@@ -361,9 +369,7 @@ func (b *childBot) push(sha string) {
 		b.t.Fatal(err)
 	}
 	resp.Body.Close()
-	if resp.StatusCode != http.StatusAccepted {
-		b.t.Fatalf("push to the child bot answered %d, want 202", resp.StatusCode)
-	}
+	return resp.StatusCode
 }
 
 // kill SIGKILLs the bot's process group: no shutdown, no hand-back of jobs.
