@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -51,22 +52,13 @@ stages:
 	w.awaitSteps(1)
 	running := w.raw()
 
-	w.m.Del(lockKey(testRepo, "build"))
-	other, err := lease.Take(w.ctx, w.rdb, lockKey(testRepo, "build"), w.e.opts.lock())
-	if err != nil {
-		t.Fatal(err)
-	}
+	other := w.takeLock("build")
 	if err := os.WriteFile(gate, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-done:
-		if !errors.Is(err, lease.ErrLost) {
-			t.Errorf("RunJob = %v, want the lost lock, so that the job is tried again", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("the run did not end; GitHub received %d dispatches", gh.Count("actions/create-workflow-dispatch"))
-	}
+	w.awaitLost(done, func() string {
+		return fmt.Sprintf("GitHub received %d dispatches", gh.Count("actions/create-workflow-dispatch"))
+	})
 	if n := gh.Count("actions/create-workflow-dispatch"); n != 0 {
 		t.Errorf("GitHub received %d dispatches from a run that lost its lock, want 0", n)
 	}
@@ -75,5 +67,31 @@ stages:
 	}
 	if err := other.Check(w.ctx, w.rdb); err != nil {
 		t.Errorf("the run that lost the lock freed its successor's: %v", err)
+	}
+}
+
+// takeLock hands stage's lock to another run, as its expiry and a
+// takeover would, and returns that run's lock.
+func (w *world) takeLock(stage string) *lease.Lease {
+	w.t.Helper()
+	w.m.Del(lockKey(testRepo, stage))
+	l, err := lease.Take(w.ctx, w.rdb, lockKey(testRepo, stage), w.e.opts.lock())
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return l
+}
+
+// awaitLost waits for a RunJob whose lock was taken to end, saying it
+// lost the lock; why tells more when it does not end.
+func (w *world) awaitLost(done <-chan error, why func() string) {
+	w.t.Helper()
+	select {
+	case err := <-done:
+		if !errors.Is(err, lease.ErrLost) {
+			w.t.Errorf("RunJob = %v, want the lost lock, so that the job is tried again", err)
+		}
+	case <-time.After(10 * time.Second):
+		w.t.Fatalf("the run kept going after losing the lock: %s", why())
 	}
 }
