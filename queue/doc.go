@@ -21,7 +21,9 @@
 // in a Lua script that first verifies the entry still belongs to this
 // consumer and this delivery. Lists (BLMOVE) would need a second structure
 // for deadlines and a sweeper; plain keys with TTLs would need a scan to
-// find expired leases. All time that matters for atomicity is the Redis
+// find expired leases. The keep-alive loop and its timing rule are package
+// lease's (Lease is a lease.Renewer), as for every other lease Railyard
+// holds. All time that matters for atomicity is the Redis
 // server's (PEL idle times, TIME in scripts), never a worker's clock.
 //
 // All keys share Options.Prefix, whose hash tag keeps them on one Redis

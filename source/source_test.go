@@ -1,6 +1,7 @@
 package source_test
 
 import (
+	"runtime"
 	"testing"
 	"time"
 
@@ -84,5 +85,26 @@ func TestPermissionWithoutCache(t *testing.T) {
 	}
 	if n := gh.Count(permissionOp); n != 2 {
 		t.Errorf("%d requests for two questions without a cache, want 2", n)
+	}
+}
+
+// TestNewLeavesNoGoroutine makes many readers, as tests and benchmarks
+// that build servers do: none leaves a goroutine behind (golang-lru's
+// expirable LRU did, one per reader, for the life of the process).
+func TestNewLeavesNoGoroutine(t *testing.T) {
+	gh, r, _, repo := newSource(t, time.Hour, 10)
+	r.SetPermission("mona", "write", "write")
+	before := runtime.NumGoroutine()
+	for range 100 {
+		src := source.New(gh.ClientCreator(), config.NewLoader(0), time.Hour, 10)
+		permission(t, src, repo, "mona")
+	}
+	// Goroutines of the HTTP clients end in their own time: await them.
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before+10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after making 100 readers, %d before", runtime.NumGoroutine(), before)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }
