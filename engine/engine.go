@@ -249,9 +249,26 @@ func (e *Engine) updateHeld(ctx context.Context, repo string, held *lease.Lease,
 		if err != nil {
 			return err
 		}
+		e.committed(ctx, repo, fx)
 		return nil
 	}
 	return fmt.Errorf("update pipeline state of %s: too much contention", repo)
+}
+
+// committed forwards what a transition queued in the repository's outboxes,
+// which the transaction could not reach on Redis Cluster: the stage jobs
+// to the stage queue (queue.AddTx) and the reports to the senders' ready
+// set. The state change stands either way; what fails here a sweep
+// forwards later.
+func (e *Engine) committed(ctx context.Context, repo string, fx *effects) {
+	if len(fx.jobs) > 0 {
+		if _, err := e.queue.Forward(ctx, repo); err != nil {
+			zeroLog(ctx).Warn().Err(err).Msg("Could not queue a transition's stage jobs; a sweep queues them.")
+		}
+	}
+	if f, ok := e.report.(interface{ Committed(context.Context, string) }); ok && len(fx.reports) > 0 {
+		f.Committed(ctx, repo)
+	}
 }
 
 func newID() string {

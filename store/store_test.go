@@ -112,7 +112,7 @@ func TestCloseTwice(t *testing.T) {
 // embeddedForTest opens an embedded store that the test closes.
 func embeddedForTest(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(t.Context(), "")
+	s, err := Open(t.Context(), "", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +121,7 @@ func embeddedForTest(t *testing.T) *Store {
 }
 
 func TestOpenBadURLDoesNotLeakPassword(t *testing.T) {
-	_, err := Open(context.Background(), "http://user:hunter2@example")
+	_, err := Open(context.Background(), "http://user:hunter2@example", false)
 	if err == nil {
 		t.Fatal("expected an error for a non-redis URL")
 	}
@@ -131,7 +131,7 @@ func TestOpenBadURLDoesNotLeakPassword(t *testing.T) {
 }
 
 func TestPingUnreachable(t *testing.T) {
-	s, err := Open(context.Background(), "redis://127.0.0.1:1/0")
+	s, err := Open(context.Background(), "redis://127.0.0.1:1/0", false)
 	if err != nil {
 		t.Fatal(err)
 	}
