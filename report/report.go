@@ -14,6 +14,9 @@ import (
 
 	"github.com/google/go-github/v62/github"
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/railyard/railyard/store"
 )
 
 // Repo is a repository as the App's installation sees it.
@@ -46,8 +49,19 @@ type Options struct {
 	// means no limit (GitHub Enterprise Server has none unless set).
 	PerMinute, PerHour, PointsPerMinute int
 	Poll                                time.Duration // how often idle senders look for work; default 200ms
-	Now                                 func() time.Time
+	// Grace bounds how long a caller's transaction may take from a
+	// WithTx write to its EXEC; a write whose committer died before
+	// marking it ready is sent after it. Default store.DefaultGrace.
+	Grace time.Duration
+	Now   func() time.Time
 }
+
+// A sender sweeps the index of outboxes about to get writes at most every
+// sweepEvery, sweepBatch marks at a time.
+const (
+	sweepEvery = time.Second
+	sweepBatch = 16
+)
 
 // writePoints is what GitHub counts a REST write against its per-minute
 // points budget.
@@ -119,7 +133,8 @@ type Reporter struct {
 	serial sync.Map
 
 	sent, retries, coalesced, dropped, adopted, limited atomic.Int64
-	looks                                               atomic.Int64 // searches for due outboxes; tests await them to see a sender chose to wait
+	looks                                               atomic.Int64            // searches for due outboxes; tests await them to see a sender chose to wait
+	nextSweep                                           map[class]*atomic.Int64 // unix ns before which a sender does not sweep
 }
 
 // New returns a Reporter that keeps its outboxes in rdb.
@@ -140,12 +155,13 @@ func New(rdb redis.UniversalClient, clients Clients, opts Options) *Reporter {
 		opts.Now = time.Now
 	}
 	return &Reporter{
-		rdb:     rdb,
-		clients: clients,
-		opts:    opts,
-		redact:  newRedactor(opts.Secrets),
-		keys:    newGlobalKeys("outbox"),
-		wake:    map[class]chan struct{}{conversation: make(chan struct{}, 1), status: make(chan struct{}, 1)},
+		rdb:       rdb,
+		clients:   clients,
+		opts:      opts,
+		redact:    newRedactor(opts.Secrets),
+		keys:      newGlobalKeys("outbox"),
+		wake:      map[class]chan struct{}{conversation: make(chan struct{}, 1), status: make(chan struct{}, 1)},
+		nextSweep: map[class]*atomic.Int64{conversation: {}, status: {}},
 	}
 }
 
@@ -268,8 +284,9 @@ func (r *Reporter) Backlog(ctx context.Context) ([]Backlog, error) {
 type txKey struct{}
 
 // WithTx returns a context whose reporter calls add their writes to pipe, a
-// caller's MULTI, instead of committing them: what GitHub will be told then
-// commits together with the state change that caused it, and in its order.
+// caller's MULTI on the repository's keys, instead of committing them: what
+// GitHub will be told then commits together with the state change that
+// caused it, and in its order. After EXEC the caller calls Committed.
 func WithTx(ctx context.Context, pipe redis.Pipeliner) context.Context {
 	return context.WithValue(ctx, txKey{}, pipe)
 }
@@ -297,8 +314,21 @@ func (r *Reporter) enqueue(ctx context.Context, o *op, field string, e entry, re
 			return fmt.Errorf("encode %s: %w", o.Kind, err)
 		}
 	}
-	// One MULTI: the outbox is never left without its ready mark. ZADD NX
-	// keeps a later time set by a rate limit.
+	// The ready set is global and the outbox the repository's: on Redis
+	// Cluster no MULTI spans both. So the repository is first marked in
+	// the class's index, the push commits on the repository's slot alone,
+	// and only then is the outbox marked ready: a sender that unmarks an
+	// outbox it found empty then never strands a push in flight, and a
+	// crash before the ready mark leaves the index's mark for a sweep.
+	if err := r.pending(c).Mark(ctx, k.member); err != nil {
+		if tx, ok := ctx.Value(txKey{}).(redis.Pipeliner); ok {
+			// Fail the caller's transaction rather than commit a write no
+			// sweep could find: Redis refuses a command with too few
+			// arguments while queueing it, and then the whole EXEC.
+			tx.Do(ctx, "RPUSH", k.outbox)
+		}
+		return fmt.Errorf("queue %s for %s: %w", o.Kind, o.Repo.FullName(), err)
+	}
 	add := func(p redis.Pipeliner) error {
 		if field != "" {
 			p.SetNX(ctx, k.object(field), created, idTTL)
@@ -308,20 +338,84 @@ func (r *Reporter) enqueue(ctx context.Context, o *op, field string, e entry, re
 			p.Expire(ctx, k.object(f), idTTL)
 		}
 		p.RPush(ctx, k.outbox, data)
-		p.ZAddNX(ctx, r.keys.readySet(c), redis.Z{Score: float64(r.opts.Now().UnixMilli()), Member: k.member})
 		return nil
 	}
 	if tx, ok := ctx.Value(txKey{}).(redis.Pipeliner); ok {
+		// The caller calls Committed after its EXEC.
 		add(tx)
-	} else {
-		_, err = r.rdb.TxPipelined(ctx, add)
+		return nil
 	}
-	if err != nil {
+	if _, err = r.rdb.TxPipelined(ctx, add); err != nil {
 		return fmt.Errorf("queue %s for %s: %w", o.Kind, o.Repo.FullName(), err)
+	}
+	r.markReady(ctx, k.member, c)
+	return nil
+}
+
+// Committed makes the outboxes of repo ("owner/name") that a committed
+// transaction wrote to (WithTx) ready to send. Without it they are sent
+// once their marks are due (Options.Grace), by a sweep.
+func (r *Reporter) Committed(ctx context.Context, repo string) {
+	member := strings.ToLower(repo)
+	for _, c := range []class{status, conversation} {
+		r.markReady(ctx, member, c, r.keys.markedSet(c))
+	}
+}
+
+// readyScript marks member ARGV[1] ready in KEYS[1] (ZADD NX: a later time
+// a rate limit set stays) if KEYS[2] is absent or holds it, and says
+// whether it did.
+var readyScript = redis.NewScript(`
+if KEYS[2] and not redis.call("ZSCORE", KEYS[2], ARGV[1]) then return 0 end
+redis.call("ZADD", KEYS[1], "NX", ARGV[2], ARGV[1])
+return 1`)
+
+// markReady marks an outbox whose push committed ready to send and wakes a
+// sender. With onlyMarked, only if the outbox is marked in that index (it
+// may hold a write). A failure is logged: the sweep marks it later.
+func (r *Reporter) markReady(ctx context.Context, member string, c class, onlyMarked ...string) {
+	keys := append([]string{r.keys.readySet(c)}, onlyMarked...)
+	done, err := readyScript.Run(ctx, r.rdb, keys, member, r.opts.Now().UnixMilli()).Int()
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Str("railyard_outbox", member).
+			Msg("Could not mark an outbox ready; a sweep sends it in a few seconds.")
+		return
+	}
+	if done == 0 {
+		return
 	}
 	select {
 	case r.wake[c] <- struct{}{}:
 	default:
+	}
+}
+
+// pending is the index of outboxes of class c about to get writes.
+func (r *Reporter) pending(c class) *store.Pending {
+	return store.NewPending(r.rdb, r.keys.markedSet(c), r.opts.Grace)
+}
+
+// sweep marks ready the outboxes whose index marks are due, at most every
+// sweepEvery: writes whose committer died before marking them, or whose
+// transaction's caller never called Committed.
+func (r *Reporter) sweep(ctx context.Context, c class) error {
+	now := time.Now().UnixNano()
+	next := r.nextSweep[c].Load()
+	if now < next || !r.nextSweep[c].CompareAndSwap(next, now+sweepEvery.Nanoseconds()) {
+		return nil
+	}
+	p := r.pending(c)
+	members, err := p.Due(ctx, sweepBatch)
+	if err != nil {
+		return err
+	}
+	for _, m := range members {
+		if err := r.rdb.ZAddNX(ctx, r.keys.readySet(c), redis.Z{Score: ms(r.opts.Now()), Member: m}).Err(); err != nil {
+			return fmt.Errorf("mark outbox ready: %w", err)
+		}
+		if err := p.Done(ctx, m); err != nil {
+			return err
+		}
 	}
 	return nil
 }
