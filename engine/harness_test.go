@@ -68,8 +68,8 @@ const testRepo = "octo/app"
 type world struct {
 	t     *testing.T
 	ctx   context.Context
-	m     *miniredis.Miniredis // its TTLs run only when told: FastForward
-	rdb   *redis.Client
+	m     *miniredis.Miniredis // its TTLs run only when told: FastForward; nil on a cluster
+	rdb   redis.UniversalClient
 	q     *queue.Queue
 	rep   *fakeReporter
 	src   *fakeSource
@@ -87,8 +87,15 @@ func newWorldWith(t *testing.T, pipeline string) *world {
 	m := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	t.Cleanup(func() { rdb.Close() })
+	return newWorldOn(t, pipeline, rdb, m, "test:{q}:")
+}
+
+// newWorldOn is newWorldWith on rdb, with the stage queue's keys under
+// prefix; m is the miniredis behind rdb, if any.
+func newWorldOn(t *testing.T, pipeline string, rdb redis.UniversalClient, m *miniredis.Miniredis, prefix string) *world {
+	t.Helper()
 	ctx := t.Context()
-	q := queue.New(rdb, queue.Options{Prefix: "test:{q}:"})
+	q := queue.New(rdb, queue.Options{Prefix: prefix})
 	if err := q.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
