@@ -154,11 +154,11 @@ func (e Env) Secrets() []string {
 // String describes e with its secrets replaced.
 func (e Env) String() string {
 	return fmt.Sprintf("config.Env{V3APIURL:%s WebURL:%s AppID:%d WebhookSecret:%s PrivateKey:%s "+
-		"Addr:%s RedisURL:%s WorkDir:%s SecretsDir:%s Workers:%d LogLevel:%s LogFormat:%s PublicURL:%s "+
+		"Addr:%s RedisURL:%s RedisCluster:%t WorkDir:%s SecretsDir:%s Workers:%d LogLevel:%s LogFormat:%s PublicURL:%s "+
 		"StatusPage:%t RetryFor:%s StatusUser:%s StatusPassword:%s StatusPublic:%t IntakeBudget:%d "+
 		"PrivateKeyFile:%s StepIsolationOff:%t StepUser:%s}",
 		e.V3APIURL, e.WebURL, e.AppID, redact(e.WebhookSecret), redact(string(e.PrivateKey)),
-		e.Addr, redactURL(e.RedisURL), e.WorkDir, e.SecretsDir, e.Workers, e.LogLevel, e.LogFormat, e.PublicURL,
+		e.Addr, redactURL(e.RedisURL), e.RedisCluster, e.WorkDir, e.SecretsDir, e.Workers, e.LogLevel, e.LogFormat, e.PublicURL,
 		e.StatusPage, e.RetryFor, e.StatusUser, redact(e.StatusPassword), e.StatusPublic,
 		cmp.Or(e.IntakeBudget, DefaultIntakeBudget), e.PrivateKeyFile, e.StepIsolationOff, e.StepUser)
 }
@@ -178,6 +178,7 @@ func (e Env) MarshalZerologObject(ev *zerolog.Event) {
 		Bool("private_key_set", len(e.PrivateKey) > 0).
 		Str("addr", e.Addr).
 		Str("redis_url", redactURL(e.RedisURL)).
+		Bool("redis_cluster", e.RedisCluster).
 		Str("workdir", e.WorkDir).
 		Str("secrets_dir", e.SecretsDir).
 		Int("workers", e.Workers).
@@ -360,7 +361,7 @@ func (r *envReader) redisCluster(key, redisURL string) bool {
 	on := r.oneOf(key, "off", "on", "off") == "on"
 	u, err := url.Parse(redisURL)
 	if err != nil || redisURL == "" {
-		if on {
+		if on && strings.TrimSpace(r.lookup("RAILYARD_REDIS_URL")) == "" {
 			r.failf("%s=on needs RAILYARD_REDIS_URL: the embedded store is not a cluster", key)
 		}
 		return on
