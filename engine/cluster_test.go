@@ -1,11 +1,8 @@
 package engine
 
 import (
-	"context"
 	"os"
 	"testing"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/railyard/railyard/internal/redistest"
 	"github.com/railyard/railyard/store"
@@ -19,12 +16,8 @@ func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
 // through build and staging with every job queued once.
 func TestDeployGoesThroughOnRedisCluster(t *testing.T) {
 	c := redistest.Cluster(t)
-	rdb := c.Client(t)
+	rdb := c.Emptied(t)
 	ctx := t.Context()
-	err := rdb.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return m.FlushAll(ctx).Err() })
-	if err != nil {
-		t.Fatal(err)
-	}
 	const prefix = "test:{stages}:" // a slot on another master than octo/app's
 	w := newWorldOn(t, testPipeline, rdb, nil, prefix)
 	stream := prefix + "jobs"

@@ -1,15 +1,12 @@
 package server_test
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"regexp"
 	"testing"
-
-	"github.com/redis/go-redis/v9"
 
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/engine"
@@ -28,11 +25,7 @@ func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
 // prod; readiness and the queue metrics answer.
 func TestPushesDeployOnRedisCluster(t *testing.T) {
 	c := redistest.Cluster(t)
-	rdb := c.Client(t)
-	err := rdb.ForEachMaster(t.Context(), func(ctx context.Context, m *redis.Client) error { return m.FlushAll(ctx).Err() })
-	if err != nil {
-		t.Fatal(err)
-	}
+	rdb := c.Emptied(t)
 	h := newHarness(t, pipeline3(), func(e *config.Env, _ *server.Options) { e.RedisURL, e.RedisCluster = c.URL(), true })
 	const otherName = "Codertocat/Api"
 	other := h.gh.AddRepo(otherName, defaultBranch)

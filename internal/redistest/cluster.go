@@ -93,6 +93,19 @@ func (c *TestCluster) Client(t testing.TB) *redis.ClusterClient {
 	return rdb
 }
 
+// Emptied returns a cluster client, as Client, after emptying every master:
+// for tests that use fixed key names and so cannot share the cluster's
+// contents with the tests before them.
+func (c *TestCluster) Emptied(t testing.TB) *redis.ClusterClient {
+	t.Helper()
+	rdb := c.Client(t)
+	err := rdb.ForEachMaster(context.Background(), func(ctx context.Context, m *redis.Client) error { return m.FlushAll(ctx).Err() })
+	if err != nil {
+		t.Fatalf("empty the cluster: %v", err)
+	}
+	return rdb
+}
+
 // URL is the cluster as RAILYARD_REDIS_URL names it (with
 // RAILYARD_REDIS_CLUSTER=on): the first master, the others as addr=.
 func (c *TestCluster) URL() string {
