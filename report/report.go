@@ -353,35 +353,39 @@ func (r *Reporter) enqueue(ctx context.Context, o *op, field string, e entry, re
 }
 
 // Committed makes the outboxes of repo ("owner/name") that a committed
-// transaction wrote to (WithTx) ready to send. Without it they are sent
-// once their marks are due (Options.Grace), by a sweep.
+// transaction wrote to (WithTx) ready to send: those marked in their
+// class's index. Without it they are sent once their marks are due
+// (Options.Grace), by a sweep.
 func (r *Reporter) Committed(ctx context.Context, repo string) {
 	member := strings.ToLower(repo)
-	for _, c := range []class{status, conversation} {
-		r.markReady(ctx, member, c, r.keys.markedSet(c))
+	classes := []class{status, conversation}
+	marks := make([]*redis.FloatCmd, len(classes))
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, c := range classes {
+			marks[i] = p.ZScore(ctx, r.keys.markedSet(c), member)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		zerolog.Ctx(ctx).Warn().Err(err).Str("railyard_outbox", member).
+			Msg("Could not read which outboxes a transaction wrote to; a sweep sends them in a few seconds.")
+		return
+	}
+	for i, c := range classes {
+		if marks[i].Err() == nil {
+			r.markReady(ctx, member, c)
+		}
 	}
 }
 
-// readyScript marks member ARGV[1] ready in KEYS[1] (ZADD NX: a later time
-// a rate limit set stays) if KEYS[2] is absent or holds it, and says
-// whether it did.
-var readyScript = redis.NewScript(`
-if KEYS[2] and not redis.call("ZSCORE", KEYS[2], ARGV[1]) then return 0 end
-redis.call("ZADD", KEYS[1], "NX", ARGV[2], ARGV[1])
-return 1`)
-
-// markReady marks an outbox whose push committed ready to send and wakes a
-// sender. With onlyMarked, only if the outbox is marked in that index (it
-// may hold a write). A failure is logged: the sweep marks it later.
-func (r *Reporter) markReady(ctx context.Context, member string, c class, onlyMarked ...string) {
-	keys := append([]string{r.keys.readySet(c)}, onlyMarked...)
-	done, err := readyScript.Run(ctx, r.rdb, keys, member, r.opts.Now().UnixMilli()).Int()
+// markReady marks an outbox whose push committed ready to send (ZADD NX:
+// a later time a rate limit set stays) and wakes a sender. A failure is
+// logged: the sweep marks it later.
+func (r *Reporter) markReady(ctx context.Context, member string, c class) {
+	err := r.rdb.ZAddNX(ctx, r.keys.readySet(c), redis.Z{Score: float64(r.opts.Now().UnixMilli()), Member: member}).Err()
 	if err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Str("railyard_outbox", member).
 			Msg("Could not mark an outbox ready; a sweep sends it in a few seconds.")
-		return
-	}
-	if done == 0 {
 		return
 	}
 	select {
