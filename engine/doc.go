@@ -6,5 +6,8 @@
 // (one JSON document per repository, changed only in optimistic WATCH/MULTI
 // transactions, so processes sharing one Redis never lose a transition),
 // queues stage jobs in the same transaction as the state change that makes
-// them, and says what GitHub should show through a Reporter.
+// them, and says what GitHub should show through a Reporter. The
+// transaction touches the repository's Redis Cluster slot only: jobs and
+// reports wait in the repository's outboxes and are forwarded right after
+// EXEC (committed in engine.go).
 package engine

@@ -1,5 +1,9 @@
-// Package store opens Railyard's Redis connection, either to a real Redis
-// server or to an embedded in-process one, and owns the key layout.
+// Package store opens Railyard's Redis connection, to a real Redis server,
+// a Redis Cluster or an embedded in-process one, and owns the key layout:
+// a repository's keys share its hash tag, shared keys the tag {railyard}, so
+// that no transaction or script spans two cluster slots. Pending indexes
+// the per-repository outboxes that carry work from a repository's slot to
+// a shared structure.
 //
 // Everything above this package talks go-redis; nothing here knows about
 // pipelines, queues or GitHub.
