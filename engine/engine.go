@@ -22,23 +22,21 @@ import (
 	"github.com/railyard/railyard/store"
 )
 
-// Repo identifies a repository and the installation that reaches it.
-type Repo = report.Repo
-
-// Reporter is what the engine asks GitHub to show (package report).
+// Reporter is how the engine tells GitHub what to show (package report):
+// the writes go into the transaction of the state change that causes them.
 type Reporter interface {
-	CheckRun(ctx context.Context, repo Repo, key string, cr report.CheckRun) error
-	Deployment(ctx context.Context, repo Repo, key string, d report.Deployment) error
-	DeploymentStatus(ctx context.Context, repo Repo, deploymentKey string, s report.DeploymentStatus) error
-	CheckRunURL(ctx context.Context, repo Repo, key string) (string, error)
+	AddTx(ctx context.Context, pipe redis.Pipeliner, repo report.Repo, writes ...report.Write) error
+	// Committed is told after EXEC that a MULTI with AddTx writes of repo
+	// ("owner/name") committed, so that they are sent.
+	Committed(ctx context.Context, repo string)
 }
 
 // Source reads what a running job needs from GitHub.
 type Source interface {
 	// Pipeline returns the pipeline file at commit sha.
-	Pipeline(ctx context.Context, repo Repo, sha string) (*config.Pipeline, error)
+	Pipeline(ctx context.Context, repo report.Repo, sha string) (*config.Pipeline, error)
 	// Archive returns the gzip tarball of the revision.
-	Archive(ctx context.Context, repo Repo, sha string) (io.ReadCloser, error)
+	Archive(ctx context.Context, repo report.Repo, sha string) (io.ReadCloser, error)
 }
 
 // JobKind is the queue job kind of stage jobs.
@@ -139,16 +137,6 @@ func lockKey(repo, stage string) string {
 
 const auditKeep = 200
 
-// effects collects what a transition does besides changing state: jobs,
-// audit lines and reports to GitHub all commit with it.
-type effects struct {
-	jobs    []queue.Job
-	audit   []AuditEntry
-	reports []func(ctx context.Context)
-}
-
-func (fx *effects) report(f func(ctx context.Context)) { fx.reports = append(fx.reports, f) }
-
 // Pipeline returns the stored state of repo; a repository never seen has
 // no stages.
 func (e *Engine) Pipeline(ctx context.Context, repo string) (*Pipeline, error) {
@@ -186,24 +174,20 @@ func (e *Engine) load(ctx context.Context, c redis.Cmdable, repo string) (*Pipel
 	return &p, nil
 }
 
-// update changes repo's state atomically: fn sees the current state and
-// either changes it (recording effects) or returns an error, in which case
-// nothing changes. Conflicting writers are retried.
-func (e *Engine) update(ctx context.Context, repo string, fn func(p *Pipeline, fx *effects) error) error {
-	return e.updateHeld(ctx, repo, nil, fn)
-}
-
-// updateHeld is update by the holder of a stage lock: the change commits
-// only while held is still the lock's holder, and is refused with
-// lease.ErrLost once another run took the stage over.
-func (e *Engine) updateHeld(ctx context.Context, repo string, held *lease.Lease, fn func(p *Pipeline, fx *effects) error) error {
+// update commits a transition of repo's state: change sees the current
+// state at at, changes it and returns its effects, which commit with it in
+// one MULTI; or it returns an error, and nothing changes. Conflicting
+// writers are retried. With held, the change commits only while held is
+// still its stage lock's holder, and is refused with lease.ErrLost once
+// another run took the stage over.
+func (e *Engine) update(ctx context.Context, repo string, held *lease.Lease, change func(p *Pipeline, at Moment) (Effects, error)) error {
 	key := pipelineKey(repo)
 	watched := []string{key}
 	if held != nil {
 		watched = append(watched, held.Fence())
 	}
 	for range 100 {
-		var fx *effects
+		var fx Effects
 		err := e.rdb.Watch(ctx, func(tx *redis.Tx) error {
 			if held != nil {
 				if err := held.Check(ctx, tx); err != nil {
@@ -214,8 +198,8 @@ func (e *Engine) updateHeld(ctx context.Context, repo string, held *lease.Lease,
 			if err != nil {
 				return err
 			}
-			fx = &effects{}
-			if err := fn(p, fx); err != nil {
+			fx, err = change(p, Moment{Now: e.opts.Now(), Seed: newID()})
+			if err != nil {
 				return err
 			}
 			data, err := json.Marshal(p)
@@ -224,35 +208,47 @@ func (e *Engine) updateHeld(ctx context.Context, repo string, held *lease.Lease,
 			}
 			_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
 				pipe.Set(ctx, key, data, 0)
-				for _, j := range fx.jobs {
-					e.queue.AddTx(pipe, j)
-				}
-				for _, a := range fx.audit {
-					line, _ := json.Marshal(a)
-					pipe.LPush(ctx, auditKey(repo), line)
-				}
-				if len(fx.audit) > 0 {
-					pipe.LTrim(ctx, auditKey(repo), 0, auditKeep-1)
-				}
-				// What GitHub is told commits with the transition, in order.
-				tctx := report.WithTx(ctx, pipe)
-				for _, r := range fx.reports {
-					r(tctx)
-				}
-				return nil
+				return e.commit(ctx, pipe, p, fx)
 			})
 			return err
 		}, watched...)
 		if errors.Is(err, redis.TxFailedErr) {
 			continue
 		}
+		if err == nil {
+			e.committed(ctx, repo, fx)
+		}
+		return err
+	}
+	return fmt.Errorf("update pipeline state of %s: too much contention", repo)
+}
+
+// commit adds a transition's effects to pipe, the MULTI that writes its
+// state: jobs, audit lines and what GitHub is told commit with it, in order.
+func (e *Engine) commit(ctx context.Context, pipe redis.Pipeliner, p *Pipeline, fx Effects) error {
+	for _, r := range fx.Jobs {
+		data, err := json.Marshal(r)
 		if err != nil {
 			return err
 		}
-		e.committed(ctx, repo, fx)
-		return nil
+		e.queue.AddTx(pipe, queue.Job{Kind: JobKind, Repo: r.Repo, Data: data})
 	}
-	return fmt.Errorf("update pipeline state of %s: too much contention", repo)
+	for _, a := range fx.Audit {
+		line, err := json.Marshal(a)
+		if err != nil {
+			return err
+		}
+		pipe.LPush(ctx, auditKey(p.Repo), line)
+	}
+	if len(fx.Audit) > 0 {
+		pipe.LTrim(ctx, auditKey(p.Repo), 0, auditKeep-1)
+	}
+	if len(fx.GitHub) > 0 {
+		if err := e.report.AddTx(ctx, pipe, repoOf(p), fx.GitHub...); err != nil {
+			return fmt.Errorf("report to GitHub: %w", err)
+		}
+	}
+	return nil
 }
 
 // committed forwards what a transition queued in the repository's outboxes,
@@ -260,14 +256,14 @@ func (e *Engine) updateHeld(ctx context.Context, repo string, held *lease.Lease,
 // to the stage queue (queue.AddTx) and the reports to the senders' ready
 // set. The state change stands either way; what fails here a sweep
 // forwards later.
-func (e *Engine) committed(ctx context.Context, repo string, fx *effects) {
-	if len(fx.jobs) > 0 {
+func (e *Engine) committed(ctx context.Context, repo string, fx Effects) {
+	if len(fx.Jobs) > 0 {
 		if _, err := e.queue.Forward(ctx, repo); err != nil {
-			zeroLog(ctx).Warn().Err(err).Msg("Could not queue a transition's stage jobs; a sweep queues them.")
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not queue a transition's stage jobs; a sweep queues them.")
 		}
 	}
-	if f, ok := e.report.(interface{ Committed(context.Context, string) }); ok && len(fx.reports) > 0 {
-		f.Committed(ctx, repo)
+	if len(fx.GitHub) > 0 {
+		e.report.Committed(ctx, repo)
 	}
 }
 

@@ -1,10 +1,16 @@
 package engine
 
 import (
+	"encoding/json"
 	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/railyard/railyard/config"
+	"github.com/railyard/railyard/report"
 )
 
 // opCase is one row of the operations table (docs/reference.md#operations)
@@ -16,13 +22,13 @@ type opCase struct {
 	// (a repository never seen).
 	setup func(p *Pipeline)
 	empty bool
-	do    func(w *world) (Result, error)
+	do    opFunc
 	// refusal is the whole message of the expected refusal.
 	refusal string
 	want    want
 	check   func(t *testing.T, p *Pipeline)
 	// checkW looks at more than the state: the audit log, the reports.
-	checkW func(t *testing.T, w *world)
+	checkW func(t *testing.T, fx Effects)
 }
 
 // want is the stage an allowed operation acts on, as it is afterwards.
@@ -37,57 +43,61 @@ type want struct {
 	message string   // part of the reply
 }
 
-func retry(stage string) func(w *world) (Result, error) {
-	return func(w *world) (Result, error) { return w.e.Retry(w.ctx, w.req(), stage) }
+func retry(stage string) opFunc {
+	return func(p *Pipeline, req Request, at Moment) (Effects, error) { return p.Retry(req, stage, at) }
 }
 
-func cancel(stage string) func(w *world) (Result, error) { return cancelAt(stage, "") }
+func cancel(stage string) opFunc { return cancelAt(stage, "") }
 
-func cancelAt(stage, sha string) func(w *world) (Result, error) {
-	return func(w *world) (Result, error) { return w.e.Cancel(w.ctx, w.req(), stage, sha) }
+func cancelAt(stage, sha string) opFunc {
+	return func(p *Pipeline, req Request, at Moment) (Effects, error) { return p.Cancel(req, stage, sha, at) }
 }
 
-func promote(stage, sha string) func(w *world) (Result, error) {
-	return func(w *world) (Result, error) { return w.e.Promote(w.ctx, w.req(), stage, sha) }
+func promote(stage, sha string) opFunc {
+	return func(p *Pipeline, req Request, at Moment) (Effects, error) { return p.Promote(req, stage, sha, at) }
 }
 
-func rollback(stage, sha string, skip ...string) func(w *world) (Result, error) {
-	return func(w *world) (Result, error) {
-		return w.e.Rollback(w.ctx, w.req(), Move{Stage: stage, SHA: sha, Skip: skip})
+func rollback(stage, sha string, skip ...string) opFunc {
+	return func(p *Pipeline, req Request, at Moment) (Effects, error) {
+		return p.Rollback(req, Move{Stage: stage, SHA: sha, Skip: skip}, at)
 	}
 }
 
-func rollforward(stage, sha string) func(w *world) (Result, error) {
-	return func(w *world) (Result, error) {
-		return w.e.RollForward(w.ctx, w.req(), Move{Stage: stage, SHA: sha})
+func rollforward(stage, sha string) opFunc {
+	return func(p *Pipeline, req Request, at Moment) (Effects, error) {
+		return p.RollForward(req, Move{Stage: stage, SHA: sha}, at)
 	}
 }
 
-func deploy(sha string, seq int64) func(w *world) (Result, error) {
-	return func(w *world) (Result, error) { return w.e.Deploy(w.ctx, w.req(), sha, seq) }
+func deploy(sha string, seq int64) opFunc {
+	return func(p *Pipeline, req Request, at Moment) (Effects, error) { return p.Deploy(req, sha, seq, at) }
 }
 
-func deployByHand(sha string) func(w *world) (Result, error) {
-	return func(w *world) (Result, error) { return w.e.DeployByHand(w.ctx, w.req(), sha) }
+func deployByHand(sha string) opFunc {
+	return func(p *Pipeline, req Request, at Moment) (Effects, error) { return p.DeployByHand(req, sha, at) }
 }
 
 // auditIs checks the newest audit entry's operation and actor.
-func auditIs(op Operation) func(t *testing.T, w *world) {
-	return func(t *testing.T, w *world) {
-		a, err := w.e.Audit(w.ctx, testRepo, 1)
-		if err != nil || len(a) != 1 || a[0].Operation != op || a[0].Actor != "alice" {
-			t.Errorf("newest audit entry %+v (%v), want %s by alice", a, err, op)
+func auditIs(op Operation) func(t *testing.T, fx Effects) {
+	return func(t *testing.T, fx Effects) {
+		if a := fx.Audit; len(a) != 1 || a[0].Operation != op || a[0].Actor != "alice" {
+			t.Errorf("audit entries %+v, want one: %s by alice", a, op)
 		}
 	}
 }
 
 // waitingButtons checks the buttons of the check run of stage's waiting revision.
-func waitingButtons(stage string, want ...string) func(t *testing.T, w *world) {
-	return func(t *testing.T, w *world) {
-		wj := w.pipeline().Stage(stage).Waiting
-		cr, ok := w.rep.checkRun(wj.ID)
+func waitingButtons(stage string, want ...string) func(t *testing.T, fx Effects) {
+	return func(t *testing.T, fx Effects) {
+		var cr report.CheckRun
+		ok := false
+		for _, w := range fx.GitHub {
+			if w.CheckRun != nil && w.CheckRun.Name == "railyard/"+stage && w.CheckRun.Status == "queued" {
+				cr, ok = *w.CheckRun, true
+			}
+		}
 		var got []string
-		for _, a := range cr.Actions {
+		for _, a := range cr.Buttons {
 			got = append(got, a.Identifier)
 		}
 		if !ok || !slices.Equal(got, want) {
@@ -96,28 +106,28 @@ func waitingButtons(stage string, want ...string) func(t *testing.T, w *world) {
 	}
 }
 
-func stop(w *world) (Result, error)    { return w.e.Stop(w.ctx, w.req()) }
-func resume(w *world) (Result, error)  { return w.e.Resume(w.ctx, w.req()) }
-func release(w *world) (Result, error) { return w.e.Release(w.ctx, w.req()) }
+func stop(p *Pipeline, req Request, at Moment) (Effects, error)    { return p.Stop(req, at) }
+func resume(p *Pipeline, req Request, at Moment) (Effects, error)  { return p.Resume(req, at) }
+func release(p *Pipeline, req Request, at Moment) (Effects, error) { return p.Release(req, at) }
 
-func patch(stage, sha string) func(w *world) (Result, error) {
-	return func(w *world) (Result, error) { return w.e.Patch(w.ctx, w.req(), stage, sha) }
+func patch(stage, sha string) opFunc {
+	return func(p *Pipeline, req Request, at Moment) (Effects, error) { return p.Patch(req, stage, sha, at) }
 }
 
-func unblock(stage string) func(w *world) (Result, error) {
-	return func(w *world) (Result, error) { return w.e.Unblock(w.ctx, w.req(), stage) }
+func unblock(stage string) opFunc {
+	return func(p *Pipeline, req Request, at Moment) (Effects, error) { return p.Unblock(req, stage, at) }
 }
 
-func redeploy(stage string) func(w *world) (Result, error) {
-	return func(w *world) (Result, error) { return w.e.Redeploy(w.ctx, w.req(), stage, "skip") }
+func redeploy(stage string) opFunc {
+	return func(p *Pipeline, req Request, at Moment) (Effects, error) { return p.Redeploy(req, stage, "skip", at) }
 }
 
-func restart(stage string) func(w *world) (Result, error) {
-	return func(w *world) (Result, error) { return w.e.Restart(w.ctx, w.req(), stage) }
+func restart(stage string) opFunc {
+	return func(p *Pipeline, req Request, at Moment) (Effects, error) { return p.Restart(req, stage, at) }
 }
 
-func shutdown(stage string) func(w *world) (Result, error) {
-	return func(w *world) (Result, error) { return w.e.Shutdown(w.ctx, w.req(), stage) }
+func shutdown(stage string) opFunc {
+	return func(p *Pipeline, req Request, at Moment) (Effects, error) { return p.Shutdown(req, stage, at) }
 }
 
 // in puts a stage in a state with its job at sha.
@@ -146,9 +156,9 @@ func stateIs(stage string, st State) func(p *Pipeline) {
 	return func(p *Pipeline) { p.Stage(stage).State = st }
 }
 
-func stopped(p *Pipeline) { p.Stopped = &Hold{Actor: "bob", Reason: "incident"} }
+func stopped(p *Pipeline) { p.Stopped = &Mode{Actor: "bob", Reason: "incident"} }
 func patched(p *Pipeline) {
-	p.Patch = &Hold{Actor: "bob", Reason: "hotfix", Stage: "staging", SHA: shaB}
+	p.Patched = &Mode{Actor: "bob", Reason: "hotfix", Stage: "staging", SHA: shaB}
 }
 
 func both(fs ...func(p *Pipeline)) func(p *Pipeline) {
@@ -187,7 +197,7 @@ func stateCases() []opCase {
 		opCase{name: "deploy/blocked", setup: func(p *Pipeline) { p.Stage("build").Blocked, p.Stage("build").BlockedBy = true, "rollback by @bob" }, do: deploy(shaC, 3),
 			want:   want{stage: "build", state: Succeeded, op: OpDeploy, sha: shaB, waiting: shaC, blocked: true},
 			check:  holdIs("build", "held: build is blocked (rollback by @bob); /unblock stage=build"),
-			checkW: waitingButtons("build", "unblock")},
+			checkW: waitingButtons("build", "unblock", "cancel")},
 	)
 
 	// deploy by hand (/deploy sha=…): as a push, recorded as the person's.
@@ -230,10 +240,19 @@ func stateCases() []opCase {
 			refusal: "cannot promote prod: the pipeline is in patch mode (staging at bbbbbbb by @bob); /release first"},
 	)
 
-	// cancel: in_progress, rolling_back, rolling_forward.
+	// cancel: queued (not started yet: it ends at once), in_progress,
+	// rolling_back, rolling_forward.
 	for _, st := range allStates {
 		c := opCase{name: "cancel/" + string(st), setup: in("prod", st, shaB), do: cancel("prod")}
 		switch st {
+		case Queued:
+			c.want = want{stage: "prod", state: Cancelled, op: OpDeploy, sha: shaB, message: "Cancelled the queued deploy of prod at bbbbbbb before it started."}
+			c.checkW = func(t *testing.T, fx Effects) {
+				cr, ok := checkRunIn(fx, "job-prod-queued")
+				if !ok || cr.Conclusion != "cancelled" || !strings.Contains(cr.Summary, "Cancelled by:** @alice") {
+					t.Errorf("the cancelled queued job's check run: %+v", cr)
+				}
+			}
 		case InProgress, RollingBack, RollingForward:
 			c.want = want{stage: "prod", state: Cancelling, op: OpDeploy, sha: shaB, message: "Cancelling deploy of prod at bbbbbbb."}
 			c.check = func(t *testing.T, p *Pipeline) {
@@ -255,11 +274,11 @@ func stateCases() []opCase {
 	cases = append(cases,
 		opCase{name: "cancel/waiting for promote", setup: waitingIn("prod", shaB, "waiting for /promote stage=prod"), do: cancel("prod"),
 			want: want{stage: "prod", state: Succeeded, op: OpDeploy, sha: shaA, message: "Dropped the deploy of bbbbbbb that waited for prod."}, check: dropped,
-			checkW: func(t *testing.T, w *world) {
-				if cr, ok := w.rep.checkRun("waiting-prod"); !ok || cr.Status != "completed" || cr.Conclusion != "cancelled" || !strings.Contains(cr.Summary, "Cancelled by:** @alice") {
+			checkW: func(t *testing.T, fx Effects) {
+				if cr, ok := checkRunIn(fx, "waiting-prod"); !ok || cr.Status != "completed" || cr.Conclusion != "cancelled" || !strings.Contains(cr.Summary, "Cancelled by:** @alice") {
 					t.Errorf("the dropped revision's check run: %+v", cr)
 				}
-				if _, ok := w.rep.deployment("waiting-prod"); ok {
+				if deploysIn(fx, "waiting-prod") {
 					t.Error("the dropped revision, which never started, got a deployment")
 				}
 			}},
@@ -268,7 +287,11 @@ func stateCases() []opCase {
 		opCase{name: "cancel/running, named, while another waits", setup: both(in("prod", InProgress, shaA), waitingIn("prod", shaB, "waiting for prod to finish aaaaaaa")), do: cancelAt("prod", shaA),
 			want: want{stage: "prod", state: Cancelling, op: OpDeploy, sha: shaA, waiting: shaB, message: "Cancelling deploy of prod at aaaaaaa."}},
 		opCase{name: "cancel/queued with one waiting", setup: both(in("prod", Queued, shaA), waitingIn("prod", shaB, "waiting for prod to finish aaaaaaa")), do: cancel("prod"),
-			refusal: "cannot cancel prod: it is queued, not running; to drop bbbbbbb, which waits for it, give to=bbbbbbb"},
+			want: want{stage: "prod", state: Queued, op: OpDeploy, sha: shaB, queued: []string{"prod"}, message: "Cancelled the queued deploy of prod at aaaaaaa"}},
+		opCase{name: "cancel/succeeded with one waiting", setup: both(in("prod", Succeeded, shaA), waitingIn("prod", shaB, "held: prod is blocked")), do: cancelAt("prod", shaB),
+			want: want{stage: "prod", state: Succeeded, op: OpDeploy, sha: shaA, message: "Dropped the deploy of bbbbbbb"}, check: dropped},
+		opCase{name: "cancel/cancelling with one waiting", setup: both(in("prod", Cancelling, shaA), waitingIn("prod", shaB, "waiting for prod to finish aaaaaaa")), do: cancel("prod"),
+			refusal: "cannot cancel prod: it is cancelling, not running; to drop bbbbbbb, which waits for it, give to=bbbbbbb"},
 		opCase{name: "cancel/a revision not there", setup: waitingIn("prod", shaB, "waiting for /promote stage=prod"), do: cancelAt("prod", shaC),
 			refusal: "cannot cancel prod: ccccccc neither runs nor waits there"},
 	)
@@ -320,7 +343,7 @@ func stateCases() []opCase {
 		opCase{name: "retry/failed patch in patch mode", setup: both(patched, failedAs("staging", Job{Operation: OpPatch}, false)), do: retry("staging"),
 			want: want{stage: "staging", state: Queued, op: OpPatch, sha: shaB, queued: []string{"staging"}, message: "Retrying patch of staging at bbbbbbb."},
 			check: func(t *testing.T, p *Pipeline) {
-				if h := p.Patch; h == nil || h.Stage != "staging" || h.SHA != shaB || h.Actor != "bob" {
+				if h := p.Patched; h == nil || h.Stage != "staging" || h.SHA != shaB || h.Actor != "bob" {
 					t.Errorf("patch mode %+v, want it kept as bob's patch of staging", h)
 				}
 			}},
@@ -329,7 +352,7 @@ func stateCases() []opCase {
 		opCase{name: "retry/failed deploy in patch mode", setup: both(patched, failedAs("prod", Job{Operation: OpDeploy}, false)), do: retry("prod"),
 			refusal: "cannot retry prod: the pipeline is in patch mode (staging at bbbbbbb by @bob); /release first"},
 		opCase{name: "retry/unknown stage", do: retry("nope"),
-			refusal: `cannot retry nope: there is no stage "nope" in .github/railyard.yml`},
+			refusal: `cannot retry nope: there is no stage "nope"; the stages are build, staging, prod`},
 	)
 
 	// rollback and roll forward: any state; the target passed build.
@@ -391,7 +414,7 @@ func stateCases() []opCase {
 			do:     resume,
 			want:   want{stage: "prod", state: Succeeded, op: OpDeploy, sha: shaA, waiting: shaB, message: "Resumed the pipeline."},
 			check:  holdIs("prod", "waiting for /promote stage=prod"),
-			checkW: waitingButtons("prod", "promote")},
+			checkW: waitingButtons("prod", "promote", "cancel")},
 		opCase{name: "resume/running", do: resume,
 			refusal: "cannot resume: the pipeline is not stopped"},
 	)
@@ -401,7 +424,7 @@ func stateCases() []opCase {
 		opCase{name: "patch/running", do: patch("prod", shaC),
 			want: want{stage: "prod", state: Queued, op: OpPatch, sha: shaC, queued: []string{"prod"}, message: "Patch mode: deploying ccccccc to prod"},
 			check: func(t *testing.T, p *Pipeline) {
-				if h := p.Patch; h == nil || h.Stage != "prod" || h.SHA != shaC || h.Actor != "alice" {
+				if h := p.Patched; h == nil || h.Stage != "prod" || h.SHA != shaC || h.Actor != "alice" {
 					t.Errorf("patch = %+v", h)
 				}
 			}},
@@ -412,8 +435,8 @@ func stateCases() []opCase {
 		opCase{name: "release/patched", setup: both(patched, waitingIn("build", shaC, "held: patch mode (staging at bbbbbbb by @bob)")), do: release,
 			want: want{stage: "build", state: Queued, op: OpDeploy, sha: shaC, queued: []string{"build"}, message: "Left patch mode. Started build at ccccccc."},
 			check: func(t *testing.T, p *Pipeline) {
-				if p.Patch != nil {
-					t.Errorf("still in patch mode: %+v", p.Patch)
+				if p.Patched != nil {
+					t.Errorf("still in patch mode: %+v", p.Patched)
 				}
 			}},
 		opCase{name: "release/not patched", do: release,
@@ -459,53 +482,86 @@ func holdIs(stage, hold string) func(t *testing.T, p *Pipeline) {
 	}
 }
 
-// TestOperationsFollowTheStateTable runs every operation in states that
-// allow it and states that refuse it. A refusal is typed, says why, and
-// leaves the stored state byte for byte, the audit log, the queue and
-// GitHub alone.
+// opFunc is an operation of the core on a pipeline.
+type opFunc func(p *Pipeline, req Request, at Moment) (Effects, error)
+
+// at is the moment of every transition of the table.
+var at = Moment{Now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC), Seed: "new"}
+
+// request is a request by alice under the test pipeline file.
+func request(t *testing.T) Request {
+	file, problems := config.Parse([]byte(testPipeline))
+	if len(problems) > 0 {
+		t.Fatalf("test pipeline: %v", problems)
+	}
+	return Request{
+		Repo: report.Repo{InstallationID: 7, Owner: "octo", Name: "app"}, File: file,
+		ConfigSHA: shaB, Head: shaB, Actor: "alice", Reason: "because",
+	}
+}
+
+// checkRunIn returns the last version of a job's check run in fx.
+func checkRunIn(fx Effects, jobID string) (report.CheckRun, bool) {
+	for i := len(fx.GitHub) - 1; i >= 0; i-- {
+		if w := fx.GitHub[i]; w.Key == CheckRunKey(jobID) && w.CheckRun != nil {
+			return *w.CheckRun, true
+		}
+	}
+	return report.CheckRun{}, false
+}
+
+// deploysIn reports whether fx creates a deployment for a job.
+func deploysIn(fx Effects, jobID string) bool {
+	return slices.ContainsFunc(fx.GitHub, func(w report.Write) bool { return w.Key == deploymentKey(jobID) && w.Deployment != nil })
+}
+
+func stateOf(t *testing.T, p *Pipeline) string {
+	data, err := json.Marshal(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
+
+// TestOperationsFollowTheStateTable runs every operation of the core in
+// states that allow it and states that refuse it, with no store. A
+// refusal is typed, says why, and leaves the state byte for byte and has
+// no effects: no audit entry, no job, nothing for GitHub.
 func TestOperationsFollowTheStateTable(t *testing.T) {
 	for _, c := range stateCases() {
 		t.Run(c.name, func(t *testing.T) {
-			w := newWorld(t)
+			p := &Pipeline{}
 			if !c.empty {
-				p := settled()
+				p = settled()
 				if c.setup != nil {
 					c.setup(p)
 				}
-				w.seed(p)
 			}
-			before, audit, depth := w.raw(), w.auditLen(), w.depth()
+			before := stateOf(t, p)
 
-			res, err := c.do(w)
+			fx, err := c.do(p, request(t), at)
 
 			if c.refusal != "" {
 				if !IsRefusal(err) || err.Error() != c.refusal {
 					t.Fatalf("got %v (%T), want the refusal %q", err, err, c.refusal)
 				}
-				if after := w.raw(); after != before {
+				if after := stateOf(t, p); after != before {
 					t.Errorf("a refusal changed the state:\nbefore %s\nafter  %s", before, after)
 				}
-				if n := w.auditLen(); n != audit {
-					t.Errorf("a refusal wrote %d audit entries", n-audit)
-				}
-				if d := w.depth(); d != depth {
-					t.Errorf("a refusal queued jobs: %+v, before %+v", d, depth)
-				}
-				if n := w.rep.calls(); n != 0 {
-					t.Errorf("a refusal reported %d things to GitHub", n)
+				if !reflect.DeepEqual(fx, Effects{}) {
+					t.Errorf("a refusal had effects: %+v", fx)
 				}
 				return
 			}
 			if err != nil {
 				t.Fatalf("refused: %v", err)
 			}
-			if !strings.Contains(res.Message, c.want.message) {
-				t.Errorf("reply %q, want it to say %q", res.Message, c.want.message)
+			if !strings.Contains(fx.Reply.Message, c.want.message) {
+				t.Errorf("reply %q, want it to say %q", fx.Reply.Message, c.want.message)
 			}
-			if w.auditLen() != audit+1 {
-				t.Errorf("audit log grew by %d entries, want 1", w.auditLen()-audit)
+			if len(fx.Audit) != 1 {
+				t.Errorf("%d audit entries, want 1", len(fx.Audit))
 			}
-			p := w.pipeline()
 			s := p.Stage(c.want.stage)
 			if s.State != c.want.state || s.Job == nil || s.Job.Operation != c.want.op || s.Job.SHA != c.want.sha || s.Blocked != c.want.blocked {
 				t.Errorf("%s is %s blocked=%v with job %+v; want %s blocked=%v with %s at %.7s",
@@ -518,20 +574,20 @@ func TestOperationsFollowTheStateTable(t *testing.T) {
 				t.Errorf("%s waits with %+v, want %.7s", s.Name, s.Waiting, c.want.waiting)
 			}
 			var queued []string
-			for _, j := range w.claimAll() {
-				queued = append(queued, j.ref.Stage)
+			for _, j := range fx.Jobs {
+				queued = append(queued, j.Stage)
 				// What a person sees of every queued job: a queued check
 				// run, and a deployment for operations that deploy.
-				sj := p.Stage(j.ref.Stage).Job
-				if sj == nil || sj.ID != j.ref.Job {
-					t.Errorf("queued job %s is not %s's job", j.ref.Job, j.ref.Stage)
+				sj := p.Stage(j.Stage).Job
+				if sj == nil || sj.ID != j.Job || j.Repo != testRepo {
+					t.Errorf("queued job %+v is not %s's job", j, j.Stage)
 					continue
 				}
-				if cr, ok := w.rep.checkRun(sj.ID); !ok || cr.Status != "queued" || cr.Name != "railyard/"+sj.Stage || cr.HeadSHA != sj.SHA {
+				if cr, ok := checkRunIn(fx, sj.ID); !ok || cr.Status != "queued" || cr.Name != "railyard/"+sj.Stage || cr.HeadSHA != sj.SHA {
 					t.Errorf("check run of the queued job: %+v", cr)
 				}
-				if _, ok := w.rep.deployment(sj.ID); ok != sj.Operation.deploys() {
-					t.Errorf("%s job created a deployment: %v", sj.Operation, ok)
+				if deploysIn(fx, sj.ID) != sj.Operation.deploys() {
+					t.Errorf("%s job created a deployment: %v", sj.Operation, !sj.Operation.deploys())
 				}
 			}
 			if !slices.Equal(queued, c.want.queued) {
@@ -541,7 +597,7 @@ func TestOperationsFollowTheStateTable(t *testing.T) {
 				c.check(t, p)
 			}
 			if c.checkW != nil {
-				c.checkW(t, w)
+				c.checkW(t, fx)
 			}
 		})
 	}
@@ -552,45 +608,42 @@ func TestOperationsFollowTheStateTable(t *testing.T) {
 func TestIdempotencyKeyActsOnce(t *testing.T) {
 	ops := []struct {
 		name string
-		do   func(w *world, req Request) (Result, error)
+		do   opFunc
 	}{
-		{"deploy", func(w *world, req Request) (Result, error) { return w.e.Deploy(w.ctx, req, shaC, 0) }},
-		{"rollback", func(w *world, req Request) (Result, error) {
-			return w.e.Rollback(w.ctx, req, Move{Stage: "prod", SHA: shaA})
-		}},
-		{"stop", func(w *world, req Request) (Result, error) { return w.e.Stop(w.ctx, req) }},
+		{"deploy", deploy(shaC, 0)},
+		{"rollback", rollback("prod", shaA)},
+		{"stop", stop},
 	}
 	for _, op := range ops {
 		t.Run(op.name, func(t *testing.T) {
-			w := newWorld(t)
-			w.seed(settled())
-			req := w.req()
+			p := settled()
+			req := request(t)
 			req.Idempotency = "comment:42"
-			if _, err := op.do(w, req); err != nil {
+			if _, err := op.do(p, req, at); err != nil {
 				t.Fatal(err)
 			}
-			once, audit, depth := w.raw(), w.auditLen(), w.depth()
-			again, err := op.do(w, req)
+			once := stateOf(t, p)
+			again, err := op.do(p, req, at)
 			if err != nil {
 				t.Fatalf("the repeat: %v", err)
 			}
-			if !strings.HasPrefix(again.Message, "Already done") {
-				t.Errorf("the repeat replied %q; a person should read that it was done before", again.Message)
+			if !strings.HasPrefix(again.Reply.Message, "Already done") {
+				t.Errorf("the repeat replied %q; a person should read that it was done before", again.Reply.Message)
 			}
-			if w.raw() != once || w.auditLen() != audit || w.depth() != depth {
-				t.Errorf("the repeat acted again: audit %d→%d, queue %+v→%+v", audit, w.auditLen(), depth, w.depth())
+			if stateOf(t, p) != once || len(again.Audit)+len(again.Jobs)+len(again.GitHub) != 0 {
+				t.Errorf("the repeat acted again: %+v", again)
 			}
 			// A new key is a new operation.
 			req.Idempotency = "comment:43"
-			_, err = op.do(w, req)
+			fx, err := op.do(p, req, at)
 			if op.name == "stop" {
 				if !IsRefusal(err) {
 					t.Errorf("a second stop under a new key: %v, want a refusal", err)
 				}
 				return
 			}
-			if err != nil || w.auditLen() != audit+1 {
-				t.Errorf("a new key did not act: %v, audit %d→%d", err, audit, w.auditLen())
+			if err != nil || len(fx.Audit) != 1 {
+				t.Errorf("a new key did not act: %v, audit %+v", err, fx.Audit)
 			}
 		})
 	}
@@ -599,20 +652,122 @@ func TestIdempotencyKeyActsOnce(t *testing.T) {
 // TestRefusalDoesNotUseUpItsKey checks that a refused operation can be
 // asked again under the same key once the state allows it.
 func TestRefusalDoesNotUseUpItsKey(t *testing.T) {
-	w := newWorld(t)
-	w.seed(settled())
-	req := w.req()
+	p := settled()
+	req := request(t)
 	req.Idempotency = "comment:7"
-	if _, err := w.e.Resume(w.ctx, req); !IsRefusal(err) {
+	if _, err := p.Resume(req, at); !IsRefusal(err) {
 		t.Fatalf("resume of a running pipeline: %v, want a refusal", err)
 	}
-	if _, err := w.e.Stop(w.ctx, w.req()); err != nil {
+	if _, err := p.Stop(request(t), at); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := w.e.Resume(w.ctx, req); err != nil {
+	if _, err := p.Resume(req, at); err != nil {
 		t.Fatalf("resume under the refused key: %v", err)
 	}
-	if p := w.pipeline(); p.Stopped != nil {
+	if p.Stopped != nil {
 		t.Error("resume under a key a refusal had seen did nothing")
+	}
+}
+
+// TestAbortedAttemptsReportNothing: when another writer changes the state
+// while a transition is being committed, the attempt is aborted and
+// retried; GitHub hears of the attempt that committed only.
+func TestAbortedAttemptsReportNothing(t *testing.T) {
+	w := newWorld(t)
+	w.seed(settled())
+	conflicts := 1
+	w.rep.beforeAdd = func() {
+		if conflicts > 0 {
+			conflicts--
+			w.seed(settled()) // a write to the watched key: this attempt fails
+		}
+	}
+	res, err := w.e.Rollback(w.ctx, w.req(), Move{Stage: "prod", SHA: shaA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if conflicts != 0 {
+		t.Fatal("no attempt was aborted")
+	}
+	job := strings.TrimPrefix(res.CheckRunKey, "job:")
+	if got := w.rep.checkRunStates(job); !slices.Equal(got, []string{"queued"}) {
+		t.Errorf("the rollback's check run was reported %v, want once: [queued]", got)
+	}
+	if n := len(w.rep.deploys()); n != 1 {
+		t.Errorf("%d deployments created, want 1", n)
+	}
+	if got := w.rep.calls(); got != 3 {
+		t.Errorf("%d writes to GitHub, want 3 (check run, deployment, its status): %+v", got, w.rep.writes())
+	}
+}
+
+// TestEveryOperationFromEveryState runs each operation with its stage in
+// each state, with the rest of the pipeline settled: an operation is
+// allowed exactly in the states docs/reference.md#operations lists, and
+// anywhere else refused with no change and no effect.
+func TestEveryOperationFromEveryState(t *testing.T) {
+	notActive := []State{Idle, Cancelled, Failed, Succeeded, RolledBack, RolledForward}
+	ops := []struct {
+		name    string
+		stage   string
+		setup   func(p *Pipeline)
+		do      opFunc
+		allowed []State
+	}{
+		{"push", "build", nil, deploy(shaC, 3), allStates},
+		{"deploy", "build", nil, deployByHand(shaC), allStates},
+		{"promote", "prod", nil, promote("prod", shaB), allStates},
+		{"cancel", "prod", nil, cancel("prod"), []State{Queued, InProgress, RollingBack, RollingForward}},
+		{"retry", "prod", nil, retry("prod"), []State{Cancelled, Failed}},
+		{"rollback", "prod", nil, rollback("prod", shaA), allStates},
+		{"rollforward", "prod", nil, rollforward("prod", shaB), allStates},
+		{"unblock", "prod", func(p *Pipeline) { p.Stage("prod").block("rollback by @bob") }, unblock("prod"), allStates},
+		{"stop", "prod", nil, stop, allStates},
+		{"resume", "prod", stopped, resume, allStates},
+		{"patch", "prod", nil, patch("prod", shaC), allStates},
+		{"release", "prod", patched, release, allStates},
+		{"redeploy", "prod", nil, redeploy("prod"), notActive},
+		{"restart", "staging", nil, restart("staging"), notActive},
+		{"shutdown", "prod", nil, shutdown("prod"), notActive},
+	}
+	for _, op := range ops {
+		for _, st := range allStates {
+			t.Run(op.name+"/"+string(st), func(t *testing.T) {
+				p := settled()
+				in(op.stage, st, shaB)(p)
+				if op.setup != nil {
+					op.setup(p)
+				}
+				before := stateOf(t, p)
+				fx, err := op.do(p, request(t), at)
+				if !slices.Contains(op.allowed, st) {
+					if !IsRefusal(err) || stateOf(t, p) != before || !reflect.DeepEqual(fx, Effects{}) {
+						t.Errorf("got %v with effects %+v, want a refusal that changes nothing", err, fx)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatalf("refused: %v", err)
+				}
+				if len(fx.Audit) != 1 || fx.Reply.Message == "" {
+					t.Errorf("audit %+v, reply %q; want one entry and a reply", fx.Audit, fx.Reply.Message)
+				}
+				for _, s := range p.Stages {
+					if !slices.Contains(allStates, s.State) {
+						t.Errorf("%s is in no state of the table: %q", s.Name, s.State)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestNoStageNamed: an operation on a stage given as "" is refused, as
+// any stage the file does not have.
+func TestNoStageNamed(t *testing.T) {
+	for name, do := range map[string]opFunc{"retry": retry(""), "cancel": cancel(""), "promote": promote("", ""), "redeploy": redeploy("")} {
+		if _, err := do(settled(), request(t), at); !IsRefusal(err) {
+			t.Errorf("%s of no stage: %v, want a refusal", name, err)
+		}
 	}
 }

@@ -150,8 +150,8 @@ func TestPatchHoldsDeploymentsUntilRelease(t *testing.T) {
 		"staging:deploy:ddddddd:deploy",
 		"prod:terraform:ddddddd:deploy", "prod:deploy:ddddddd:deploy",
 	)
-	if p := w.pipeline(); p.Patch != nil || p.Stage("prod").Current != shaD {
-		t.Errorf("after release: patch %+v, prod at %.7s", p.Patch, p.Stage("prod").Current)
+	if p := w.pipeline(); p.Patched != nil || p.Stage("prod").Current != shaD {
+		t.Errorf("after release: patch %+v, prod at %.7s", p.Patched, p.Stage("prod").Current)
 	}
 }
 
@@ -239,7 +239,7 @@ func TestRunJobTakesOverAfterItsProcessDied(t *testing.T) {
 	if got := w.rep.checkRunStates("dead"); !slices.Equal(got, []string{"in_progress", "success"}) {
 		t.Errorf("check run went %v, want in_progress then success", got)
 	}
-	if cr := w.rep.checks[0].v; !strings.Contains(cr.Summary, "another one took it over") {
+	if cr := w.rep.checks()[0].v; !strings.Contains(cr.Summary, "another one took it over") {
 		t.Errorf("the running check run does not say the job was taken over:\n%s", cr.Summary)
 	}
 	if got := w.rep.deploymentStates("dead"); !slices.Equal(got, []string{"in_progress", "success"}) {
@@ -431,7 +431,7 @@ stages:
 		t.Errorf("newest audit entry %+v, want railyard's auto-rollback from ccccccc to bbbbbbb", audit)
 	}
 	// The failed deploy's check run says what happened next.
-	for _, c := range w.rep.checks {
+	for _, c := range w.rep.checks() {
 		if c.v.Name == "railyard/staging" && c.v.HeadSHA == shaC && c.v.Conclusion == "failure" {
 			if !strings.Contains(c.v.Summary, "Auto-rollback of staging to bbbbbbb queued.") {
 				t.Errorf("failed check run does not announce the auto-rollback:\n%s", c.v.Summary)

@@ -21,6 +21,7 @@ import (
 	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/report"
 	"github.com/railyard/railyard/runner"
+	"github.com/railyard/railyard/store"
 )
 
 // Revisions of the test repository, oldest first.
@@ -66,7 +67,7 @@ const testRepo = "octo/app"
 
 // world is an engine on miniredis with fakes for GitHub.
 type world struct {
-	t     *testing.T
+	t     testing.TB
 	ctx   context.Context
 	m     *miniredis.Miniredis // its TTLs run only when told: FastForward; nil on a cluster
 	rdb   redis.UniversalClient
@@ -82,7 +83,7 @@ func newWorld(t *testing.T) *world { return newWorldWith(t, testPipeline) }
 
 // newWorldWith is newWorld with another pipeline file; MARKS in it names
 // the file steps write to.
-func newWorldWith(t *testing.T, pipeline string) *world {
+func newWorldWith(t testing.TB, pipeline string) *world {
 	t.Helper()
 	m := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
@@ -92,7 +93,7 @@ func newWorldWith(t *testing.T, pipeline string) *world {
 
 // newWorldOn is newWorldWith on rdb, with the stage queue's keys under
 // prefix; m is the miniredis behind rdb, if any.
-func newWorldOn(t *testing.T, pipeline string, rdb redis.UniversalClient, m *miniredis.Miniredis, prefix string) *world {
+func newWorldOn(t testing.TB, pipeline string, rdb redis.UniversalClient, m *miniredis.Miniredis, prefix string) *world {
 	t.Helper()
 	ctx := t.Context()
 	q := queue.New(rdb, queue.Options{Prefix: prefix})
@@ -105,7 +106,7 @@ func newWorldOn(t *testing.T, pipeline string, rdb redis.UniversalClient, m *min
 		t.Fatalf("test pipeline: %v", problems)
 	}
 	src := &fakeSource{file: file, tarball: tarball(t)}
-	w := &world{t: t, ctx: ctx, m: m, rdb: rdb, q: q, rep: &fakeReporter{}, src: src, file: file, marks: marks}
+	w := &world{t: t, ctx: ctx, m: m, rdb: rdb, q: q, rep: &fakeReporter{rdb: rdb}, src: src, file: file, marks: marks}
 	w.e = New(rdb, q, w.rep, src, runner.NewWorkspace(t.TempDir()), Options{Poll: 10 * time.Millisecond, Grace: time.Second})
 	return w
 }
@@ -113,7 +114,7 @@ func newWorldOn(t *testing.T, pipeline string, rdb redis.UniversalClient, m *min
 // req is a request by alice under the test pipeline file.
 func (w *world) req() Request {
 	return Request{
-		Repo: Repo{InstallationID: 7, Owner: "octo", Name: "app"}, File: w.file,
+		Repo: report.Repo{InstallationID: 7, Owner: "octo", Name: "app"}, File: w.file,
 		ConfigSHA: shaB, Head: shaB, Actor: "alice", Reason: "because",
 	}
 }
@@ -127,7 +128,7 @@ func settled() *Pipeline {
 		if name == "prod" {
 			cur, good = shaA, []string{shaA}
 		}
-		p.Stages = append(p.Stages, &Stage{
+		p.Stages = append(p.Stages, &StageState{
 			Name: name, State: Succeeded, Current: cur, Good: good,
 			Job: &Job{ID: "job-" + name, Stage: name, SHA: cur, Operation: OpDeploy, Actor: "alice", ConfigSHA: shaB},
 		})
@@ -231,55 +232,90 @@ func (w *world) ranSteps() []string {
 	return strings.Fields(string(data))
 }
 
-// fakeReporter records what the engine asks GitHub to show.
+// fakeReporter records what the engine asks GitHub to show. It records
+// through the transaction it is given, as the real reporter does, so what
+// an aborted WATCH attempt added is never recorded.
 type fakeReporter struct {
-	mu       sync.Mutex
-	checks   []keyed[report.CheckRun]
-	deploys  []keyed[report.Deployment]
-	statuses []keyed[report.DeploymentStatus]
+	rdb redis.UniversalClient
+	// beforeAdd, when set, runs as a transaction's writes are added.
+	beforeAdd func()
 }
+
+// reportsKey holds what the fake was told, in the repository's slot as a
+// transaction on a Redis Cluster requires.
+func reportsKey(repo string) string { return store.RepoKey(repo, "test-reports") }
 
 type keyed[T any] struct {
 	key string
 	v   T
 }
 
-func (f *fakeReporter) CheckRun(_ context.Context, _ Repo, key string, cr report.CheckRun) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.checks = append(f.checks, keyed[report.CheckRun]{key, cr})
+func (f *fakeReporter) Committed(context.Context, string) {}
+
+func (f *fakeReporter) AddTx(ctx context.Context, pipe redis.Pipeliner, repo report.Repo, writes ...report.Write) error {
+	if f.beforeAdd != nil {
+		f.beforeAdd()
+	}
+	for _, w := range writes {
+		data, err := json.Marshal(w)
+		if err != nil {
+			return err
+		}
+		pipe.RPush(ctx, reportsKey(repo.FullName()), data)
+	}
 	return nil
 }
 
-func (f *fakeReporter) Deployment(_ context.Context, _ Repo, key string, d report.Deployment) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.deploys = append(f.deploys, keyed[report.Deployment]{key, d})
-	return nil
+// writes returns what committed transactions told GitHub, in order.
+func (f *fakeReporter) writes() []report.Write {
+	raw, err := f.rdb.LRange(context.Background(), reportsKey(testRepo), 0, -1).Result()
+	if err != nil {
+		panic(err)
+	}
+	out := make([]report.Write, len(raw))
+	for i, r := range raw {
+		if err := json.Unmarshal([]byte(r), &out[i]); err != nil {
+			panic(err)
+		}
+	}
+	return out
 }
 
-func (f *fakeReporter) DeploymentStatus(_ context.Context, _ Repo, key string, s report.DeploymentStatus) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.statuses = append(f.statuses, keyed[report.DeploymentStatus]{key, s})
-	return nil
+func (f *fakeReporter) checks() (out []keyed[report.CheckRun]) {
+	for _, w := range f.writes() {
+		if w.CheckRun != nil {
+			out = append(out, keyed[report.CheckRun]{w.Key, *w.CheckRun})
+		}
+	}
+	return out
 }
 
-func (f *fakeReporter) CheckRunURL(context.Context, Repo, string) (string, error) { return "", nil }
-
-func (f *fakeReporter) calls() int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return len(f.checks) + len(f.deploys) + len(f.statuses)
+func (f *fakeReporter) deploys() (out []keyed[report.Deployment]) {
+	for _, w := range f.writes() {
+		if w.Deployment != nil {
+			out = append(out, keyed[report.Deployment]{w.Key, *w.Deployment})
+		}
+	}
+	return out
 }
+
+func (f *fakeReporter) statuses() (out []keyed[report.DeploymentStatus]) {
+	for _, w := range f.writes() {
+		if w.DeploymentStatus != nil {
+			out = append(out, keyed[report.DeploymentStatus]{w.Key, *w.DeploymentStatus})
+		}
+	}
+	return out
+}
+
+func (f *fakeReporter) calls() int { return len(f.writes()) }
 
 // checkRun returns the last version of the check run of a job.
 func (f *fakeReporter) checkRun(jobID string) (report.CheckRun, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for i := len(f.checks) - 1; i >= 0; i-- {
-		if f.checks[i].key == CheckRunKey(jobID) {
-			return f.checks[i].v, true
+	checks := f.checks()
+	for i := len(checks) - 1; i >= 0; i-- {
+		if checks[i].key == CheckRunKey(jobID) {
+			return checks[i].v, true
 		}
 	}
 	return report.CheckRun{}, false
@@ -288,10 +324,8 @@ func (f *fakeReporter) checkRun(jobID string) (report.CheckRun, bool) {
 // checkRunStates lists the statuses (or conclusions, once completed) a
 // job's check run went through.
 func (f *fakeReporter) checkRunStates(jobID string) []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	var out []string
-	for _, c := range f.checks {
+	for _, c := range f.checks() {
 		if c.key == CheckRunKey(jobID) {
 			s := c.v.Status
 			if s == "completed" {
@@ -304,9 +338,7 @@ func (f *fakeReporter) checkRunStates(jobID string) []string {
 }
 
 func (f *fakeReporter) deployment(jobID string) (report.Deployment, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for _, d := range f.deploys {
+	for _, d := range f.deploys() {
 		if d.key == deploymentKey(jobID) {
 			return d.v, true
 		}
@@ -315,10 +347,8 @@ func (f *fakeReporter) deployment(jobID string) (report.Deployment, bool) {
 }
 
 func (f *fakeReporter) deploymentStates(jobID string) []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	var out []string
-	for _, s := range f.statuses {
+	for _, s := range f.statuses() {
 		if s.key == deploymentKey(jobID) {
 			out = append(out, s.v.State)
 		}
@@ -335,11 +365,11 @@ type fakeSource struct {
 	archiveFails []error // answers to the next downloads, in order
 }
 
-func (s *fakeSource) Pipeline(context.Context, Repo, string) (*config.Pipeline, error) {
+func (s *fakeSource) Pipeline(context.Context, report.Repo, string) (*config.Pipeline, error) {
 	return s.file, nil
 }
 
-func (s *fakeSource) Archive(context.Context, Repo, string) (io.ReadCloser, error) {
+func (s *fakeSource) Archive(context.Context, report.Repo, string) (io.ReadCloser, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.archiveFails) > 0 {
@@ -351,7 +381,7 @@ func (s *fakeSource) Archive(context.Context, Repo, string) (io.ReadCloser, erro
 }
 
 // tarball is a revision shaped like GitHub's archives: one top folder.
-func tarball(t *testing.T) []byte {
+func tarball(t testing.TB) []byte {
 	var buf bytes.Buffer
 	gz := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(gz)

@@ -65,7 +65,7 @@ stages:
 		t.Errorf("the retry's deployment %+v, want task deploy:rollback", d)
 	}
 	// staging stays blocked: its check run offers to unblock it.
-	if cr, _ := w.rep.checkRun(jobOf(t, res)); cr.Conclusion != "success" || !slices.ContainsFunc(cr.Actions, func(a report.Action) bool { return a.Identifier == "unblock" }) {
-		t.Errorf("the retried rollback's check run ends %s with buttons %+v, want success with unblock", cr.Conclusion, cr.Actions)
+	if cr, _ := w.rep.checkRun(jobOf(t, res)); cr.Conclusion != "success" || !slices.ContainsFunc(cr.Buttons, func(a report.Button) bool { return a.Identifier == "unblock" }) {
+		t.Errorf("the retried rollback's check run ends %s with buttons %+v, want success with unblock", cr.Conclusion, cr.Buttons)
 	}
 }

@@ -129,8 +129,9 @@ type Job struct {
 	WaitingFor string `json:"waiting_for,omitempty"`
 }
 
-// Stage is one stage's persisted state.
-type Stage struct {
+// StageState is one stage's persisted state (config.Stage is its part of
+// the pipeline file).
+type StageState struct {
 	Name      string `json:"name"`
 	State     State  `json:"state"`
 	Blocked   bool   `json:"blocked"`
@@ -145,7 +146,7 @@ type Stage struct {
 }
 
 // active reports whether the stage's job is queued or running.
-func (s *Stage) active() bool {
+func (s *StageState) active() bool {
 	switch s.State {
 	case Queued, InProgress, Cancelling, RollingBack, RollingForward:
 		return true
@@ -155,7 +156,7 @@ func (s *Stage) active() bool {
 
 // PreviousGood is the good revision before the current one: the target of
 // the check run's Roll back button.
-func (s *Stage) PreviousGood() string {
+func (s *StageState) PreviousGood() string {
 	for _, sha := range s.Good {
 		if sha != s.Current {
 			return sha
@@ -164,7 +165,7 @@ func (s *Stage) PreviousGood() string {
 	return ""
 }
 
-func (s *Stage) succeeded(sha string) bool { return slices.Contains(s.Good, sha) }
+func (s *StageState) succeeded(sha string) bool { return slices.Contains(s.Good, sha) }
 
 const (
 	keepGood  = 20
@@ -172,7 +173,9 @@ const (
 	keepSeen  = 200
 )
 
-func (s *Stage) recordGood(sha string) {
+func (s *StageState) block(why string) { s.Blocked, s.BlockedBy = true, why }
+
+func (s *StageState) recordGood(sha string) {
 	s.Current = sha
 	s.Good = pushFront(s.Good, sha, keepGood)
 }
@@ -183,8 +186,9 @@ func pushFront(list []string, sha string, limit int) []string {
 	return list[:min(len(list), limit)]
 }
 
-// Hold records who stopped the pipeline or put it in patch mode.
-type Hold struct {
+// Mode records who stopped the pipeline or put it in patch mode (a
+// waiting job's Hold, by contrast, says why that job does not start).
+type Mode struct {
 	Actor  string    `json:"actor"`
 	Reason string    `json:"reason"`
 	At     time.Time `json:"at"`
@@ -194,12 +198,12 @@ type Hold struct {
 
 // Pipeline is one repository's persisted state.
 type Pipeline struct {
-	Repo           string   `json:"repo"`
-	InstallationID int64    `json:"installation_id"`
-	Branch         string   `json:"branch"`
-	Stopped        *Hold    `json:"stopped"`
-	Patch          *Hold    `json:"patch"`
-	Stages         []*Stage `json:"stages"`
+	Repo           string        `json:"repo"`
+	InstallationID int64         `json:"installation_id"`
+	Branch         string        `json:"branch"`
+	Stopped        *Mode         `json:"stopped"`
+	Patched        *Mode         `json:"patch"`
+	Stages         []*StageState `json:"stages"`
 	// Built lists revisions that passed the first stage, newest first: the
 	// only revisions rollback and roll forward may target.
 	Built []string `json:"built,omitempty"`
@@ -210,7 +214,7 @@ type Pipeline struct {
 }
 
 // Stage returns the named stage's state.
-func (p *Pipeline) Stage(name string) *Stage {
+func (p *Pipeline) Stage(name string) *StageState {
 	for _, s := range p.Stages {
 		if s.Name == name {
 			return s
@@ -222,11 +226,11 @@ func (p *Pipeline) Stage(name string) *Stage {
 // sync makes the stages follow the pipeline file: new stages start idle,
 // removed ones are forgotten, and the order is the file's.
 func (p *Pipeline) sync(file *config.Pipeline) {
-	stages := make([]*Stage, 0, len(file.Stages))
+	stages := make([]*StageState, 0, len(file.Stages))
 	for _, fs := range file.Stages {
 		s := p.Stage(fs.Name)
 		if s == nil {
-			s = &Stage{Name: fs.Name, State: Idle}
+			s = &StageState{Name: fs.Name, State: Idle}
 		}
 		stages = append(stages, s)
 	}

@@ -1,13 +1,10 @@
 package engine
 
 import (
-	"errors"
 	"net/http"
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/google/go-github/v62/github"
 
 	"github.com/railyard/railyard/transient"
 )
@@ -65,35 +62,25 @@ func TestStageWaitsOutAPassingGitHubFailure(t *testing.T) {
 }
 
 // TestDefiniteFetchFailureFailsTheStage answers the download with a 404:
-// that cannot pass, so the stage fails at once, as before.
+// that cannot pass, so the stage fails at once, as before. Which failures
+// can pass is package stagejob's to say (its tests).
 func TestDefiniteFetchFailureFailsTheStage(t *testing.T) {
-	for _, c := range []struct {
-		name string
-		err  error
-	}{
-		{"404 of the revision", &transient.StatusError{Code: http.StatusNotFound}},
-		{"403 refusal", &github.ErrorResponse{Response: &http.Response{StatusCode: http.StatusForbidden}}},
-		{"hostile archive", errors.New(`unpack "../x": leads outside the work directory`)},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			w := newWorld(t)
-			p := settled()
-			p.Stages = p.Stages[:1]
-			w.seed(p)
-			w.src.archiveFails = []error{c.err}
-			res, err := w.e.Deploy(w.ctx, w.req(), shaC, 3)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := w.e.RunJob(w.ctx, w.claimAll()[0].lease.Job); err != nil {
-				t.Fatalf("RunJob = %v, want the stage failed and the job done", err)
-			}
-			if s := w.pipeline().Stage("build"); s.State != Failed {
-				t.Errorf("build ends %s, want failed", s.State)
-			}
-			if cr, _ := w.rep.checkRun(jobOf(t, res)); cr.Conclusion != "failure" || !strings.Contains(cr.Summary, "Could not unpack") {
-				t.Errorf("check run ends %s:\n%s\nwant failure saying it could not unpack", cr.Conclusion, cr.Summary)
-			}
-		})
+	w := newWorld(t)
+	p := settled()
+	p.Stages = p.Stages[:1]
+	w.seed(p)
+	w.src.archiveFails = []error{&transient.StatusError{Code: http.StatusNotFound}}
+	res, err := w.e.Deploy(w.ctx, w.req(), shaC, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.e.RunJob(w.ctx, w.claimAll()[0].lease.Job); err != nil {
+		t.Fatalf("RunJob = %v, want the stage failed and the job done", err)
+	}
+	if s := w.pipeline().Stage("build"); s.State != Failed {
+		t.Errorf("build ends %s, want failed", s.State)
+	}
+	if cr, _ := w.rep.checkRun(jobOf(t, res)); cr.Conclusion != "failure" || !strings.Contains(cr.Summary, "Could not unpack") {
+		t.Errorf("check run ends %s:\n%s\nwant failure saying it could not unpack", cr.Conclusion, cr.Summary)
 	}
 }

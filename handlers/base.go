@@ -21,7 +21,7 @@ import (
 const (
 	KindPush    = "push"
 	KindComment = "comment"
-	KindAction  = "action"
+	KindButton  = "action" // a check run button click; the value predates the name
 )
 
 // dedupeTTL is how long a delivery or comment id is remembered.

@@ -14,8 +14,8 @@ type CheckRun struct{ Base }
 
 func (h *CheckRun) Handles() []string { return []string{"check_run"} }
 
-// actionJob is the queued part of a button click.
-type actionJob struct {
+// buttonJob is the queued part of a click on a check run button.
+type buttonJob struct {
 	InstallationID int64  `json:"installation_id"`
 	Owner          string `json:"owner"`
 	Name           string `json:"name"`
@@ -47,7 +47,7 @@ func (h *CheckRun) Handle(ctx context.Context, eventType, deliveryID string, pay
 		log.Info().Msg("Button clicked by a bot; ignoring.")
 		return nil
 	}
-	return h.enqueue(ctx, "delivery:"+deliveryID, KindAction, repo.GetFullName(), actionJob{
+	return h.enqueue(ctx, "delivery:"+deliveryID, KindButton, repo.GetFullName(), buttonJob{
 		InstallationID: ev.GetInstallation().GetID(),
 		Owner:          repo.GetOwner().GetLogin(), Name: repo.GetName(), DefaultBranch: repo.GetDefaultBranch(),
 		Identifier: ev.GetRequestedAction().Identifier, Stage: stage, HeadSHA: cr.GetHeadSHA(),

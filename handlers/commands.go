@@ -19,19 +19,11 @@ import (
 	"github.com/railyard/railyard/worker"
 )
 
-// refused is a command that may not run; its message is the reply.
-type refused struct{ msg string }
-
-func (r refused) Error() string { return r.msg }
-
-func refusef(format string, args ...any) error { return refused{fmt.Sprintf(format, args...)} }
-
 // isRefused reports whether err is a person's mistake (a reply) rather than
-// a breakage (a retry).
+// a breakage (a retry): the engine's refusals, and the gate's.
 func isRefused(err error) bool {
-	var r refused
 	var g *gate.Refusal
-	return errors.As(err, &r) || errors.As(err, &g) || engine.IsRefusal(err)
+	return errors.As(err, &g) || engine.IsRefusal(err)
 }
 
 // session is the context every command of one comment or click shares.
@@ -66,10 +58,10 @@ func (p *Processors) Comment(ctx context.Context, job queue.Job) error {
 	if err != nil && !isRefused(err) {
 		return err
 	}
-	var lines []string
+	var lines []engine.Line
 	allOK := err == nil
 	if err != nil {
-		lines = append(lines, "❌ "+err.Error())
+		lines = append(lines, engine.Invalid(err))
 		for _, it := range items {
 			p.observeRefused(it)
 		}
@@ -84,8 +76,7 @@ func (p *Processors) Comment(ctx context.Context, job queue.Job) error {
 			lines = append(lines, line)
 		}
 	}
-	body := strings.Join(lines, "\n\n")
-	if err := p.Reporter.Comment(ctx, repo, cj.Issue, fmt.Sprintf("@%s\n\n%s", cj.User, body)); err != nil {
+	if err := p.Reporter.Comment(ctx, repo, cj.Issue, engine.Reply(cj.User, lines)); err != nil {
 		return fmt.Errorf("reply: %w", err)
 	}
 	p.react(ctx, repo, cj.CommentID, map[bool]string{true: "rocket", false: "confused"}[allOK])
@@ -117,20 +108,20 @@ func (p *Processors) react(ctx context.Context, repo report.Repo, commentID int6
 func (p *Processors) session(ctx context.Context, repo report.Repo, defaultBranch, user string) (*session, error) {
 	head, err := p.Source.Resolve(ctx, repo, defaultBranch)
 	if errors.Is(err, source.ErrUnknownRef) {
-		return nil, refusef("The default branch %s has no commits yet, so there is no `%s` to run.", defaultBranch, config.PipelinePath)
+		return nil, engine.Refuse(engine.WhyNoCommits, defaultBranch, config.PipelinePath)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("resolve default branch: %w", err)
 	}
 	loaded, err := p.Source.Load(ctx, repo, head)
 	if errors.Is(err, config.ErrNoPipeline) {
-		return nil, refusef("This repository has no `%s` on %s, so Railyard has nothing to run.", config.PipelinePath, defaultBranch)
+		return nil, engine.Refuse(engine.WhyNoPipeline, config.PipelinePath, defaultBranch)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("load pipeline file: %w", err)
 	}
 	if len(loaded.Problems) > 0 {
-		return nil, refusef("`%s` on %s has %d problems (see the railyard/config check run); fix it first.", config.PipelinePath, defaultBranch, len(loaded.Problems))
+		return nil, engine.Refuse(engine.WhyBrokenFile, config.PipelinePath, defaultBranch, len(loaded.Problems))
 	}
 	level, err := p.Source.Permission(ctx, repo, user)
 	if err != nil {
@@ -145,52 +136,39 @@ func (p *Processors) session(ctx context.Context, repo report.Repo, defaultBranc
 
 // run runs one command line and words its reply line; ok is false for a
 // refusal. An error means something broke.
-func (p *Processors) run(ctx context.Context, s *session, it command.Item, index int) (line string, ok bool, err error) {
+func (p *Processors) run(ctx context.Context, s *session, it command.Item, index int) (line engine.Line, ok bool, err error) {
 	if it.Err != nil {
 		p.observeRefused(it)
-		return "❌ " + it.Err.Error(), false, nil
+		return engine.Invalid(it.Err), false, nil
 	}
 	c := it.Command
 	res, err := p.do(ctx, s, c, fmt.Sprintf("comment:%d:%d", s.commentID, index))
-	quoted := "`" + strings.ReplaceAll(c.Raw, "`", "'") + "`"
 	switch {
 	case isRefused(err):
 		p.observe(c.Name, CommandRefused)
 		zerolog.Ctx(ctx).Info().Str("command", string(c.Name)).Str("why", err.Error()).Msg("Command refused.")
-		return fmt.Sprintf("❌ %s — %s", quoted, err.Error()), false, nil
+		return engine.Refused(c.Raw, err), false, nil
 	case err != nil:
 		p.observe(c.Name, CommandFailed)
-		return "", false, err
+		return engine.Line{}, false, err
 	}
 	p.observe(c.Name, CommandAccepted)
 	zerolog.Ctx(ctx).Info().Str("command", string(c.Name)).Msg("Command accepted.")
-	line = fmt.Sprintf("✅ %s — %s", quoted, res.Message)
-	if res.CheckRunKey != "" {
-		line += fmt.Sprintf(" ([check run]({{checkrun:%s}}))", res.CheckRunKey)
-	}
-	return line, true, nil
+	return engine.Accepted(c.Raw, res), true, nil
 }
 
 // do checks a command against the pipeline file and the person's
 // permission, resolves its revision, and runs it.
 func (p *Processors) do(ctx context.Context, s *session, c *command.Command, idem string) (engine.Result, error) {
-	if c.Stage != "" {
-		fs, ok := s.file.Stage(c.Stage)
-		if !ok {
-			return engine.Result{}, refusef("there is no stage %q; the stages are %s", c.Stage, stageNames(s.file))
-		}
-		for _, step := range c.Skip {
-			if _, ok := fs.Step(step); !ok {
-				return engine.Result{}, refusef("stage %s has no step %q", c.Stage, step)
-			}
-		}
+	if err := engine.CheckTarget(s.file, engine.Operation(c.Name), c.Stage, c.Skip); err != nil {
+		return engine.Result{}, err
 	}
 	if need := s.file.Required(string(c.Name), c.Stage); !s.level.AtLeast(need) {
 		have := s.level
 		if have == "" {
 			have = "no"
 		}
-		return engine.Result{}, refusef("@%s has %s permission on this repository; /%s%s needs %s", s.user, have, c.Name, onStage(c.Stage), need)
+		return engine.Result{}, engine.Refuse(engine.WhyPermission, s.user, have, c.Name, onStage(c.Stage), need)
 	}
 	// /help and /status are commands too: permissions may name them
 	// (docs/reference.md#permissions).
@@ -205,7 +183,7 @@ func (p *Processors) do(ctx context.Context, s *session, c *command.Command, ide
 		var err error
 		if sha, err = p.Source.Resolve(ctx, s.repo, c.To); err != nil {
 			if errors.Is(err, source.ErrUnknownRef) {
-				return engine.Result{}, refusef("to=%s names no single commit, branch or tag of this repository", c.To)
+				return engine.Result{}, engine.Refuse(engine.WhyNoRef, c.To)
 			}
 			return engine.Result{}, err
 		}
@@ -251,7 +229,7 @@ func (p *Processors) do(ctx context.Context, s *session, c *command.Command, ide
 	case command.NameShutdown:
 		return e.Shutdown(ctx, req, c.Stage)
 	}
-	return engine.Result{}, refusef("/%s is not a command Railyard runs", c.Name)
+	return engine.Result{}, engine.Refuse(engine.WhyNotACommand, c.Name)
 }
 
 // onBranch resolves the sha= of /deploy to a full SHA on the pipeline
@@ -259,21 +237,21 @@ func (p *Processors) do(ctx context.Context, s *session, c *command.Command, ide
 func (p *Processors) onBranch(ctx context.Context, s *session, abbrev string) (string, error) {
 	sha, err := p.Source.Resolve(ctx, s.repo, abbrev)
 	if errors.Is(err, source.ErrUnknownRef) {
-		return "", refusef("sha=%s names no single commit of this repository", abbrev)
+		return "", engine.Refuse(engine.WhyNoCommit, abbrev)
 	}
 	if err != nil {
 		return "", err
 	}
 	if !strings.HasPrefix(sha, abbrev) {
 		// Resolve takes branch and tag names too; sha= takes only commits.
-		return "", refusef("sha=%s is a branch or tag name, not a commit SHA", abbrev)
+		return "", engine.Refuse(engine.WhyNotASHA, abbrev)
 	}
 	on, err := p.Source.Contains(ctx, s.repo, s.branch, sha)
 	if err != nil {
 		return "", fmt.Errorf("compare with %s: %w", s.branch, err)
 	}
 	if !on {
-		return "", refusef("%.7s is not on the pipeline branch %s; only its commits go through the pipeline", sha, s.branch)
+		return "", engine.Refuse(engine.WhyOffBranch, sha, s.branch)
 	}
 	return sha, nil
 }
@@ -312,7 +290,7 @@ func (p *Processors) gate(ctx context.Context, s *session, c *command.Command, s
 	if *sha == "" {
 		switch cmd {
 		case gate.Patch:
-			return refusef("/patch needs to= outside a pull request")
+			return engine.Refuse(engine.WhyPatchNeedsTo)
 		case gate.Promote:
 			// Gate the revision the engine would pick, then promote that one.
 			candidate, err := p.Engine.PromoteCandidate(ctx, s.repo.FullName(), s.file, c.Stage)
@@ -332,50 +310,23 @@ func onStage(stage string) string {
 	return " on " + stage
 }
 
-func stageNames(f *config.Pipeline) string {
-	names := make([]string, len(f.Stages))
-	for i, s := range f.Stages {
-		names[i] = s.Name
-	}
-	return strings.Join(names, ", ")
-}
-
 // status words the /status table.
 func (p *Processors) status(ctx context.Context, s *session) (engine.Result, error) {
 	st, err := p.Engine.Pipeline(ctx, s.repo.FullName())
 	if err != nil {
 		return engine.Result{}, err
 	}
-	var b strings.Builder
-	b.WriteString("\n\n| stage | state | current | waiting | blocked |\n|---|---|---|---|---|\n")
-	for _, fs := range s.file.Stages {
-		state, current, waiting, blocked := "idle", "–", "–", "no"
-		if ss := st.Stage(fs.Name); ss != nil {
-			state = string(ss.State)
-			if ss.Current != "" {
-				current = "`" + ss.Current[:7] + "`"
-			}
-			if ss.Waiting != nil {
-				waiting = "`" + ss.Waiting.SHA[:7] + "` (" + ss.Waiting.Hold + ")"
-			}
-			if ss.Blocked {
-				blocked = "yes: " + ss.BlockedBy
-			}
-		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", fs.Name, state, current, waiting, blocked)
-	}
-	if st.Stopped != nil {
-		fmt.Fprintf(&b, "\n**Stopped** by @%s: %s\n", st.Stopped.Actor, st.Stopped.Reason)
-	}
-	if st.Patch != nil {
-		fmt.Fprintf(&b, "\n**Patch mode**: %s at `%s` by @%s: %s\n", st.Patch.Stage, st.Patch.SHA[:7], st.Patch.Actor, st.Patch.Reason)
-	}
-	return engine.Result{Message: b.String()}, nil
+	return engine.Result{Message: engine.Status(s.file, st)}, nil
 }
 
-// Action runs a check run button click like the matching command.
-func (p *Processors) Action(ctx context.Context, job queue.Job) error {
-	var aj actionJob
+// buttons maps the identifiers of check run buttons to the commands they
+// stand for.
+var buttons = map[string]command.Name{"cancel": command.NameCancel, "retry": command.NameRetry, "rollback": command.NameRollback,
+	"promote": command.NamePromote, "unblock": command.NameUnblock}
+
+// Button runs a click on a check run button like the matching command.
+func (p *Processors) Button(ctx context.Context, job queue.Job) error {
+	var aj buttonJob
 	if err := json.Unmarshal(job.Data, &aj); err != nil {
 		return worker.Permanent{Err: err}
 	}
@@ -384,12 +335,10 @@ func (p *Processors) Action(ctx context.Context, job queue.Job) error {
 	ctx = log.WithContext(ctx)
 	repo := report.Repo{InstallationID: aj.InstallationID, Owner: aj.Owner, Name: aj.Name}
 
-	names := map[string]command.Name{"cancel": command.NameCancel, "retry": command.NameRetry, "rollback": command.NameRollback,
-		"promote": command.NamePromote, "unblock": command.NameUnblock}
-	name, known := names[aj.Identifier]
+	name, known := buttons[aj.Identifier]
 	s, err := p.session(ctx, repo, aj.DefaultBranch, aj.User)
 	if err == nil && !known {
-		err = refusef("unknown button %q", aj.Identifier)
+		err = engine.Refuse(engine.WhyUnknownButton, aj.Identifier)
 	}
 	var res engine.Result
 	if err == nil {
@@ -402,7 +351,7 @@ func (p *Processors) Action(ctx context.Context, job queue.Job) error {
 	case isRefused(err):
 		p.observe(name, CommandRefused)
 		log.Info().Str("why", err.Error()).Msg("Button refused.")
-		p.buttonOutcome(ctx, repo, aj, "Refused: "+err.Error())
+		p.buttonRefused(ctx, repo, aj, err)
 		return nil
 	case err != nil:
 		p.observe(name, CommandFailed)
@@ -416,7 +365,7 @@ func (p *Processors) Action(ctx context.Context, job queue.Job) error {
 // buttonCommand turns a click into the command it stands for. A button
 // acts on the revision its check run is on: a click on an older check run
 // is refused, not applied to whatever the stage holds now.
-func (p *Processors) buttonCommand(ctx context.Context, repo report.Repo, aj actionJob, name command.Name) (*command.Command, error) {
+func (p *Processors) buttonCommand(ctx context.Context, repo report.Repo, aj buttonJob, name command.Name) (*command.Command, error) {
 	pl, err := p.Engine.Pipeline(ctx, repo.FullName())
 	if err != nil {
 		return nil, err
@@ -438,24 +387,28 @@ func (p *Processors) buttonCommand(ctx context.Context, repo report.Repo, aj act
 	case command.NamePromote:
 		// It promotes the revision waiting there, and only that one.
 		if waiting != aj.HeadSHA {
-			return nil, refusef("this button is on %.7s, but the revision waiting for %s is %s", aj.HeadSHA, aj.Stage, shortOrNone(waiting))
+			return nil, engine.Refuse(engine.WhyOlderWaiting, aj.HeadSHA, aj.Stage, shortOrNone(waiting))
 		}
 		mine = true
 	case command.NameUnblock:
 		// On the check run of the stage's job or of the revision waiting.
 		mine = mine || waiting == aj.HeadSHA
+	case command.NameCancel:
+		// On the waiting revision's check run it drops that revision, as
+		// /cancel to=<sha> does.
+		mine = mine || waiting == aj.HeadSHA
 	}
 	if !mine {
-		return nil, refusef("this button is on %.7s, but %s is now at %s", aj.HeadSHA, aj.Stage, shortOrNone(now))
+		return nil, engine.Refuse(engine.WhyOlderCheckRun, aj.HeadSHA, aj.Stage, shortOrNone(now))
 	}
 	c := &command.Command{Name: name, Stage: aj.Stage, Raw: "button " + aj.Identifier}
-	if name == command.NamePromote {
+	if name == command.NamePromote || name == command.NameCancel && now != aj.HeadSHA {
 		c.To = aj.HeadSHA
 	}
 	if name == command.NameRollback {
-		c.Reason = "Roll back button"
+		c.Reason = engine.ReasonRollback
 		if c.To = st.PreviousGood(); c.To == "" {
-			return nil, refusef("cannot roll back %s: it has no previous good revision", aj.Stage)
+			return nil, engine.Refuse(engine.WhyNoPreviousGood, aj.Stage)
 		}
 	}
 	return c, nil
@@ -468,22 +421,11 @@ func shortOrNone(sha string) string {
 	return sha[:min(7, len(sha))]
 }
 
-// buttonOutcome tells the person who clicked a refused button why, on the
-// commit the button was on (a click has no thread to reply in).
-func (p *Processors) buttonOutcome(ctx context.Context, repo report.Repo, aj actionJob, title string) {
-	err := p.Reporter.CheckRun(ctx, repo, "action:"+aj.Delivery, report.CheckRun{
-		Name: "railyard/pipeline", HeadSHA: aj.HeadSHA, Status: "completed", Conclusion: "neutral",
-		Title:   truncate(title, 200),
-		Summary: fmt.Sprintf("**Button:** %s on railyard/%s\n**Actor:** @%s\n\n%s", aj.Identifier, aj.Stage, aj.User, title),
-	})
-	if err != nil {
+// buttonRefused tells the person who clicked a refused button why, on
+// the commit the button was on (a click has no thread to reply in).
+func (p *Processors) buttonRefused(ctx context.Context, repo report.Repo, aj buttonJob, why error) {
+	cr := engine.ButtonRefused(aj.Identifier, aj.Stage, aj.HeadSHA, aj.User, why)
+	if err := p.Reporter.CheckRun(ctx, repo, "action:"+aj.Delivery, cr); err != nil {
 		zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not report the refused button.")
 	}
-}
-
-func truncate(s string, n int) string {
-	if r := []rune(s); len(r) > n {
-		return string(r[:n-1]) + "…"
-	}
-	return s
 }

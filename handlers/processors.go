@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
@@ -69,7 +68,7 @@ func (p *Processors) observe(name command.Name, result CommandResult) {
 func (p *Processors) Register(table map[string]worker.Processor) {
 	table[KindPush] = p.Push
 	table[KindComment] = p.Comment
-	table[KindAction] = p.Action
+	table[KindButton] = p.Button
 }
 
 // Push loads the pipeline file for a pushed commit and starts the pipeline.
@@ -94,7 +93,9 @@ func (p *Processors) Push(ctx context.Context, job queue.Job) error {
 	}
 	loaded, err := p.Source.Load(ctx, repo, configSHA)
 	if errors.Is(err, config.ErrNoPipeline) {
-		p.Redis.Set(ctx, branchKey(repo.FullName()), noPipeline, 0)
+		if err := p.Redis.Set(ctx, branchKey(repo.FullName()), noPipeline, 0).Err(); err != nil {
+			return fmt.Errorf("remember that there is no pipeline file: %w", err)
+		}
 		log.Info().Msg("No pipeline file on the default branch; ignoring push.")
 		return nil
 	}
@@ -112,7 +113,9 @@ func (p *Processors) Push(ctx context.Context, job queue.Job) error {
 	if branch == "" {
 		branch = pj.DefaultBranch
 	}
-	p.Redis.Set(ctx, branchKey(repo.FullName()), branch, 0)
+	if err := p.Redis.Set(ctx, branchKey(repo.FullName()), branch, 0).Err(); err != nil {
+		return fmt.Errorf("remember the pipeline branch: %w", err)
+	}
 	if pj.Branch != branch {
 		log.Info().Str("pipeline_branch", branch).Msg("Not the pipeline branch; ignoring push.")
 		return nil
@@ -131,19 +134,7 @@ func (p *Processors) Push(ctx context.Context, job queue.Job) error {
 // reportBrokenFile puts a failing railyard/config check run on the commit
 // that carries a broken pipeline file, listing every problem.
 func (p *Processors) reportBrokenFile(ctx context.Context, repo report.Repo, sha string, problems []config.Problem) {
-	var b strings.Builder
-	for _, pr := range problems {
-		fmt.Fprintf(&b, "- `%s` line %d: %s\n", config.PipelinePath, pr.Line, pr.Message)
-	}
-	title := fmt.Sprintf("%s has %d problem", config.PipelinePath, len(problems))
-	if len(problems) != 1 {
-		title += "s"
-	}
-	err := p.Reporter.CheckRun(ctx, repo, "config:"+sha, report.CheckRun{
-		Name: "railyard/config", HeadSHA: sha, Status: "completed", Conclusion: "failure",
-		Title: title, Summary: "Railyard cannot run this pipeline until the file is fixed:\n\n" + b.String(),
-	})
-	if err != nil {
+	if err := p.Reporter.CheckRun(ctx, repo, "config:"+sha, engine.BrokenFile(sha, problems)); err != nil {
 		zerolog.Ctx(ctx).Error().Err(err).Msg("Could not report the broken pipeline file.")
 	}
 }

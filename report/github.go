@@ -47,9 +47,9 @@ func newCheckRunBody(c CheckRun) checkRunBody {
 			b.Output.Text = &c.Text
 		}
 	}
-	if c.Actions != nil {
-		as := make([]github.CheckRunAction, len(c.Actions))
-		for i, a := range c.Actions {
+	if c.Buttons != nil {
+		as := make([]github.CheckRunAction, len(c.Buttons))
+		for i, a := range c.Buttons {
 			as[i] = github.CheckRunAction{Label: a.Label, Description: a.Description, Identifier: a.Identifier}
 		}
 		b.Actions = &as

@@ -98,6 +98,9 @@ func newEnv(t *testing.T, rdb redis.UniversalClient) *env {
 func (e *env) reporter(opts Options) *Reporter {
 	opts.Now = e.clock.Now
 	opts.Poll = cmp.Or(opts.Poll, 2*time.Millisecond)
+	// On a clock that moves only when told, provisional writes would be
+	// held for ever: tests of the hold set it.
+	opts.ProvisionalHold = cmp.Or(opts.ProvisionalHold, -1)
 	r := New(e.rdb, e.gh.ClientCreator(), opts)
 	r.keys = newGlobalKeys(e.ns)
 	return r

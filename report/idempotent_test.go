@@ -16,8 +16,15 @@ import (
 // time, past the senders' backoff.
 func (e *env) awaitRetried(t *testing.T, what string, cond func() bool) {
 	t.Helper()
+	e.awaitTicking(t, time.Second, what, cond)
+}
+
+// awaitTicking waits for cond while moving the test's clock by step at a
+// time.
+func (e *env) awaitTicking(t *testing.T, step time.Duration, what string, cond func() bool) {
+	t.Helper()
 	await(t, what, func() bool {
-		e.clock.Advance(time.Second)
+		e.clock.Advance(step)
 		return cond()
 	})
 }
@@ -34,17 +41,24 @@ func TestLostAnswerMakesOneObject(t *testing.T) {
 	tests := []struct {
 		name string
 		lose string // method and path under the repository whose first answer is lost
-		// queue queues the operations; done says when they all reached
-		// GitHub; check checks what GitHub shows.
+		// queue queues the operations; after queues more once the request
+		// whose answer is lost was made, before it is tried again; done
+		// says when they all reached GitHub; check checks what GitHub
+		// shows.
 		queue func(t *testing.T, e *env, r *Reporter)
+		after func(t *testing.T, e *env, r *Reporter)
 		done  func(e *env) bool
 		check func(t *testing.T, e *env)
 	}{
 		{
+			// The create merges the updates queued with it, and the one
+			// queued after the lost answer: the check run found shows it.
 			name: "check run", lose: "/check-runs",
 			queue: func(t *testing.T, e *env, r *Reporter) {
 				must(t, r.CheckRun(t.Context(), e.repo, "job", CheckRun{Name: "railyard/prod", HeadSHA: e.sha, Status: "queued", ExternalID: "prod:job"}))
 				must(t, r.CheckRun(t.Context(), e.repo, "job", CheckRun{Status: "in_progress", Title: "Deploying"}))
+			},
+			after: func(t *testing.T, e *env, r *Reporter) {
 				must(t, r.CheckRun(t.Context(), e.repo, "job", CheckRun{Status: "completed", Conclusion: "success", Title: "Deployed"}))
 			},
 			done: func(e *env) bool {
@@ -52,12 +66,16 @@ func TestLostAnswerMakesOneObject(t *testing.T) {
 				return len(runs) > 0 && runs[len(runs)-1].Conclusion == "success"
 			},
 			check: func(t *testing.T, e *env) {
-				if got := e.checkRun(t); got.Title != "Deployed" || got.ExternalID != "prod:job" || got.Updates == 0 {
-					t.Errorf("check run = %+v, want the updates on the one created", got)
+				if got := e.checkRun(t); got.Title != "Deployed" || got.ExternalID != "prod:job" || got.Updates != 1 {
+					t.Errorf("check run = %+v, want the one created, updated once", got)
+				}
+				if n := len(e.requests("POST", "/check-runs")); n != 1 {
+					t.Errorf("%d creations, want the one whose answer was lost", n)
 				}
 			},
 		},
 		{
+			// The queued status is obsolete before it is sent.
 			name: "deployment", lose: "/deployments",
 			queue: func(t *testing.T, e *env, r *Reporter) {
 				must(t, r.Deployment(t.Context(), e.repo, "job", Deployment{Ref: e.sha, Environment: "prod", Payload: map[string]any{"operation": "deploy"}}))
@@ -66,12 +84,12 @@ func TestLostAnswerMakesOneObject(t *testing.T) {
 			},
 			done: func(e *env) bool {
 				ds := e.fake.Deployments()
-				return len(ds) > 0 && len(ds[len(ds)-1].Statuses) == 2
+				return len(ds) > 0 && len(ds[len(ds)-1].Statuses) == 1
 			},
 			check: func(t *testing.T, e *env) {
 				ds := e.fake.Deployments()
-				if len(ds) != 1 || !slices.Equal(statuses(ds[0]), []string{"queued", "success"}) {
-					t.Fatalf("%d deployments, want 1 with both statuses: %+v", len(ds), ds)
+				if len(ds) != 1 || !slices.Equal(statuses(ds[0]), []string{"success"}) {
+					t.Fatalf("%d deployments, want 1 with the final status: %+v", len(ds), ds)
 				}
 				if p := string(ds[0].Payload); p != `{"operation":"deploy","railyard_key":"job"}` {
 					t.Errorf("payload = %s", p)
@@ -82,7 +100,7 @@ func TestLostAnswerMakesOneObject(t *testing.T) {
 			name: "deployment status", lose: "/deployments/",
 			queue: func(t *testing.T, e *env, r *Reporter) {
 				must(t, r.Deployment(t.Context(), e.repo, "job", Deployment{Ref: e.sha, Environment: "prod"}))
-				for _, s := range []string{"queued", "in_progress", "success"} {
+				for _, s := range []string{"in_progress", "success"} {
 					must(t, r.DeploymentStatus(t.Context(), e.repo, "job", DeploymentStatus{State: s, Description: "deploy by @alice"}))
 				}
 			},
@@ -91,7 +109,8 @@ func TestLostAnswerMakesOneObject(t *testing.T) {
 				return len(ds) == 1 && slices.Contains(statuses(ds[0]), "success")
 			},
 			check: func(t *testing.T, e *env) {
-				if got := statuses(e.fake.Deployments()[0]); !slices.Equal(got, []string{"queued", "in_progress", "success"}) {
+				// in_progress was obsolete before it was sent.
+				if got := statuses(e.fake.Deployments()[0]); !slices.Equal(got, []string{"success"}) {
 					t.Errorf("statuses = %v, want each once", got)
 				}
 			},
@@ -122,9 +141,15 @@ func TestLostAnswerMakesOneObject(t *testing.T) {
 					e.gh.LoseAnswers("POST", path, 1, how.loss)
 					tt.queue(t, e, r)
 					run(t, r)
-					e.awaitRetried(t, "every operation on GitHub", func() bool { return tt.done(e) })
+					if tt.after != nil {
+						await(t, "the request whose answer is lost", func() bool { return len(e.requests("POST", tt.lose)) > 0 })
+						tt.after(t, e, r)
+					}
+					e.awaitRetried(t, "every operation on GitHub", func() bool {
+						n, err := r.Pending(t.Context())
+						return tt.done(e) && err == nil && n == 0
+					})
 					tt.check(t, e)
-					awaitEmpty(t, r)
 					if s := r.Stats(); s.Adopted != 1 || s.Dropped != 0 {
 						t.Errorf("stats = %+v, want 1 adopted and none dropped", s)
 					}

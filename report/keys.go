@@ -93,13 +93,26 @@ func (k repoKeys) object(field string) string {
 	return store.RepoKey(k.member, "ghid", field)
 }
 
-// pace counts an installation's requests in one fixed window.
-func (g globalKeys) pace(installationID int64, window string, index int64) string {
-	return store.GlobalKey(g.ns, "pace", strconv.FormatInt(installationID, 10), window, strconv.FormatInt(index, 10))
+// paceLog is the log of the times of an installation's requests of class
+// c, its sliding pacing windows.
+func (g globalKeys) paceLog(installationID int64, c class) string {
+	return store.GlobalKey(g.ns, "pace", strconv.FormatInt(installationID, 10), "log", string(c))
 }
 
-// hold is until when (Unix ms) GitHub asked an installation's writes of
-// class c to wait.
+// delay records since when an installation's writes of class c wait, until
+// when and why (see delayLua).
+func (g globalKeys) delay(installationID int64, c class) string {
+	return store.GlobalKey(g.ns, "pace", strconv.FormatInt(installationID, 10), "delay", string(c))
+}
+
+// turn is the lease of the process whose turn it is to send an
+// installation's status writes.
+func (g globalKeys) turn(installationID int64) string {
+	return store.GlobalKey(g.ns, "pace", strconv.FormatInt(installationID, 10), "turn")
+}
+
+// hold is until when (Unix ms) and why GitHub asked an installation's
+// writes of class c to wait: "<ms> <reason>".
 func (g globalKeys) hold(installationID int64, c class) string {
 	return store.GlobalKey(g.ns, "pace", strconv.FormatInt(installationID, 10), "hold", string(c))
 }

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"slices"
 	"strings"
+	"time"
 	"unicode/utf8"
 )
 
@@ -74,6 +75,40 @@ func decodeOp(data string) (*op, error) {
 	return &o, nil
 }
 
+// object names what o writes to on GitHub, for keeping order within one
+// object: its check run, or its deployment (the create and its statuses);
+// "" for anything else, which a status outbox sends in its turn only.
+func (o *op) object() string {
+	switch o.Kind {
+	case kindCheckRun:
+		return checkRunField(o.Key)
+	case kindDeployment, kindStatus:
+		return deploymentField(o.Key)
+	}
+	return ""
+}
+
+// young reports whether o was queued less than hold before now. What
+// earlier versions queued carries no time and is old.
+func (o *op) young(now time.Time, hold time.Duration) bool {
+	return o.At != 0 && now.Sub(time.UnixMilli(o.At)) < hold
+}
+
+// provisional reports whether a deployment status only says that the job
+// waits: it is worth showing only if the job really waits (see
+// Options.ProvisionalHold), and a later status makes it obsolete.
+func (s *DeploymentStatus) provisional() bool { return s.State == "queued" }
+
+// final reports whether a deployment status ends the deployment; it is
+// never dropped. A state Railyard does not know counts as final.
+func (s *DeploymentStatus) final() bool {
+	switch s.State {
+	case "queued", "pending", "in_progress":
+		return false
+	}
+	return true
+}
+
 // entry is what Railyard knows of an object it creates on GitHub, in the
 // repository's ghid hash. Until the object is created, ID is 0 and Creator
 // names the operation that creates it.
@@ -96,8 +131,8 @@ func (c *CheckRun) merge(later CheckRun) {
 	c.Text = cmp.Or(later.Text, c.Text)
 	c.DetailsURL = cmp.Or(later.DetailsURL, c.DetailsURL)
 	c.ExternalID = cmp.Or(later.ExternalID, c.ExternalID)
-	if later.Actions != nil {
-		c.Actions = later.Actions
+	if later.Buttons != nil {
+		c.Buttons = later.Buttons
 	}
 	c.StartedAt = cmp.Or(later.StartedAt, c.StartedAt)
 	c.CompletedAt = cmp.Or(later.CompletedAt, c.CompletedAt)
@@ -129,9 +164,9 @@ func (c *CheckRun) final() bool { return c.Status == "completed" || c.Conclusion
 const (
 	maxOutput      = 65000 // output summary and text: 65,535 characters
 	maxDescription = 140   // deployment status description
-	maxActions     = 3
+	maxButtons     = 3
 	maxLabel       = 20
-	maxActionDesc  = 40
+	maxButtonDesc  = 40
 	maxIdentifier  = 20
 	maxComment     = 65000 // comment body: 65,536 characters
 )
@@ -148,16 +183,16 @@ func (r *Reporter) sanitize(o *op) error {
 		}
 		c.Summary = cutEnd(r.clean(c.Summary), maxOutput)
 		c.Text = cutStart(r.clean(c.Text), maxOutput)
-		if c.Actions != nil {
-			as := slices.Clone(c.Actions[:min(len(c.Actions), maxActions)])
+		if c.Buttons != nil {
+			as := slices.Clone(c.Buttons[:min(len(c.Buttons), maxButtons)])
 			for i, a := range as {
-				as[i] = Action{
+				as[i] = Button{
 					Label:       cutRunes(r.clean(a.Label), maxLabel),
-					Description: cutRunes(r.clean(a.Description), maxActionDesc),
+					Description: cutRunes(r.clean(a.Description), maxButtonDesc),
 					Identifier:  cutRunes(r.clean(a.Identifier), maxIdentifier),
 				}
 			}
-			c.Actions = as
+			c.Buttons = as
 		}
 	case kindDeployment:
 		d := o.Deployment

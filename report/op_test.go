@@ -49,7 +49,7 @@ func TestCut(t *testing.T) {
 
 func TestMerge(t *testing.T) {
 	t0 := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
-	buttons := []Action{{Label: "Cancel", Description: "Cancel the job", Identifier: "cancel"}}
+	buttons := []Button{{Label: "Cancel", Description: "Cancel the job", Identifier: "cancel"}}
 	tests := []struct {
 		name    string
 		updates []CheckRun
@@ -58,17 +58,17 @@ func TestMerge(t *testing.T) {
 		{
 			name: "later fields win, unset ones are kept",
 			updates: []CheckRun{
-				{Status: "in_progress", Title: "Deploying", Text: "line 1", StartedAt: t0, Actions: buttons},
+				{Status: "in_progress", Title: "Deploying", Text: "line 1", StartedAt: t0, Buttons: buttons},
 				{Text: "line 2"},
 				{Status: "completed", Conclusion: "success", Title: "Deployed", CompletedAt: t0.Add(time.Minute)},
 			},
 			want: CheckRun{Status: "completed", Conclusion: "success", Title: "Deployed", Text: "line 2",
-				StartedAt: t0, CompletedAt: t0.Add(time.Minute), Actions: buttons},
+				StartedAt: t0, CompletedAt: t0.Add(time.Minute), Buttons: buttons},
 		},
 		{
 			name:    "an empty action list clears the buttons",
-			updates: []CheckRun{{Actions: buttons}, {Actions: []Action{}}},
-			want:    CheckRun{Actions: []Action{}},
+			updates: []CheckRun{{Buttons: buttons}, {Buttons: []Button{}}},
+			want:    CheckRun{Buttons: []Button{}},
 		},
 	}
 	for _, tt := range tests {
@@ -89,7 +89,7 @@ func TestSanitizeRedactsEveryField(t *testing.T) {
 	payload := map[string]any{"reason": "key hunter2-long", "nested": []any{map[string]any{"token": "hunter2"}}, "n": 1}
 	ops := []*op{
 		{Kind: kindCheckRun, CheckRun: &CheckRun{Name: "x hunter2", Title: "hunter2", Summary: "s hunter2", Text: "t hunter2",
-			DetailsURL: "https://x/?t=hunter2", ExternalID: "hunter2", Actions: []Action{{Label: "hunter2", Description: "hunter2", Identifier: "hunter2"}}}},
+			DetailsURL: "https://x/?t=hunter2", ExternalID: "hunter2", Buttons: []Button{{Label: "hunter2", Description: "hunter2", Identifier: "hunter2"}}}},
 		{Kind: kindDeployment, Deployment: &Deployment{Ref: "hunter2", Environment: "hunter2", Task: "hunter2", Description: "hunter2", Payload: payload}},
 		{Kind: kindStatus, Status: &DeploymentStatus{State: "success", Description: "by hunter2", Environment: "hunter2"}},
 		{Kind: kindComment, Body: "hunter2 hunter2-long"},
@@ -139,7 +139,7 @@ func TestRateLimited(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got, ok := rateLimited(tt.err, now)
+			got, _, ok := rateLimited(tt.err, now)
 			if ok != !tt.want.IsZero() || !got.Equal(tt.want) {
 				t.Errorf("got %v %v, want %v", got, ok, tt.want)
 			}

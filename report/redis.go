@@ -44,25 +44,35 @@ return 0`)
 if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) end
 return 0`)
 
-	// popScript removes the first n operations of the outbox once GitHub
-	// accepted them (or refused them for good), provided the lease is still
-	// ours and they are the operations we sent (ARGV[7..] are prefixes of
-	// their JSON). It also records a created object's entry, keeps or
-	// forgets a check run's output, and resets the backoff and the record
-	// of an attempt.
+	// popScript removes n operations of the outbox once GitHub accepted
+	// them (or refused them for good, or a later write made them
+	// obsolete), provided the lease is still ours and they are the
+	// operations we sent: ARGV[8..] pairs the position of each (0-based,
+	// increasing) with a prefix of its JSON. Enqueues only append, so
+	// positions hold while the lease does. It also records a created
+	// object's entry, keeps or forgets a check run's output, and, when
+	// ARGV[7] is "1", resets the backoff and the record of an attempt.
 	// KEYS: outbox, lease, object, attempts, output, tried, legacy ids.
 	// ARGV: token, n, entry ("" records none), entry TTL s, output field,
-	// output ("" forgets), prefixes….
+	// output ("" forgets), reset, then position and prefix of each.
 	popScript = redis.NewScript(`
 if redis.call("GET", KEYS[2]) ~= ARGV[1] then return 0 end
 local n = tonumber(ARGV[2])
-local items = redis.call("LRANGE", KEYS[1], 0, n - 1)
-if #items < n then return 0 end
+local last = tonumber(ARGV[6 + 2 * n])
+local items = redis.call("LRANGE", KEYS[1], 0, last)
 for i = 1, n do
-  local p = ARGV[6 + i]
-  if string.sub(items[i], 1, #p) ~= p then return 0 end
+  local item, p = items[tonumber(ARGV[6 + 2 * i]) + 1], ARGV[7 + 2 * i]
+  if item == nil or string.sub(item, 1, #p) ~= p then return 0 end
 end
-redis.call("LTRIM", KEYS[1], n, -1)
+if last == n - 1 then
+  redis.call("LTRIM", KEYS[1], n, -1) -- the head: the usual case
+else
+  -- From the middle: mark, then remove the marks, which all lie within
+  -- the first last+1 items, so LREM stops there.
+  local mark = "removed:" .. ARGV[1]
+  for i = 1, n do redis.call("LSET", KEYS[1], ARGV[6 + 2 * i], mark) end
+  redis.call("LREM", KEYS[1], n, mark)
+end
 if ARGV[3] ~= "" then redis.call("SET", KEYS[3], ARGV[3], "EX", ARGV[4]) end
 if ARGV[5] ~= "" then
   if ARGV[6] == "" then
@@ -72,38 +82,10 @@ if ARGV[5] ~= "" then
     redis.call("EXPIRE", KEYS[5], 604800) -- outputs of abandoned check runs go in a week
   end
 end
-redis.call("DEL", KEYS[4], KEYS[6])
+if ARGV[7] == "1" then redis.call("DEL", KEYS[4], KEYS[6]) end
 -- The hash earlier versions kept entries in for ever goes once its
 -- entries are as old as the newest could be.
 if redis.call("TTL", KEYS[7]) == -1 then redis.call("EXPIRE", KEYS[7], ARGV[4]) end
-return 1`)
-
-	// paceScript takes cost from an installation's minute and hour
-	// windows, or says why it must wait: 1 the minute is full, 2 the hour,
-	// or GitHub's hold until that Unix ms. A negative limit is none.
-	// KEYS: hold, minute, hour. ARGV: per minute, per hour, cost, minute
-	// TTL ms, hour TTL ms, now ms.
-	paceScript = redis.NewScript(`
-local hold = tonumber(redis.call("GET", KEYS[1]) or "0")
-if hold > tonumber(ARGV[6]) then return hold end
-local cost = tonumber(ARGV[3])
-for i = 1, 2 do
-  local limit = tonumber(ARGV[i])
-  if limit >= 0 and tonumber(redis.call("GET", KEYS[i + 1]) or "0") + cost > limit then return i end
-end
-for i = 1, 2 do
-  if tonumber(ARGV[i]) >= 0 then
-    redis.call("INCRBY", KEYS[i + 1], cost)
-    redis.call("PEXPIRE", KEYS[i + 1], ARGV[i + 3])
-  end
-end
-return 0`)
-
-	// holdScript sets an installation's hold to ARGV[1] (Unix ms, for
-	// ARGV[2] ms) unless it already holds longer.
-	holdScript = redis.NewScript(`
-if tonumber(redis.call("GET", KEYS[1]) or "0") >= tonumber(ARGV[1]) then return 0 end
-redis.call("SET", KEYS[1], ARGV[1], "PX", ARGV[2])
 return 1`)
 )
 
@@ -215,9 +197,17 @@ type record struct {
 	output      *output
 }
 
-// pop removes the operations sent, identified by their JSON prefixes, and
-// keeps rec.
-func (r *Reporter) pop(ctx context.Context, k repoKeys, token string, prefixes []string, rec record) error {
+// taken names operations of an outbox to remove: their positions
+// (increasing) and a prefix of their JSON.
+type taken struct {
+	at       []int
+	prefixes []string
+}
+
+// pop removes the operations t names and keeps rec. reset says they were
+// sent (or refused for good): the backoff and the record of an attempt
+// start anew. Obsolete or unreadable operations dropped unsent leave them.
+func (r *Reporter) pop(ctx context.Context, k repoKeys, token string, t taken, rec record, reset bool) error {
 	var value, out string
 	if rec.field != "" {
 		data, err := json.Marshal(rec.entry)
@@ -233,7 +223,14 @@ func (r *Reporter) pop(ctx context.Context, k repoKeys, token string, prefixes [
 		}
 		out = string(data)
 	}
-	args := append([]any{token, len(prefixes), value, int64(idTTL.Seconds()), rec.outputField, out}, anys(prefixes)...)
+	flag := "0"
+	if reset {
+		flag = "1"
+	}
+	args := []any{token, len(t.at), value, int64(idTTL.Seconds()), rec.outputField, out, flag}
+	for i, at := range t.at {
+		args = append(args, at, t.prefixes[i])
+	}
 	// GitHub has it now: record that even when the sender is being stopped.
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
@@ -262,14 +259,6 @@ func (r *Reporter) output(ctx context.Context, k repoKeys, field string) (output
 		return o, fmt.Errorf("decode check run output: %w", err)
 	}
 	return o, nil
-}
-
-func anys(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, s := range ss {
-		out[i] = s
-	}
-	return out
 }
 
 // backoff counts a failed attempt and returns how many there were and
@@ -301,52 +290,6 @@ func (r *Reporter) markTried(ctx context.Context, k repoKeys, id string) (before
 		return false, time.Time{}, fmt.Errorf("record attempt: %w", err)
 	}
 	return false, now, nil
-}
-
-// pace takes one request of class c from the installation's budget, or
-// returns when it may be sent: conversation from GitHub's content-creation
-// windows, status from the points budget of the minute. Either waits first
-// while GitHub asked the class to (see holdOff).
-func (r *Reporter) pace(ctx context.Context, installationID int64, c class) (time.Time, error) {
-	now := r.opts.Now().Unix()
-	minute, hour := now/60, now/3600
-	keys := []string{r.keys.hold(installationID, c), r.keys.pace(installationID, "m", minute), r.keys.pace(installationID, "h", hour)}
-	// A budget with no limit is one that can never be reached.
-	perMinute, perHour, cost := r.opts.PerMinute, r.opts.PerHour, 1
-	if c == status {
-		perMinute, perHour, cost = r.opts.PointsPerMinute, -1, writePoints
-		keys[1], keys[2] = r.keys.pace(installationID, "pm", minute), r.keys.pace(installationID, "ph", hour)
-	}
-	full, err := paceScript.Run(ctx, r.rdb, keys, perMinute, perHour, cost,
-		(2 * time.Minute).Milliseconds(), (2 * time.Hour).Milliseconds(), r.opts.Now().UnixMilli()).Int64()
-	if err != nil {
-		return time.Time{}, fmt.Errorf("pace requests: %w", err)
-	}
-	switch full {
-	case 0:
-		return time.Time{}, nil
-	case 1:
-		return time.Unix((minute+1)*60, 0), nil
-	case 2:
-		return time.Unix((hour+1)*3600, 0), nil
-	}
-	return time.UnixMilli(full), nil
-}
-
-// holdOff makes the installation's writes of class c wait until until, as
-// GitHub asked: one answer stops every repository's outbox, not only the
-// one that got it.
-func (r *Reporter) holdOff(ctx context.Context, installationID int64, c class, until time.Time) error {
-	d := until.Sub(r.opts.Now())
-	if d <= 0 {
-		return nil
-	}
-	key := r.keys.hold(installationID, c)
-	// Never shorten a longer hold another sender set.
-	if err := holdScript.Run(ctx, r.rdb, []string{key}, until.UnixMilli(), d.Milliseconds()).Err(); err != nil {
-		return fmt.Errorf("hold requests: %w", err)
-	}
-	return nil
 }
 
 // entries reads what is known of objects in a repository; unknown ones

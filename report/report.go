@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,11 +50,18 @@ type Options struct {
 	// means no limit (GitHub Enterprise Server has none unless set).
 	PerMinute, PerHour, PointsPerMinute int
 	Poll                                time.Duration // how often idle senders look for work; default 200ms
-	// Grace bounds how long a caller's transaction may take from a
-	// WithTx write to its EXEC; a write whose committer died before
+	Now                                 func() time.Time
+	// Grace bounds how long a caller's transaction may take from an
+	// AddTx write to its EXEC; a write whose committer died before
 	// marking it ready is sent after it. Default store.DefaultGrace.
 	Grace time.Duration
-	Now   func() time.Time
+	// ProvisionalHold is how long a provisional write waits before it is
+	// sent: a check run created "queued", a "queued" deployment status.
+	// Most jobs start at once, and then a later state of the same object
+	// replaces it before it was worth a request. A job that waits longer
+	// shows "queued" after this delay. Default 3s; negative sends them at
+	// once.
+	ProvisionalHold time.Duration
 }
 
 // A sender sweeps the index of outboxes about to get writes at most every
@@ -67,8 +75,9 @@ const (
 // points budget.
 const writePoints = 5
 
-// Action is a check run button. GitHub allows 20, 40 and 20 characters.
-type Action struct {
+// Button is a check run button (GitHub's requested actions, not GitHub
+// Actions). GitHub allows 20, 40 and 20 characters.
+type Button struct {
 	Label, Description, Identifier string
 }
 
@@ -84,9 +93,9 @@ type CheckRun struct {
 	// Railyard finds a check run whose creation's answer was lost by it,
 	// so it must differ between check runs of one name on one commit.
 	ExternalID string
-	// Actions replaces the buttons; nil keeps them, an empty non-nil slice
-	// clears them.
-	Actions                []Action
+	// Buttons replaces the buttons; nil keeps them, an empty non-nil slice
+	// clears them. Its JSON name is that of operations already queued.
+	Buttons                []Button `json:"Actions"`
 	StartedAt, CompletedAt time.Time
 }
 
@@ -110,7 +119,7 @@ type DeploymentStatus struct {
 type Stats struct {
 	Sent      int64 // requests GitHub accepted
 	Retries   int64 // requests retried later (rate limits, 5xx, network)
-	Coalesced int64 // check run updates merged into a later one
+	Coalesced int64 // writes merged into another or made obsolete by a later one, unsent
 	Dropped   int64 // operations GitHub refused for good, or with no object to update
 	// Adopted counts objects found on GitHub, made by a request whose
 	// answer was lost, instead of made a second time.
@@ -118,7 +127,21 @@ type Stats struct {
 	// Limited counts answers by which GitHub asked to wait (403 or 429
 	// with Retry-After or an exhausted rate limit).
 	Limited int64
+	// SecondaryLimited counts the answers by which GitHub's secondary
+	// limit asked to wait (403 or 429 with Retry-After or without a
+	// rate limit spent), by class.
+	SecondaryLimited map[string]int64
+	// Points counts the points of GitHub's per-minute budget spent on
+	// status writes (5 a write).
+	Points int64
+	// Held counts writes put off by the budget, by class and reason:
+	// points_budget, content_limit, retry_after, rate_limit_exhausted, or
+	// installation_busy (another process was sending its status).
+	Held map[Held]int64
 }
+
+// Held is a class of writes and why they were put off.
+type Held struct{ Class, Reason string }
 
 // Reporter queues what GitHub should show and, in Run, sends it.
 type Reporter struct {
@@ -128,13 +151,17 @@ type Reporter struct {
 	redact  *strings.Replacer
 	keys    globalKeys
 	wake    map[class]chan struct{} // nudges an idle sender after a local enqueue
-	// serial holds a *sync.Mutex per installation: this process sends one
-	// status request at a time for it, as GitHub asks of integrations.
-	serial sync.Map
+	// turns are the installations whose status this process is sending,
+	// one request at a time as GitHub asks of integrations.
+	turns   map[int64]*turn
+	turnsMu sync.Mutex
 
-	sent, retries, coalesced, dropped, adopted, limited atomic.Int64
-	looks                                               atomic.Int64            // searches for due outboxes; tests await them to see a sender chose to wait
-	nextSweep                                           map[class]*atomic.Int64 // unix ns before which a sender does not sweep
+	sent, retries, coalesced, dropped, adopted, limited, points atomic.Int64
+	countsMu                                                    sync.Mutex
+	secondary                                                   map[string]int64 // by class
+	held                                                        map[Held]int64
+	looks                                                       atomic.Int64            // searches for due outboxes; tests await them to see a sender chose to wait
+	nextSweep                                                   map[class]*atomic.Int64 // unix ns before which a sender does not sweep
 }
 
 // New returns a Reporter that keeps its outboxes in rdb.
@@ -148,6 +175,7 @@ func New(rdb redis.UniversalClient, clients Clients, opts Options) *Reporter {
 	opts.PerMinute = cmp.Or(opts.PerMinute, 80)
 	opts.PerHour = cmp.Or(opts.PerHour, 500)
 	opts.PointsPerMinute = cmp.Or(opts.PointsPerMinute, 900)
+	opts.ProvisionalHold = cmp.Or(opts.ProvisionalHold, 3*time.Second)
 	if opts.Poll <= 0 {
 		opts.Poll = 200 * time.Millisecond
 	}
@@ -161,46 +189,102 @@ func New(rdb redis.UniversalClient, clients Clients, opts Options) *Reporter {
 		redact:    newRedactor(opts.Secrets),
 		keys:      newGlobalKeys("outbox"),
 		wake:      map[class]chan struct{}{conversation: make(chan struct{}, 1), status: make(chan struct{}, 1)},
+		turns:     map[int64]*turn{},
+		secondary: map[string]int64{},
+		held:      map[Held]int64{},
 		nextSweep: map[class]*atomic.Int64{conversation: {}, status: {}},
 	}
 }
 
 // Stats returns this process's counters.
 func (r *Reporter) Stats() Stats {
+	r.countsMu.Lock()
+	defer r.countsMu.Unlock()
 	return Stats{
-		Sent:      r.sent.Load(),
-		Retries:   r.retries.Load(),
-		Coalesced: r.coalesced.Load(),
-		Dropped:   r.dropped.Load(),
-		Adopted:   r.adopted.Load(),
-		Limited:   r.limited.Load(),
+		SecondaryLimited: maps.Clone(r.secondary),
+		Points:           r.points.Load(),
+		Held:             maps.Clone(r.held),
+		Sent:             r.sent.Load(),
+		Retries:          r.retries.Load(),
+		Coalesced:        r.coalesced.Load(),
+		Dropped:          r.dropped.Load(),
+		Adopted:          r.adopted.Load(),
+		Limited:          r.limited.Load(),
 	}
 }
 
 // CheckRun makes the check run known as key show cr. The first call for a
 // key creates the check run, later calls update it.
 func (r *Reporter) CheckRun(ctx context.Context, repo Repo, key string, cr CheckRun) error {
-	o := &op{Kind: kindCheckRun, Repo: repo, Key: key, CheckRun: &cr}
-	return r.enqueue(ctx, o, checkRunField(key), entry{Name: r.clean(cr.Name)})
+	return r.enqueue(ctx, nil, Write{Key: key, CheckRun: &cr}.op(r, repo))
 }
 
 // Deployment creates the deployment known as key. A second call for the
 // same key is dropped when sent. The payload GitHub shows also holds
 // "railyard_key": key, by which Railyard finds the deployment again.
 func (r *Reporter) Deployment(ctx context.Context, repo Repo, key string, d Deployment) error {
-	o := &op{Kind: kindDeployment, Repo: repo, Key: key, Deployment: &d}
-	return r.enqueue(ctx, o, deploymentField(key), entry{})
+	return r.enqueue(ctx, nil, Write{Key: key, Deployment: &d}.op(r, repo))
 }
 
 // DeploymentStatus adds s to the deployment known as deploymentKey.
 func (r *Reporter) DeploymentStatus(ctx context.Context, repo Repo, deploymentKey string, s DeploymentStatus) error {
-	o := &op{Kind: kindStatus, Repo: repo, Key: deploymentKey, Status: &s}
+	return r.enqueue(ctx, nil, Write{Key: deploymentKey, DeploymentStatus: &s}.op(r, repo))
+}
+
+// Write is one thing GitHub should show, as plain data: exactly one of
+// CheckRun (create or update the check run known as Key), Deployment
+// (create the deployment known as Key) or DeploymentStatus (add it to the
+// deployment known as Key) is set.
+type Write struct {
+	Key              string
+	CheckRun         *CheckRun
+	Deployment       *Deployment
+	DeploymentStatus *DeploymentStatus
+}
+
+// AddTx adds writes, in order, to pipe, a caller's MULTI, instead of
+// committing them: what GitHub will be told then commits together with
+// the state change that caused it, or not at all when that MULTI is
+// discarded. It fails when a write cannot be encoded, or its repository
+// cannot be marked in the index of outboxes about to get writes (then it
+// also makes pipe's EXEC fail); then nothing of that write is added.
+// After EXEC the caller calls Committed, so that the writes are sent.
+func (r *Reporter) AddTx(ctx context.Context, pipe redis.Pipeliner, repo Repo, writes ...Write) error {
+	for _, w := range writes {
+		if err := r.enqueue(ctx, pipe, w.op(r, repo)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// queued is an operation to enqueue with its bookkeeping (see enqueue).
+type queued struct {
+	o       *op
+	field   string
+	e       entry
+	refresh []string
+}
+
+func (w Write) op(r *Reporter, repo Repo) queued {
+	switch {
+	case w.CheckRun != nil:
+		return queued{o: &op{Kind: kindCheckRun, Repo: repo, Key: w.Key, CheckRun: w.CheckRun},
+			field: checkRunField(w.Key), e: entry{Name: r.clean(w.CheckRun.Name)}}
+	case w.Deployment != nil:
+		return queued{o: &op{Kind: kindDeployment, Repo: repo, Key: w.Key, Deployment: w.Deployment},
+			field: deploymentField(w.Key)}
+	}
+	s := w.DeploymentStatus
+	if s == nil {
+		s = &DeploymentStatus{}
+	}
 	// A status keeps alive what it needs when it is sent.
-	refresh := []string{deploymentField(deploymentKey)}
+	refresh := []string{deploymentField(w.Key)}
 	if s.LogURLCheckRun != "" {
 		refresh = append(refresh, checkRunField(s.LogURLCheckRun))
 	}
-	return r.enqueue(ctx, o, "", entry{}, refresh...)
+	return queued{o: &op{Kind: kindStatus, Repo: repo, Key: w.Key, Status: s}, refresh: refresh}
 }
 
 // Comment posts body on an issue or PR. "{{checkrun:KEY}}" in body is
@@ -208,13 +292,13 @@ func (r *Reporter) DeploymentStatus(ctx context.Context, repo Repo, deploymentKe
 // has none). The comment ends with a hidden "<!-- railyard:ID -->", by
 // which Railyard finds it again.
 func (r *Reporter) Comment(ctx context.Context, repo Repo, issue int, body string) error {
-	return r.enqueue(ctx, &op{Kind: kindComment, Repo: repo, Issue: issue, Body: body}, "", entry{})
+	return r.enqueue(ctx, nil, queued{o: &op{Kind: kindComment, Repo: repo, Issue: issue, Body: body}})
 }
 
 // Reaction adds a reaction ("eyes", "rocket", "confused", …) to an issue
 // or PR comment.
 func (r *Reporter) Reaction(ctx context.Context, repo Repo, commentID int64, content string) error {
-	return r.enqueue(ctx, &op{Kind: kindReaction, Repo: repo, CommentID: commentID, Content: content}, "", entry{})
+	return r.enqueue(ctx, nil, queued{o: &op{Kind: kindReaction, Repo: repo, CommentID: commentID, Content: content}})
 }
 
 // CheckRunURL returns the page of the check run known as key, or "" if it
@@ -281,22 +365,14 @@ func (r *Reporter) Backlog(ctx context.Context) ([]Backlog, error) {
 	return out, nil
 }
 
-type txKey struct{}
-
-// WithTx returns a context whose reporter calls add their writes to pipe, a
-// caller's MULTI on the repository's keys, instead of committing them: what
-// GitHub will be told then commits together with the state change that
-// caused it, and in its order. After EXEC the caller calls Committed.
-func WithTx(ctx context.Context, pipe redis.Pipeliner) context.Context {
-	return context.WithValue(ctx, txKey{}, pipe)
-}
-
 // enqueue stores o at the end of its repository's outbox and marks the
 // repository ready. When field is set, it also records o as the operation
 // that creates that object, unless another one already does: that is how
 // the first call for a key becomes the create and later ones updates.
-// The entries of field and of refresh start their idTTL anew.
-func (r *Reporter) enqueue(ctx context.Context, o *op, field string, e entry, refresh ...string) error {
+// The entries of field and of refresh start their idTTL anew. With tx it
+// adds its writes to that MULTI; without, it commits them in one of its own.
+func (r *Reporter) enqueue(ctx context.Context, tx redis.Pipeliner, q queued) error {
+	o, field, e, refresh := q.o, q.field, q.e, q.refresh
 	o.ID, o.At = crand.Text(), r.opts.Now().UnixMilli()
 	if err := r.sanitize(o); err != nil {
 		return fmt.Errorf("encode %s: %w", o.Kind, err)
@@ -321,7 +397,7 @@ func (r *Reporter) enqueue(ctx context.Context, o *op, field string, e entry, re
 	// outbox it found empty then never strands a push in flight, and a
 	// crash before the ready mark leaves the index's mark for a sweep.
 	if err := r.pending(c).Mark(ctx, k.member); err != nil {
-		if tx, ok := ctx.Value(txKey{}).(redis.Pipeliner); ok {
+		if tx != nil {
 			// Fail the caller's transaction rather than commit a write no
 			// sweep could find: Redis refuses a command with too few
 			// arguments while queueing it, and then the whole EXEC.
@@ -340,7 +416,7 @@ func (r *Reporter) enqueue(ctx context.Context, o *op, field string, e entry, re
 		p.RPush(ctx, k.outbox, data)
 		return nil
 	}
-	if tx, ok := ctx.Value(txKey{}).(redis.Pipeliner); ok {
+	if tx != nil {
 		// The caller calls Committed after its EXEC.
 		add(tx)
 		return nil
@@ -353,7 +429,7 @@ func (r *Reporter) enqueue(ctx context.Context, o *op, field string, e entry, re
 }
 
 // Committed makes the outboxes of repo ("owner/name") that a committed
-// transaction wrote to (WithTx) ready to send: those marked in their
+// transaction wrote to (AddTx) ready to send: those marked in their
 // class's index. Without it they are sent once their marks are due
 // (Options.Grace), by a sweep.
 func (r *Reporter) Committed(ctx context.Context, repo string) {

@@ -7,21 +7,31 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
 	"github.com/google/go-github/v62/github"
 	"github.com/palantir/go-githubapp/githubapp"
+	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 )
 
 const (
 	// maxPerSession sends per lease before giving other repositories a turn.
 	maxPerSession = 20
-	// maxCoalesce bounds how many queued check run updates merge into one.
-	maxCoalesce = 100
-	peekChunk   = 16
+	// maxLookahead bounds how far into a status outbox one request looks:
+	// past provisional writes still held, for the write to send, and for
+	// later writes of the same check run or deployment to merge into it or
+	// to drop. Each request reads that many operations from Redis (most are
+	// a few hundred bytes; a completed check run carries up to 130 KB of
+	// output), so a backlog of thousands costs no more per request than a
+	// few jobs' worth. Two writes of one object further apart than that
+	// merge only once what lies between them is sent. A conversation
+	// outbox is sent strictly in order and reads only its head.
+	maxLookahead = 64
 	// clockSkew is how far GitHub's clock may be behind ours.
 	clockSkew = 5 * time.Minute
 )
@@ -105,8 +115,9 @@ var errEmpty = errors.New("outbox empty")
 
 // session is what one lease holder keeps between requests.
 type session struct {
-	gh   *github.Client
-	inst int64
+	gh     *github.Client
+	inst   int64
+	answer http.Header // of gh's last answer
 }
 
 // step sends (or drops) the head of the outbox. It returns the zero time
@@ -116,39 +127,47 @@ func (r *Reporter) step(ctx context.Context, k repoKeys, token string, s *sessio
 	if err := r.extend(ctx, k, token); err != nil {
 		return time.Time{}, err
 	}
-	items, err := r.rdb.LRange(ctx, k.outbox, 0, 0).Result()
-	if err != nil {
-		return time.Time{}, fmt.Errorf("read outbox: %w", err)
-	}
-	if len(items) == 0 {
-		return time.Time{}, errEmpty
-	}
-	head, err := decodeOp(items[0])
-	if err != nil {
-		// Unreadable: drop it, or it would block the outbox for ever. The
-		// whole value serves as its prefix.
-		zerolog.Ctx(ctx).Error().Err(err).Msg("Dropped an unreadable operation.")
-		r.dropped.Add(1)
-		return time.Time{}, r.pop(ctx, k, token, []string{items[0]}, record{})
-	}
-	p, err := r.plan(ctx, k, head)
+	w, err := r.look(ctx, k)
 	if err != nil {
 		return time.Time{}, err
 	}
+	if len(w.items) == 0 {
+		return time.Time{}, errEmpty
+	}
+	if t, unreadable := w.unsent(); len(t.at) > 0 {
+		if unreadable > 0 {
+			// Unreadable ones would block the outbox for ever.
+			zerolog.Ctx(ctx).Error().Int("operations", unreadable).Msg("Dropped unreadable operations.")
+			r.dropped.Add(int64(unreadable))
+		}
+		r.coalesced.Add(int64(len(t.at) - unreadable))
+		return time.Time{}, r.pop(ctx, k, token, t, record{}, false)
+	}
+	p, until, err := r.choose(ctx, k, w)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if p.ops == nil {
+		// Every write within reach is provisional and young. Look again
+		// soon rather than at until: a later write of the same object,
+		// queued meanwhile, replaces it and goes at once.
+		next := r.opts.Now().Add(r.opts.Poll)
+		if !until.IsZero() {
+			next = minTime(until, next)
+		}
+		return next, nil
+	}
+	head := p.ops[0]
 	log := zerolog.Ctx(ctx).With().
 		Str(githubapp.LogKeyRepositoryOwner, head.Repo.Owner).
 		Str(githubapp.LogKeyRepositoryName, head.Repo.Name).
 		Int64(githubapp.LogKeyInstallationID, head.Repo.InstallationID).
 		Str("railyard_report", head.Kind).Str("railyard_report_key", head.Key).
 		Logger()
-	prefixes := make([]string, len(p.ops))
-	for i, o := range p.ops {
-		prefixes[i] = o.prefix()
-	}
 	if p.send == nil {
 		log.Warn().Str("reason", p.why).Int("operations", len(p.ops)).Msg("Dropped queued operations.")
 		r.dropped.Add(int64(len(p.ops)))
-		return time.Time{}, r.pop(ctx, k, token, prefixes, record{})
+		return time.Time{}, r.pop(ctx, k, token, p.taken(), record{}, true)
 	}
 
 	cls := classOf(head.Kind)
@@ -164,26 +183,35 @@ func (r *Reporter) step(ctx context.Context, k repoKeys, token string, s *sessio
 			return r.opts.Now().Add(d), nil
 		}
 	}
+	inst, queued := head.Repo.InstallationID, queuedAt(head, r.opts.Now())
 	if cls == status {
-		// One status request at a time per installation, as GitHub asks:
-		// no concurrency to trip its secondary limits, and a hold GitHub
-		// asked for is seen by the next request.
-		mu, _ := r.serial.LoadOrStore(head.Repo.InstallationID, &sync.Mutex{})
-		mu.(*sync.Mutex).Lock()
-		defer mu.(*sync.Mutex).Unlock()
-	}
-	if until, err := r.pace(ctx, head.Repo.InstallationID, cls); err != nil || !until.IsZero() {
-		if err == nil {
-			log.Debug().Time("until", until).Str("railyard_class", string(cls)).Msg("Installation's budget is spent or GitHub asked to wait; waiting.")
+		// One status request at a time per installation, across
+		// processes, as GitHub asks: no concurrency to trip its secondary
+		// limits, and a hold GitHub asked for is seen by the next request.
+		release, ok, err := r.takeTurn(ctx, inst)
+		if err != nil {
+			return time.Time{}, err
 		}
-		return until, err
+		if !ok {
+			r.countHeld(cls, reasonBusy)
+			return r.opts.Now().Add(busyRetry), nil
+		}
+		defer release()
 	}
-	if s.gh == nil || s.inst != head.Repo.InstallationID {
-		gh, err := r.clients.NewInstallationClient(head.Repo.InstallationID)
+	paced, err := r.pace(ctx, inst, cls, queued)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if !paced.until.IsZero() {
+		r.noteWait(log, cls, paced)
+		return paced.until, nil
+	}
+	if s.gh == nil || s.inst != inst {
+		gh, err := r.clients.NewInstallationClient(inst)
 		if err != nil {
 			return r.retryLater(ctx, k, fmt.Errorf("make installation client: %w", err))
 		}
-		s.gh, s.inst = gh, head.Repo.InstallationID
+		s.gh, s.inst = observe(gh, &s.answer), inst
 	}
 	// A create whose earlier request got no answer may have been made by
 	// it: look before making it again.
@@ -194,6 +222,7 @@ func (r *Reporter) step(ctx context.Context, k repoKeys, token string, s *sessio
 		}
 	}
 	rctx, cancel := context.WithTimeout(ctx, requestTimeout)
+	s.answer = nil
 	found, created := false, entry{}
 	if lookFirst {
 		created, found, err = p.find(rctx, s.gh, since)
@@ -210,16 +239,30 @@ func (r *Reporter) step(ctx context.Context, k repoKeys, token string, s *sessio
 			r.sent.Add(1)
 		}
 		r.coalesced.Add(int64(len(p.ops) - 1))
-		return time.Time{}, r.pop(ctx, k, token, prefixes, p.record(created))
+		err := r.pop(ctx, k, token, p.taken(), p.record(created), true)
+		w, werr := r.sentWrite(ctx, inst, cls, queued, paced, s.answer)
+		if werr != nil {
+			log.Warn().Err(werr).Msg("Could not keep what GitHub said of the rate limit.")
+		} else if !w.until.IsZero() {
+			log.Info().Time("until", w.until).Str("railyard_class", string(cls)).Msg("GitHub's rate limit is spent; the installation's writes of this class wait for its reset.")
+			r.noteWait(log, cls, w)
+		}
+		return time.Time{}, err
 	}
 	if ctx.Err() != nil {
 		return r.opts.Now(), nil // stopping: someone sends it later
 	}
-	if until, ok := rateLimited(err, r.opts.Now()); ok {
-		log.Info().Time("until", until).Str("railyard_class", string(cls)).Msg("GitHub rate limit; the installation's writes of this class wait.")
-		err := r.holdOff(ctx, head.Repo.InstallationID, cls, until)
+	if until, why, ok := rateLimited(err, r.opts.Now()); ok {
+		log.Info().Time("until", until).Str("railyard_class", string(cls)).Str("reason", why).Msg("GitHub rate limit; the installation's writes of this class wait.")
 		r.retries.Add(1)
 		r.limited.Add(1)
+		if why == reasonRetry {
+			r.countSecondary(cls)
+		}
+		w, err := r.holdOff(ctx, inst, cls, until, why, queued)
+		if err == nil {
+			r.noteWait(log, cls, w)
+		}
 		return until, err
 	}
 	var er *github.ErrorResponse
@@ -239,7 +282,7 @@ func (r *Reporter) step(ctx context.Context, k repoKeys, token string, s *sessio
 		}
 		log.Error().Msg("GitHub refused an operation; dropped it.")
 		r.dropped.Add(int64(len(p.ops)))
-		return time.Time{}, r.pop(ctx, k, token, prefixes, record{})
+		return time.Time{}, r.pop(ctx, k, token, p.taken(), record{}, true)
 	}
 	return r.retryLater(ctx, k, err)
 }
@@ -281,8 +324,10 @@ func (r *Reporter) retryLater(ctx context.Context, k repoKeys, cause error) (tim
 	return r.opts.Now().Add(d), nil
 }
 
-// rateLimited reports until when GitHub asked us to wait, if it did.
-func rateLimited(err error, now time.Time) (time.Time, bool) {
+// rateLimited reports until when GitHub asked us to wait, if it did, and
+// why: its secondary limit (reasonRetry) or a spent rate limit
+// (reasonExhausted).
+func rateLimited(err error, now time.Time) (time.Time, string, bool) {
 	var (
 		resp  *http.Response
 		rl    *github.RateLimitError
@@ -298,29 +343,31 @@ func rateLimited(err error, now time.Time) (time.Time, bool) {
 		resp = er.Response
 	}
 	if resp == nil || (resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusTooManyRequests) {
-		return time.Time{}, false
+		return time.Time{}, "", false
 	}
 	// At least a second, in case of clock skew against GitHub's reset.
-	later := func(t time.Time) (time.Time, bool) { return maxTime(t, now.Add(time.Second)), true }
+	later := func(t time.Time, why string) (time.Time, string, bool) {
+		return maxTime(t, now.Add(time.Second)), why, true
+	}
 	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil {
-		return later(now.Add(time.Duration(s) * time.Second))
+		return later(now.Add(time.Duration(s)*time.Second), reasonRetry)
 	}
 	if resp.Header.Get("X-RateLimit-Remaining") == "0" {
 		if s, err := strconv.ParseInt(resp.Header.Get("X-RateLimit-Reset"), 10, 64); err == nil {
-			return later(time.Unix(s, 0))
+			return later(time.Unix(s, 0), reasonExhausted)
 		}
 	}
 	switch {
 	case rl != nil:
 		// go-github may refuse on its own, from what it learnt earlier.
-		return later(rl.Rate.Reset.Time)
+		return later(rl.Rate.Reset.Time, reasonExhausted)
 	case abuse != nil && abuse.RetryAfter != nil:
-		return later(now.Add(*abuse.RetryAfter))
+		return later(now.Add(*abuse.RetryAfter), reasonRetry)
 	case abuse != nil, resp.StatusCode == http.StatusTooManyRequests:
 		// GitHub's advice when it names no time: wait at least a minute.
-		return later(now.Add(time.Minute))
+		return later(now.Add(time.Minute), reasonRetry)
 	}
-	return time.Time{}, false // a 403 that is not a rate limit: no permission
+	return time.Time{}, "", false // a 403 that is not a rate limit: no permission
 }
 
 func maxTime(a, b time.Time) time.Time {
@@ -330,10 +377,190 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
+func minTime(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
+}
+
+// window is the head of an outbox as one step reads it: up to
+// maxLookahead operations of a status outbox, the first of a conversation
+// one.
+type window struct {
+	items []string
+	ops   []*op // nil where an item is unreadable
+	// tried is the operation a request was made for whose answer may have
+	// been lost ("" if none).
+	tried string
+}
+
+func (r *Reporter) look(ctx context.Context, k repoKeys) (window, error) {
+	n := int64(1)
+	if k.class == status {
+		n = maxLookahead
+	}
+	var items *redis.StringSliceCmd
+	var tried *redis.StringCmd
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		items = p.LRange(ctx, k.outbox, 0, n-1)
+		tried = p.Get(ctx, k.tried)
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		return window{}, fmt.Errorf("read outbox: %w", err)
+	}
+	w := window{items: items.Val()}
+	w.tried, _, _ = strings.Cut(tried.Val(), " ")
+	for i, it := range w.items {
+		o, err := decodeOp(it)
+		if err != nil {
+			o = nil
+		}
+		if i > 0 && o != nil && o.object() == "" {
+			// Conversation that earlier versions queued here keeps its
+			// place in line: nothing after it is looked at.
+			w.items = w.items[:i]
+			break
+		}
+		w.ops = append(w.ops, o)
+	}
+	return w, nil
+}
+
+func (t *taken) add(at int, prefix string) {
+	t.at = append(t.at, at)
+	t.prefixes = append(t.prefixes, prefix)
+}
+
+// unsent returns the operations of w to drop without a request:
+// unreadable ones (unreadable counts them), and deployment statuses not
+// final that a later status of the same deployment makes obsolete.
+// Nothing else is ever dropped unsent.
+func (w window) unsent() (t taken, unreadable int) {
+	for i, o := range w.ops {
+		switch {
+		case o == nil:
+			t.add(i, w.items[i]) // the whole value is its prefix
+			unreadable++
+		case o.Kind == kindStatus && !o.Status.final():
+			if slices.ContainsFunc(w.ops[i+1:], func(l *op) bool { return l != nil && l.Kind == kindStatus && l.Key == o.Key }) {
+				t.add(i, o.prefix())
+			}
+		}
+	}
+	return t, unreadable
+}
+
+// run returns the positions of the write of a check run at i and of the
+// later writes of the same check run in w, up to the first that completes
+// it: they merge into one request. Nothing merges past a completion.
+func (w window) run(i int) []int {
+	at := []int{i}
+	for j := i + 1; j < len(w.ops) && !w.ops[at[len(at)-1]].CheckRun.final(); j++ {
+		if o := w.ops[j]; o.Kind == kindCheckRun && o.Key == w.ops[i].Key {
+			at = append(at, j)
+		}
+	}
+	return at
+}
+
+// merged is the check run the writes at positions at show together.
+func (w window) merged(at []int) CheckRun {
+	c := *w.ops[at[0]].CheckRun
+	for _, j := range at[1:] {
+		c.merge(*w.ops[j].CheckRun)
+	}
+	return c
+}
+
+// known reads what is known of every object the operations of w write to
+// or link.
+func (r *Reporter) known(ctx context.Context, k repoKeys, w window) (map[string]entry, error) {
+	var fields []string
+	for _, o := range w.ops {
+		if f := o.object(); f != "" && !slices.Contains(fields, f) {
+			fields = append(fields, f)
+		}
+		if o.Kind == kindStatus && o.Status.LogURLCheckRun != "" {
+			if f := checkRunField(o.Status.LogURLCheckRun); !slices.Contains(fields, f) {
+				fields = append(fields, f)
+			}
+		}
+	}
+	known := make(map[string]entry, len(fields))
+	if len(fields) == 0 {
+		return known, nil
+	}
+	es, err := r.entries(ctx, k, fields...)
+	if err != nil {
+		return nil, err
+	}
+	for i, f := range fields {
+		known[f] = es[i]
+	}
+	return known, nil
+}
+
+// choose plans the request for the earliest write of w that may go now,
+// or returns when the earliest held one may. A provisional write (see
+// Options.ProvisionalHold) is held until it is old enough, and with it the
+// later writes of its object, but not those of other objects: order is
+// kept within one check run and within one deployment, not across them.
+func (r *Reporter) choose(ctx context.Context, k repoKeys, w window) (plan, time.Time, error) {
+	known, err := r.known(ctx, k, w)
+	if err != nil {
+		return plan{}, time.Time{}, err
+	}
+	// A request whose answer may have been lost goes on first: only its
+	// record says to look for what it made before making it again.
+	if i := slices.IndexFunc(w.ops, func(o *op) bool { return o.ID == w.tried }); i >= 0 {
+		p, err := r.plan(ctx, k, w, i, known)
+		return p, time.Time{}, err
+	}
+	now, hold := r.opts.Now(), r.opts.ProvisionalHold
+	held := map[string]bool{}
+	var until time.Time
+	holdBack := func(o *op) {
+		held[o.object()] = true
+		if due := time.UnixMilli(o.At).Add(hold); until.IsZero() || due.Before(until) {
+			until = due
+		}
+	}
+	for i, o := range w.ops {
+		if held[o.object()] {
+			continue
+		}
+		switch o.Kind {
+		case kindCheckRun:
+			// A create still queued once the later writes in reach are
+			// merged into it.
+			if e := known[o.object()]; e.ID == 0 && e.Creator == o.ID && w.merged(w.run(i)).Status == "queued" && o.young(now, hold) {
+				holdBack(o)
+				continue
+			}
+		case kindStatus:
+			if l := o.Status.LogURLCheckRun; l != "" && held[checkRunField(l)] {
+				// Its check run, not created yet, is its log_url.
+				held[o.object()] = true
+				continue
+			}
+			if o.Status.provisional() && o.young(now, hold) {
+				holdBack(o)
+				continue
+			}
+		}
+		p, err := r.plan(ctx, k, w, i, known)
+		return p, time.Time{}, err
+	}
+	return plan{}, until, nil
+}
+
 // plan is one request to GitHub standing for one or more queued
 // operations.
 type plan struct {
 	ops   []*op
+	at    []int                                                // their positions in the outbox
 	send  func(context.Context, *github.Client) (entry, error) // nil: drop ops unsent
 	why   string                                               // why they are dropped
 	field string                                               // object whose entry to set to send's entry
@@ -350,22 +577,29 @@ type plan struct {
 	waitFor bool
 }
 
-func (r *Reporter) plan(ctx context.Context, k repoKeys, head *op) (plan, error) {
-	p := plan{ops: []*op{head}}
+// taken names the operations p stands for.
+func (p plan) taken() taken {
+	var t taken
+	for i, o := range p.ops {
+		t.add(p.at[i], o.prefix())
+	}
+	return t
+}
+
+// plan plans the request for the operation of w at i; known is what is
+// known of the objects of w.
+func (r *Reporter) plan(ctx context.Context, k repoKeys, w window, i int, known map[string]entry) (plan, error) {
+	head := w.ops[i]
+	p := plan{ops: []*op{head}, at: []int{i}}
 	switch head.Kind {
 	case kindCheckRun:
-		return r.planCheckRun(ctx, k, head)
+		return r.planCheckRun(ctx, k, w, i, known[head.object()])
 	case kindDeployment:
-		field := deploymentField(head.Key)
-		es, err := r.entries(ctx, k, field)
-		if err != nil {
-			return p, err
-		}
-		if es[0].Creator != head.ID || es[0].ID != 0 {
+		if e := known[head.object()]; e.Creator != head.ID || e.ID != 0 {
 			p.why = "a deployment already has this key"
 			break
 		}
-		p.field = field
+		p.field = head.object()
 		p.send = func(ctx context.Context, gh *github.Client) (entry, error) {
 			return createDeployment(ctx, gh, head.Repo, head.Key, *head.Deployment)
 		}
@@ -374,27 +608,20 @@ func (r *Reporter) plan(ctx context.Context, k repoKeys, head *op) (plan, error)
 		}
 	case kindStatus:
 		s := *head.Status
-		fields := []string{deploymentField(head.Key)}
-		if s.LogURLCheckRun != "" {
-			fields = append(fields, checkRunField(s.LogURLCheckRun))
-		}
-		es, err := r.entries(ctx, k, fields...)
-		if err != nil {
-			return p, err
-		}
-		if es[0].ID == 0 {
+		d := known[head.object()]
+		if d.ID == 0 {
 			p.why = "its deployment was never created"
 			break
 		}
 		logURL := ""
-		if len(es) > 1 {
-			logURL = es[1].HTMLURL
+		if s.LogURLCheckRun != "" {
+			logURL = known[checkRunField(s.LogURLCheckRun)].HTMLURL
 		}
 		p.send = func(ctx context.Context, gh *github.Client) (entry, error) {
-			return entry{}, createDeploymentStatus(ctx, gh, head.Repo, es[0].ID, s, logURL)
+			return entry{}, createDeploymentStatus(ctx, gh, head.Repo, d.ID, s, logURL)
 		}
 		p.find = func(ctx context.Context, gh *github.Client, _ time.Time) (entry, bool, error) {
-			shown, err := statusShown(ctx, gh, head.Repo, es[0].ID, s)
+			shown, err := statusShown(ctx, gh, head.Repo, d.ID, s)
 			return entry{}, shown, err
 		}
 	case kindComment:
@@ -429,19 +656,20 @@ func (p plan) record(created entry) record {
 	return record{field: p.field, entry: created, outputField: p.outputField, output: p.output}
 }
 
-// planCheckRun creates the check run, or updates it with head and the
-// updates queued right after it, merged.
-func (r *Reporter) planCheckRun(ctx context.Context, k repoKeys, head *op) (plan, error) {
-	p := plan{ops: []*op{head}}
-	field := checkRunField(head.Key)
-	es, err := r.entries(ctx, k, field)
-	if err != nil {
-		return p, err
+// planCheckRun plans the write of a check run at i of w with the later
+// writes of the same check run in reach, merged: a create (which then
+// shows their merged state) or an update. e is what is known of the check
+// run.
+func (r *Reporter) planCheckRun(ctx context.Context, k repoKeys, w window, i int, e entry) (plan, error) {
+	head := w.ops[i]
+	p := plan{at: w.run(i)}
+	for _, j := range p.at {
+		p.ops = append(p.ops, w.ops[j])
 	}
-	e := es[0]
+	field := head.object()
+	c := w.merged(p.at)
 	switch {
 	case e.ID == 0 && e.Creator == head.ID:
-		c := *head.CheckRun
 		c.ExternalID = cmp.Or(c.ExternalID, head.Key)
 		p.field = field
 		p.outputField, p.output = field, c.shown()
@@ -449,18 +677,17 @@ func (r *Reporter) planCheckRun(ctx context.Context, k repoKeys, head *op) (plan
 			return createCheckRun(ctx, gh, head.Repo, c)
 		}
 		p.find = func(ctx context.Context, gh *github.Client, _ time.Time) (entry, bool, error) {
-			return findCheckRun(ctx, gh, head.Repo, c)
+			found, ok, err := findCheckRun(ctx, gh, head.Repo, c)
+			if ok && err == nil && len(p.ops) > 1 {
+				// The lost request may have carried fewer of the writes
+				// merged here: show them all.
+				err = updateCheckRun(ctx, gh, head.Repo, found.ID, c)
+			}
+			return found, ok, err
 		}
 	case e.ID == 0:
 		p.why = "its check run was never created"
 	default:
-		if p.ops, err = r.updateRun(ctx, k, head); err != nil {
-			return p, err
-		}
-		c := *head.CheckRun
-		for _, o := range p.ops[1:] {
-			c.merge(*o.CheckRun)
-		}
 		if c.hasOutput() || c.final() {
 			// GitHub replaces the whole output: complete it with what it shows.
 			shown, err := r.output(ctx, k, field)
@@ -477,34 +704,6 @@ func (r *Reporter) planCheckRun(ctx context.Context, k repoKeys, head *op) (plan
 		}
 	}
 	return p, nil
-}
-
-// updateRun returns head, an update of a check run, with the updates of the
-// same check run queued right after it: when we fall behind, only their
-// merge is sent. A completing update ends the run, so it is never merged
-// into a later one.
-func (r *Reporter) updateRun(ctx context.Context, k repoKeys, head *op) ([]*op, error) {
-	run := []*op{head}
-	for start := int64(1); !run[len(run)-1].CheckRun.final(); start += peekChunk {
-		items, err := r.rdb.LRange(ctx, k.outbox, start, start+peekChunk-1).Result()
-		if err != nil {
-			return nil, fmt.Errorf("read outbox: %w", err)
-		}
-		for _, it := range items {
-			o, err := decodeOp(it)
-			if err != nil || o.Kind != kindCheckRun || o.Key != head.Key || len(run) == maxCoalesce {
-				return run, nil
-			}
-			run = append(run, o)
-			if o.CheckRun.final() {
-				return run, nil
-			}
-		}
-		if len(items) < peekChunk {
-			break
-		}
-	}
-	return run, nil
 }
 
 var placeholder = regexp.MustCompile(`\{\{checkrun:([^{}]+)\}\}`)

@@ -19,7 +19,7 @@ func (e *env) commitCheckRun(t *testing.T, r *Reporter) error {
 	return e.rdb.Watch(ctx, func(tx *redis.Tx) error {
 		_, err := tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
 			pipe.Set(ctx, state, "changed", 0)
-			return r.CheckRun(WithTx(ctx, pipe), e.repo, "job-1", CheckRun{Name: "railyard/build", HeadSHA: e.sha, Status: "queued"})
+			return r.AddTx(ctx, pipe, e.repo, Write{Key: "job-1", CheckRun: &CheckRun{Name: "railyard/build", HeadSHA: e.sha, Status: "in_progress"}})
 		})
 		return err
 	}, state)

@@ -3,6 +3,7 @@ package server_test
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/railyard/railyard/engine"
@@ -47,7 +48,7 @@ stages:
 	h.await("prod to wait for /promote", func() bool { w := h.stage("prod").Waiting; return w != nil && w.SHA == a })
 
 	h.run(t, "promote", func(t *testing.T) {
-		h.awaitButtons("railyard/prod", a, "promote")
+		h.awaitButtons("railyard/prod", a, "promote", "cancel")
 		h.refusedClick("prod", a, "promote", reader, "@reader has read permission on this repository; /promote on prod needs write")
 		h.click("prod", a, "promote", clicker)
 		h.awaitStage("prod", engine.Succeeded, a)
@@ -64,6 +65,23 @@ stages:
 
 	h.run(t, "promote on an older check run", func(t *testing.T) {
 		h.refusedClick("prod", a, "promote", clicker, fmt.Sprintf("this button is on %s, but the revision waiting for prod is %s", short(a), short(b)))
+	})
+
+	// The waiting revision's Cancel button drops it, as /cancel to= does.
+	h.run(t, "cancel the waiting revision", func(t *testing.T) {
+		h.awaitButtons("railyard/prod", b, "promote", "cancel")
+		h.refusedClick("prod", b, "cancel", reader, "@reader has read permission on this repository; /cancel on prod needs write")
+		h.click("prod", b, "cancel", clicker)
+		cr := h.awaitCheckRun("railyard/prod", b, "cancelled")
+		if !strings.Contains(cr.Summary, "Cancelled by:** @"+clicker) || len(buttons(cr)) != 0 {
+			t.Errorf("the dropped revision's check run offers %v:\n%s", buttons(cr), cr.Summary)
+		}
+		if s := h.stage("prod"); s.Waiting != nil || s.Current != a {
+			t.Errorf("prod after the drop: %s", h.describe())
+		}
+		if audit := h.audit(); audit[0].Operation != engine.OpCancel || audit[0].Actor != clicker || audit[0].From != b {
+			t.Errorf("newest audit entry %+v, want the cancel of %.7s by %s", audit[0], b, clicker)
+		}
 	})
 
 	h.run(t, "unblock", func(t *testing.T) {

@@ -5,7 +5,9 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/engine"
+	"github.com/railyard/railyard/server"
 )
 
 // TestCancelDropsAWaitingRevision: /cancel of a stage where a revision
@@ -43,5 +45,47 @@ stages:
 	h.awaitStage("prod", engine.Succeeded, a)
 	if d := h.deployments("prod"); len(d) != 1 {
 		t.Errorf("prod has %d deployments, want only the promotion's", len(d))
+	}
+}
+
+// TestCancelQueuedJob: /cancel of a stage whose job is queued but that no
+// worker started yet ends it at once, and it never runs; /retry runs it.
+func TestCancelQueuedJob(t *testing.T) {
+	// One worker, kept busy by prod's gate: build's job stays queued.
+	h := newHarness(t, fmt.Sprintf(`
+stages:
+  - name: build
+    steps:
+%s  - name: prod
+    steps:
+%s`, markStep("compile"), gateStep("prod")), func(env *config.Env, _ *server.Options) { env.Workers = 1 })
+	a := h.commitAndPush()
+	h.awaitPID("prod", a)
+
+	if reply := h.comment("/redeploy stage=build"); !strings.Contains(reply, "Queued redeploy of build") {
+		t.Fatalf("/redeploy replied %q", reply)
+	}
+	reply := h.comment("/cancel stage=build reason=not now")
+	if want := "Cancelled the queued redeploy of build at " + short(a) + " before it started."; !strings.Contains(reply, want) {
+		t.Errorf("/cancel replied %q, want it to say %q", reply, want)
+	}
+	cr := h.awaitCheckRun("railyard/build", a, "cancelled")
+	if !strings.Contains(cr.Summary, "Cancelled by:** @"+user) || !strings.Contains(cr.Title, "Redeploy") {
+		t.Errorf("the cancelled redeploy's check run: %q\n%s", cr.Title, cr.Summary)
+	}
+	if s := h.stage("build"); s.State != engine.Cancelled || s.Job.Operation != engine.OpRedeploy {
+		t.Errorf("build after the cancel: %s", h.describe())
+	}
+	h.open("prod")
+	h.awaitStage("prod", engine.Succeeded, a)
+	if h.hasMark("build:compile:" + short(a) + ":redeploy") {
+		t.Errorf("the cancelled redeploy ran: %v", h.marks())
+	}
+	if reply := h.comment("/retry stage=build"); !strings.Contains(reply, "Retrying redeploy of build") {
+		t.Errorf("/retry replied %q", reply)
+	}
+	h.awaitStage("build", engine.Succeeded, a)
+	if !h.hasMark("build:compile:" + short(a) + ":redeploy") {
+		t.Errorf("the retried redeploy did not run: %v", h.marks())
 	}
 }

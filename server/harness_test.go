@@ -48,6 +48,8 @@ type harness struct {
 	opts  server.Options
 	// patience bounds each await; zero means 20 s.
 	patience time.Duration
+	// child, when set, is the bot process webhooks go to instead of srv.
+	child *childBot
 }
 
 type harnessOption func(*config.Env, *server.Options)
@@ -131,6 +133,9 @@ func (h *harness) deliver(event string, body []byte) int {
 
 func (h *harness) deliverAs(event, delivery string, body []byte) int {
 	h.t.Helper()
+	if h.child != nil {
+		return h.child.deliver(event, delivery, body)
+	}
 	rec := httptest.NewRecorder()
 	h.srv.Handler().ServeHTTP(rec, webhooktest.Request(h.t, secret, event, delivery, body))
 	return rec.Code
@@ -207,11 +212,11 @@ func (h *harness) pipeline() *engine.Pipeline {
 	return p
 }
 
-func (h *harness) stage(name string) *engine.Stage {
+func (h *harness) stage(name string) *engine.StageState {
 	if s := h.pipeline().Stage(name); s != nil {
 		return s
 	}
-	return &engine.Stage{Name: name}
+	return &engine.StageState{Name: name}
 }
 
 // awaitStage waits until a stage is in state with its job at sha.
@@ -288,6 +293,44 @@ func (h *harness) deployments(env string) []githubtest.Deployment {
 		}
 	}
 	return out
+}
+
+// states lists a deployment's statuses, oldest first.
+func states(d githubtest.Deployment) []string {
+	var out []string
+	for _, st := range d.Statuses {
+		out = append(out, st.State)
+	}
+	return out
+}
+
+// lastState is the state of a deployment's newest status, "" if none.
+func lastState(d githubtest.Deployment) string {
+	if n := len(d.Statuses); n > 0 {
+		return d.Statuses[n-1].State
+	}
+	return ""
+}
+
+// shownInOrder reports whether got are statuses of want, in its order,
+// each at most once, ending with the last of want. Earlier ones may be
+// missing: a status a later one replaced before it was sent is dropped
+// (a queued one is held a few seconds for that, report.Options).
+func shownInOrder(got []string, want ...string) bool {
+	if len(got) == 0 || got[len(got)-1] != want[len(want)-1] {
+		return false
+	}
+	i := 0
+	for _, s := range got {
+		for i < len(want) && want[i] != s {
+			i++
+		}
+		if i == len(want) {
+			return false
+		}
+		i++
+	}
+	return true
 }
 
 func short(sha string) string { return sha[:7] }

@@ -116,7 +116,7 @@ stages:
 	if got := h.marks(); got[len(got)-1] != "staging:deploy:"+short(b)+":patch" {
 		t.Errorf("steps ran %v, want the patch repeated last", got)
 	}
-	if pt := h.pipeline().Patch; pt == nil || pt.Stage != "staging" || pt.SHA != b {
+	if pt := h.pipeline().Patched; pt == nil || pt.Stage != "staging" || pt.SHA != b {
 		t.Errorf("patch mode after the retry: %+v, want staging at %.7s", pt, b)
 	}
 	if d := h.lastDeployment("staging"); d.Task != "deploy:patch" || d.Ref != b {

@@ -1,6 +1,7 @@
 package statuspage
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"slices"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/engine"
+	"github.com/railyard/railyard/internal/githubtest"
 	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/report"
 )
@@ -69,5 +71,52 @@ func TestFromEngine(t *testing.T) {
 
 	if rec := serve(t, h, http.MethodGet, "/api/status/octo/other", nil); rec.Code != http.StatusNotFound {
 		t.Errorf("a repository the engine never saw: status %d, want 404", rec.Code)
+	}
+}
+
+// TestFromEngineShowsGitHubDelays: when GitHub asks the installation's
+// check runs to wait three minutes, the page of its repository says so,
+// read through the Source the server wires up.
+func TestFromEngineShowsGitHubDelays(t *testing.T) {
+	rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	gh := githubtest.New(t)
+	gh.AddRepo("octo/app", "main").SetInstallation(7)
+	gh.FailNext("POST", "/repos/", 1, http.StatusForbidden, http.Header{"Retry-After": {"180"}})
+	now := time.Date(2026, 11, 21, 10, 0, 0, 0, time.UTC)
+	rep := report.New(rdb, gh.ClientCreator(), report.Options{Now: func() time.Time { return now }, Poll: time.Millisecond})
+	eng := engine.New(rdb, queue.New(rdb, queue.Options{}), rep, nil, nil, engine.Options{Now: func() time.Time { return now }})
+	req := engine.Request{
+		Repo:  report.Repo{InstallationID: 7, Owner: "octo", Name: "app"},
+		File:  &config.Pipeline{Branch: "main", Stages: []config.Stage{{Name: "build"}}},
+		Actor: "alice",
+	}
+	if _, err := eng.Deploy(t.Context(), req, r1, 0); err != nil {
+		t.Fatalf("deploy: %v", err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error)
+	go func() { done <- rep.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	h := New(FromEngine(eng, rep), Options{})
+	want := "GitHub status writes (check runs, deployments) delayed since 10:00 UTC: GitHub asked to wait until 10:03 UTC (secondary rate limit)"
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		rec := serve(t, h, http.MethodGet, "/api/status/octo/app", nil)
+		var got status
+		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
+			t.Fatalf("decode %s: %v", rec.Body, err)
+		}
+		if len(got.GitHubDelays) == 1 {
+			if d := got.GitHubDelays[0]; d.Message != want || d.Reason != "retry_after" || d.Class != "status" {
+				t.Errorf("github_delays = %+v, want %q", got.GitHubDelays, want)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no delay shown; github_delays = %+v", got.GitHubDelays)
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/railyard/railyard/engine"
+	"github.com/railyard/railyard/report"
 )
 
 // Test fixtures: the states (docs/reference.md#states) a person would look
@@ -35,6 +36,7 @@ type fakeSource struct {
 	links   map[string]string   // check-run key → page
 	err     error               // fails every state read
 	linkErr error               // fails every link lookup
+	delays  []report.Delay      // of installation 7
 }
 
 func (f *fakeSource) Pipeline(_ context.Context, repo string) (*engine.Pipeline, error) {
@@ -63,6 +65,13 @@ func (f *fakeSource) CheckRunURL(_ context.Context, _, key string) (string, erro
 	return f.links[key], f.linkErr
 }
 
+func (f *fakeSource) GitHubDelays(_ context.Context, installationID int64) ([]report.Delay, error) {
+	if installationID != 7 {
+		return nil, fmt.Errorf("installation %d has no repository here", installationID)
+	}
+	return f.delays, nil
+}
+
 func stored(p engine.Pipeline) []byte {
 	b, err := json.Marshal(p)
 	if err != nil {
@@ -75,7 +84,7 @@ func stored(p engine.Pipeline) []byte {
 func idle() *fakeSource {
 	return &fakeSource{state: stored(engine.Pipeline{
 		Repo: "octo/app", InstallationID: 7, Branch: "main",
-		Stages: []*engine.Stage{{Name: "build", State: engine.Idle}, {Name: "prod", State: engine.Idle}},
+		Stages: []*engine.StageState{{Name: "build", State: engine.Idle}, {Name: "prod", State: engine.Idle}},
 	})}
 }
 
@@ -84,7 +93,7 @@ func running() *fakeSource {
 	return &fakeSource{
 		state: stored(engine.Pipeline{
 			Repo: "octo/app", InstallationID: 7, Branch: "main",
-			Stages: []*engine.Stage{
+			Stages: []*engine.StageState{
 				{Name: "build", State: engine.Succeeded, Current: r2, Good: []string{r2, r1, r0},
 					Job: &engine.Job{ID: "b2", Stage: "build", SHA: r2, Operation: engine.OpDeploy, Actor: "carol"}},
 				{Name: "staging", State: engine.InProgress, Current: r0, Good: []string{r0},
@@ -113,9 +122,9 @@ func halted() *fakeSource {
 	return &fakeSource{
 		state: stored(engine.Pipeline{
 			Repo: "octo/app", InstallationID: 7, Branch: "main",
-			Stopped: &engine.Hold{Actor: "alice", Reason: scriptReason, At: t0},
-			Patch:   &engine.Hold{Actor: "bob", Reason: "hotfix for login", At: t0.Add(5 * time.Minute), Stage: "prod", SHA: r3},
-			Stages: []*engine.Stage{
+			Stopped: &engine.Mode{Actor: "alice", Reason: scriptReason, At: t0},
+			Patched: &engine.Mode{Actor: "bob", Reason: "hotfix for login", At: t0.Add(5 * time.Minute), Stage: "prod", SHA: r3},
+			Stages: []*engine.StageState{
 				{Name: "build", State: engine.Succeeded, Current: r2, Good: []string{r2, r1},
 					Job: &engine.Job{ID: "b2", Stage: "build", SHA: r2, Operation: engine.OpDeploy, Actor: "carol"}},
 				{Name: "staging", State: engine.RolledBack, Blocked: true, BlockedBy: "rollback by @carol", Current: r1, Good: []string{r1, r2},
@@ -133,6 +142,14 @@ func halted() *fakeSource {
 		},
 		links: map[string]string{engine.CheckRunKey("p3"): web + "octo/app/runs/30"},
 	}
+}
+
+// throttled is an idle pipeline whose installation's check runs GitHub
+// asked to hold, since 10:02 until 10:05.
+func throttled() *fakeSource {
+	f := idle()
+	f.delays = []report.Delay{{Class: "status", Since: t0.Add(2 * time.Minute), Until: t0.Add(5 * time.Minute), Why: "retry_after"}}
+	return f
 }
 
 // busy is an idle pipeline with a long history: 60 pushes, one a minute.

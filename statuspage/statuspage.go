@@ -125,7 +125,7 @@ func validName(s string) bool {
 // seen tells a stored pipeline from the empty one the engine returns for a
 // repository it has never seen.
 func seen(p *engine.Pipeline) bool {
-	return p != nil && (len(p.Stages) > 0 || p.Branch != "" || p.Stopped != nil || p.Patch != nil || p.InstallationID != 0)
+	return p != nil && (len(p.Stages) > 0 || p.Branch != "" || p.Stopped != nil || p.Patched != nil || p.InstallationID != 0)
 }
 
 // status is the JSON document of docs/reference.md#status-pages; the HTML
@@ -137,6 +137,17 @@ type status struct {
 	Patch      *patch       `json:"patch"`
 	Stages     []stage      `json:"stages"`
 	Audit      []auditEntry `json:"audit"`
+	// GitHubDelays is why the installation's writes to GitHub (check
+	// runs, comments) have waited more than a minute, when they have.
+	GitHubDelays []delay `json:"github_delays"`
+}
+
+type delay struct {
+	Class   string    `json:"class"`
+	Reason  string    `json:"reason"`
+	Since   time.Time `json:"since"`
+	Until   time.Time `json:"until"`
+	Message string    `json:"message"`
 }
 
 type stopped struct {
@@ -200,7 +211,7 @@ func (h *handler) status(ctx context.Context, repo string) (*status, error) {
 	if s := p.Stopped; s != nil {
 		st.Stopped = &stopped{Actor: s.Actor, Reason: s.Reason, At: s.At.UTC()}
 	}
-	if s := p.Patch; s != nil {
+	if s := p.Patched; s != nil {
 		st.Patch = &patch{Stage: s.Stage, SHA: s.SHA, Actor: s.Actor, Reason: s.Reason, At: s.At.UTC()}
 	}
 	for _, s := range p.Stages {
@@ -216,10 +227,30 @@ func (h *handler) status(ctx context.Context, repo string) (*status, error) {
 			From: a.From, To: a.To, Reason: a.Reason,
 		})
 	}
+	st.GitHubDelays = h.delays(ctx, st.Repository, p.InstallationID)
 	return st, nil
 }
 
-func (h *handler) stage(ctx context.Context, repo string, s *engine.Stage) stage {
+// delays reads why the installation's writes to GitHub wait, if the source
+// knows; a failure costs the line, not the page.
+func (h *handler) delays(ctx context.Context, repo string, installationID int64) []delay {
+	out := []delay{}
+	src, ok := h.src.(Delays)
+	if !ok || installationID == 0 {
+		return out
+	}
+	ds, err := src.GitHubDelays(ctx, installationID)
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Str("repository", repo).Msg("GitHub write delays lookup failed.")
+		return out
+	}
+	for _, d := range ds {
+		out = append(out, delay{Class: d.Class, Reason: d.Why, Since: d.Since.UTC(), Until: d.Until.UTC(), Message: d.Message()})
+	}
+	return out
+}
+
+func (h *handler) stage(ctx context.Context, repo string, s *engine.StageState) stage {
 	out := stage{Name: s.Name, State: string(s.State), Blocked: s.Blocked, BlockedBy: s.BlockedBy, Current: s.Current}
 	if w := s.Waiting; w != nil {
 		out.Waiting = &waiting{SHA: w.SHA, Reason: w.Hold, Operation: string(w.Operation)}

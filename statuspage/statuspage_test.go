@@ -31,7 +31,7 @@ func TestJSON(t *testing.T) {
 				"stages": [
 					{"name": "build", "state": "idle", "blocked": false, "blocked_by": "", "current": "", "waiting": null, "check_run_url": ""},
 					{"name": "prod", "state": "idle", "blocked": false, "blocked_by": "", "current": "", "waiting": null, "check_run_url": ""}],
-				"audit": []}`,
+				"audit": [], "github_delays": []}`,
 		},
 		{
 			name: "running stage with a waiting revision",
@@ -46,7 +46,7 @@ func TestJSON(t *testing.T) {
 					{"name": "prod", "state": "idle", "blocked": false, "blocked_by": "", "current": "$r0", "waiting": null, "check_run_url": ""}],
 				"audit": [
 					{"at": "2026-11-21T10:02:00Z", "actor": "carol", "operation": "push", "stage": "build", "from": "$r1", "to": "$r2", "reason": ""},
-					{"at": "2026-11-21T10:01:00Z", "actor": "carol", "operation": "push", "stage": "build", "from": "$r0", "to": "$r1", "reason": ""}]}`,
+					{"at": "2026-11-21T10:01:00Z", "actor": "carol", "operation": "push", "stage": "build", "from": "$r0", "to": "$r1", "reason": ""}], "github_delays": []}`,
 		},
 		{
 			name: "stopped, patch mode and a blocked stage",
@@ -64,7 +64,7 @@ func TestJSON(t *testing.T) {
 				"audit": [
 					{"at": "2026-11-21T10:05:00Z", "actor": "bob", "operation": "patch", "stage": "prod", "from": "$r1", "to": "$r3", "reason": "hotfix for login"},
 					{"at": "2026-11-21T10:00:00Z", "actor": "alice", "operation": "stop", "stage": "", "from": "", "to": "", "reason": "<script>alert(\"x\")</script> db on fire"},
-					{"at": "2026-11-21T09:50:00Z", "actor": "carol", "operation": "rollback", "stage": "staging", "from": "$r2", "to": "$r1", "reason": "bad migration"}]}`,
+					{"at": "2026-11-21T09:50:00Z", "actor": "carol", "operation": "rollback", "stage": "staging", "from": "$r2", "to": "$r1", "reason": "bad migration"}], "github_delays": []}`,
 		},
 		{
 			name: "audit of 60 entries shows the newest 50",
@@ -82,6 +82,17 @@ func TestJSON(t *testing.T) {
 					if !reflect.DeepEqual(a, want) {
 						t.Fatalf("audit[%d] = %v, want %v", i, a, want)
 					}
+				}
+			},
+		},
+		{
+			name: "GitHub asked to wait",
+			src:  throttled(),
+			check: func(t *testing.T, doc map[string]any) {
+				want := []any{map[string]any{"class": "status", "reason": "retry_after", "since": "2026-11-21T10:02:00Z", "until": "2026-11-21T10:05:00Z",
+					"message": "GitHub status writes (check runs, deployments) delayed since 10:02 UTC: GitHub asked to wait until 10:05 UTC (secondary rate limit)"}}
+				if !reflect.DeepEqual(doc["github_delays"], want) {
+					t.Errorf("github_delays = %v, want %v", doc["github_delays"], want)
 				}
 			},
 		},
@@ -152,7 +163,19 @@ func checkShape(t *testing.T, doc map[string]any) {
 		}
 		return m
 	}
-	keys("document", doc, "repository", "branch", "stopped", "patch", "stages", "audit")
+	keys("document", doc, "repository", "branch", "stopped", "patch", "stages", "audit", "github_delays")
+	delays, ok := doc["github_delays"].([]any)
+	if !ok {
+		t.Errorf("github_delays is %T, want an array", doc["github_delays"])
+	}
+	for i, d := range delays {
+		m := keys(fmt.Sprintf("github_delays[%d]", i), d, "class", "reason", "since", "until", "message")
+		for _, k := range []string{"since", "until"} {
+			if s, _ := m[k].(string); func() bool { _, err := time.Parse(time.RFC3339, s); return err != nil }() {
+				t.Errorf("github_delays[%d].%s = %v, want an RFC 3339 time", i, k, m[k])
+			}
+		}
+	}
 	if doc["stopped"] != nil {
 		keys("stopped", doc["stopped"], "actor", "reason", "at")
 	}
@@ -247,6 +270,16 @@ func TestHTML(t *testing.T) {
 			src:     idle(),
 			warning: "Step isolation is off.",
 			banners: []string{"Warning: Step isolation is off."},
+			stages: [][]string{
+				{"build", "idle", "no", "none", "none", "none"},
+				{"prod", "idle", "no", "none", "none", "none"},
+			},
+			audit: [][]string{{"Nothing recorded yet."}},
+		},
+		{
+			name:    "GitHub asked to wait",
+			src:     throttled(),
+			banners: []string{"GitHub status writes (check runs, deployments) delayed since 10:02 UTC: GitHub asked to wait until 10:05 UTC (secondary rate limit)"},
 			stages: [][]string{
 				{"build", "idle", "no", "none", "none", "none"},
 				{"prod", "idle", "no", "none", "none", "none"},

@@ -50,6 +50,8 @@ type Server struct {
 	users         map[string]int64 // login → user ID
 	rates         map[int64]*rateLimit
 	secondary     *secondaryLimit // nil: none (LimitSecondary)
+	rateRule      *rateRule       // nil: the rate limit is announced, not enforced (LimitRate)
+	flight        inFlight
 }
 
 // Request is one request the server received.
@@ -96,6 +98,9 @@ func start(t testing.TB, checkResponses bool) *Server {
 		}
 		s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 			if ctx, ok := s.authenticate(w, r, rt.auth); ok {
+				if inst, ok := ctx.Value(installationKey{}).(int64); ok {
+					defer s.enter(inst)()
+				}
 				rt.handle(s, w, r.WithContext(ctx))
 			}
 		})
@@ -289,14 +294,19 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, kind authK
 	}
 	s.mu.Lock()
 	inst, ok := s.tokens[cred]
-	retryAfter, over := 0, false
+	retryAfter, over, exhausted := 0, false, false
 	if ok {
-		s.countRequest(w, inst)
-		retryAfter, over = s.overSecondary(inst, r.Method)
+		if exhausted = s.countRequest(w, inst); !exhausted {
+			retryAfter, over = s.overSecondary(inst, r.Method)
+		}
 	}
 	s.mu.Unlock()
 	if !ok || (scheme != "token" && scheme != "bearer") {
 		s.writeError(w, http.StatusUnauthorized, "Bad credentials")
+		return nil, false
+	}
+	if exhausted {
+		s.writeJSON(w, http.StatusForbidden, faultBody(&fault{status: http.StatusForbidden, header: w.Header()}))
 		return nil, false
 	}
 	if over {
