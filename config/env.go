@@ -31,16 +31,19 @@ type Env struct {
 	PrivateKey     []byte `json:"-"` // PEM text from GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_FILE
 	PrivateKeyFile string // GITHUB_APP_PRIVATE_KEY_FILE, when the key came from a file; steps must not reach it
 
-	Addr       string        // RAILYARD_ADDR
-	RedisURL   string        `json:"-"` // RAILYARD_REDIS_URL; "" means the embedded store
-	WorkDir    string        // RAILYARD_WORKDIR
-	SecretsDir string        // RAILYARD_SECRETS_DIR: <owner>/<repo>/<stage>.env files of secrets for steps; "" grants none
-	Workers    int           // RAILYARD_WORKERS, 1..256
-	LogLevel   zerolog.Level // RAILYARD_LOG_LEVEL
-	LogFormat  string        // RAILYARD_LOG_FORMAT: "json" or "console"
-	PublicURL  string        // RAILYARD_PUBLIC_URL without a trailing "/"; "" means taken from the request
-	StatusPage bool          // RAILYARD_STATUS_PAGE: on, or public
-	RetryFor   time.Duration // RAILYARD_RETRY_FOR: how long failing work is retried before it is dead-lettered
+	Addr     string // RAILYARD_ADDR
+	RedisURL string `json:"-"` // RAILYARD_REDIS_URL; "" means the embedded store
+	// RedisCluster is RAILYARD_REDIS_CLUSTER=on: RedisURL names a Redis
+	// Cluster (one node, more as addr= parameters).
+	RedisCluster bool
+	WorkDir      string        // RAILYARD_WORKDIR
+	SecretsDir   string        // RAILYARD_SECRETS_DIR: <owner>/<repo>/<stage>.env files of secrets for steps; "" grants none
+	Workers      int           // RAILYARD_WORKERS, 1..256
+	LogLevel     zerolog.Level // RAILYARD_LOG_LEVEL
+	LogFormat    string        // RAILYARD_LOG_FORMAT: "json" or "console"
+	PublicURL    string        // RAILYARD_PUBLIC_URL without a trailing "/"; "" means taken from the request
+	StatusPage   bool          // RAILYARD_STATUS_PAGE: on, or public
+	RetryFor     time.Duration // RAILYARD_RETRY_FOR: how long failing work is retried before it is dead-lettered
 
 	StatusUser     string // RAILYARD_STATUS_USER; basic auth for the status pages
 	StatusPassword string `json:"-"` // RAILYARD_STATUS_PASSWORD
@@ -113,6 +116,7 @@ func LoadEnv(getenv func(string) (string, bool), dotenvPath string) (Env, error)
 		ContentPerHour:   r.limit("RAILYARD_GITHUB_CONTENT_PER_HOUR"),
 		PointsPerMinute:  r.limit("RAILYARD_GITHUB_POINTS_PER_MINUTE"),
 	}
+	e.RedisCluster = r.redisCluster("RAILYARD_REDIS_CLUSTER", e.RedisURL)
 	e.AppID, e.WebhookSecret, e.PrivateKey, e.PrivateKeyFile = r.credentials()
 	e.StatusPublic = strings.EqualFold(strings.TrimSpace(r.lookup("RAILYARD_STATUS_PAGE")), statusPublic)
 	e.StatusUser, e.StatusPassword = r.statusAuth(e.StatusPage, e.StatusPublic)
@@ -150,11 +154,11 @@ func (e Env) Secrets() []string {
 // String describes e with its secrets replaced.
 func (e Env) String() string {
 	return fmt.Sprintf("config.Env{V3APIURL:%s WebURL:%s AppID:%d WebhookSecret:%s PrivateKey:%s "+
-		"Addr:%s RedisURL:%s WorkDir:%s SecretsDir:%s Workers:%d LogLevel:%s LogFormat:%s PublicURL:%s "+
+		"Addr:%s RedisURL:%s RedisCluster:%t WorkDir:%s SecretsDir:%s Workers:%d LogLevel:%s LogFormat:%s PublicURL:%s "+
 		"StatusPage:%t RetryFor:%s StatusUser:%s StatusPassword:%s StatusPublic:%t IntakeBudget:%d "+
 		"PrivateKeyFile:%s StepIsolationOff:%t StepUser:%s}",
 		e.V3APIURL, e.WebURL, e.AppID, redact(e.WebhookSecret), redact(string(e.PrivateKey)),
-		e.Addr, redactURL(e.RedisURL), e.WorkDir, e.SecretsDir, e.Workers, e.LogLevel, e.LogFormat, e.PublicURL,
+		e.Addr, redactURL(e.RedisURL), e.RedisCluster, e.WorkDir, e.SecretsDir, e.Workers, e.LogLevel, e.LogFormat, e.PublicURL,
 		e.StatusPage, e.RetryFor, e.StatusUser, redact(e.StatusPassword), e.StatusPublic,
 		cmp.Or(e.IntakeBudget, DefaultIntakeBudget), e.PrivateKeyFile, e.StepIsolationOff, e.StepUser)
 }
@@ -174,6 +178,7 @@ func (e Env) MarshalZerologObject(ev *zerolog.Event) {
 		Bool("private_key_set", len(e.PrivateKey) > 0).
 		Str("addr", e.Addr).
 		Str("redis_url", redactURL(e.RedisURL)).
+		Bool("redis_cluster", e.RedisCluster).
 		Str("workdir", e.WorkDir).
 		Str("secrets_dir", e.SecretsDir).
 		Int("workers", e.Workers).
@@ -347,6 +352,27 @@ func (r *envReader) logLevel(key string, def zerolog.Level) zerolog.Level {
 		return def
 	}
 	return l
+}
+
+// redisCluster reads the cluster switch and checks that the Redis URL
+// suits it: a cluster needs a URL, has only database 0, and several
+// addresses (addr=) make sense only on a cluster.
+func (r *envReader) redisCluster(key, redisURL string) bool {
+	on := r.oneOf(key, "off", "on", "off") == "on"
+	u, err := url.Parse(redisURL)
+	if err != nil || redisURL == "" {
+		if on && strings.TrimSpace(r.lookup("RAILYARD_REDIS_URL")) == "" {
+			r.failf("%s=on needs RAILYARD_REDIS_URL: the embedded store is not a cluster", key)
+		}
+		return on
+	}
+	switch {
+	case on && strings.Trim(u.Path, "/") != "" && strings.Trim(u.Path, "/") != "0":
+		r.failf("RAILYARD_REDIS_URL: a Redis Cluster has only database 0; drop the /%s", strings.Trim(u.Path, "/"))
+	case !on && u.Query().Has("addr"):
+		r.failf("RAILYARD_REDIS_URL: several addresses (addr=) name a Redis Cluster; set %s=on", key)
+	}
+	return on
 }
 
 func (r *envReader) oneOf(key, def string, allowed ...string) string {

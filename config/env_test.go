@@ -152,6 +152,17 @@ func TestLoadEnv(t *testing.T) {
 			},
 		},
 		{
+			name: "Redis Cluster: one node in the URL, more as addr=",
+			env: withCreds(map[string]string{
+				"RAILYARD_REDIS_URL":     "redis://:" + leakRedis + "@10.0.0.1:7000?addr=10.0.0.2:7000&addr=10.0.0.3:7000",
+				"RAILYARD_REDIS_CLUSTER": "on",
+			}),
+			want: withDefaults(func(e *Env) {
+				creds(e)
+				e.RedisURL, e.RedisCluster = "redis://:"+leakRedis+"@10.0.0.1:7000?addr=10.0.0.2:7000&addr=10.0.0.3:7000", true
+			}),
+		},
+		{
 			name: "GitHub write budgets, 0 is no limit",
 			env: withCreds(map[string]string{
 				"RAILYARD_GITHUB_CONTENT_PER_MINUTE": "20",
@@ -356,6 +367,26 @@ func TestLoadEnvProblems(t *testing.T) {
 			name: "unparsable redis URL is not quoted",
 			env:  map[string]string{"RAILYARD_REDIS_URL": "redis://:" + leakRedis + "@[::1"},
 			want: []string{"RAILYARD_REDIS_URL: not a redis:// or rediss:// URL"},
+		},
+		{
+			name: "Redis Cluster without a URL",
+			env:  map[string]string{"RAILYARD_REDIS_CLUSTER": "on"},
+			want: []string{"RAILYARD_REDIS_CLUSTER=on needs RAILYARD_REDIS_URL: the embedded store is not a cluster"},
+		},
+		{
+			name: "Redis Cluster with a database number",
+			env:  map[string]string{"RAILYARD_REDIS_CLUSTER": "on", "RAILYARD_REDIS_URL": "redis://:" + leakRedis + "@10.0.0.1:7000/2"},
+			want: []string{"RAILYARD_REDIS_URL: a Redis Cluster has only database 0; drop the /2"},
+		},
+		{
+			name: "several Redis addresses without the cluster switch",
+			env:  map[string]string{"RAILYARD_REDIS_URL": "redis://:" + leakRedis + "@10.0.0.1:7000?addr=10.0.0.2:7000"},
+			want: []string{"RAILYARD_REDIS_URL: several addresses (addr=) name a Redis Cluster; set RAILYARD_REDIS_CLUSTER=on"},
+		},
+		{
+			name: "Redis Cluster switch neither on nor off",
+			env:  map[string]string{"RAILYARD_REDIS_CLUSTER": "yes", "RAILYARD_REDIS_URL": "redis://10.0.0.1:7000"},
+			want: []string{`RAILYARD_REDIS_CLUSTER: "yes" is not one of on, off`},
 		},
 		{
 			name: "listen address",

@@ -9,12 +9,14 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
 	"github.com/railyard/railyard/lease"
+	"github.com/railyard/railyard/store"
 )
 
 // Job is one unit of work.
@@ -60,6 +62,10 @@ type Options struct {
 	// everything when it stops: the embedded store. EnqueueOnce then needs
 	// no Lua script, which the embedded store runs slowly (BENCHMARKS.md).
 	SingleProcess bool
+	// OutboxGrace bounds how long a caller's transaction may take from
+	// AddTx to EXEC; a job a crashed process left in a repository's outbox
+	// is forwarded by a sweep after it. Default store.DefaultGrace.
+	OutboxGrace time.Duration
 }
 
 // Depth counts jobs by where they are.
@@ -91,6 +97,9 @@ type Queue struct {
 	delayed string // sorted set of jobs by due time (server ms)
 	dead    string // stream of dead-lettered jobs
 	group   *groupCommit
+	// pending indexes repositories whose outbox AddTx wrote to (outbox.go).
+	pending   *store.Pending
+	nextSweep atomic.Int64 // unix ns before which Claim does not sweep
 }
 
 // New returns a queue on rdb. Call Init once before claiming.
@@ -123,6 +132,7 @@ func New(rdb redis.UniversalClient, opts Options) *Queue {
 		delayed: opts.Prefix + "delayed",
 		dead:    opts.Prefix + "dead",
 		group:   &groupCommit{},
+		pending: store.NewPending(rdb, opts.Prefix+"outboxes", opts.OutboxGrace),
 	}
 }
 
@@ -237,14 +247,6 @@ func (q *Queue) EnqueueIn(ctx context.Context, j Job, delay time.Duration) error
 	return nil
 }
 
-// AddTx queues the add of j on a caller's MULTI pipeline (TxPipelined), so
-// that the caller's state change and the job commit together or not at all.
-// The job's id is the result of the queued XADD command.
-func (q *Queue) AddTx(pipe redis.Pipeliner, j Job) {
-	// A pipeline only queues the command; Exec's context is the one that counts.
-	pipe.XAdd(context.Background(), q.xadd(encode(j, 0, false)))
-}
-
 func (q *Queue) xadd(job string) *redis.XAddArgs {
 	return &redis.XAddArgs{Stream: q.stream, Values: []any{"job", job}}
 }
@@ -276,6 +278,9 @@ func (q *Queue) claim(ctx context.Context, consumer string, deadline time.Time) 
 			return nil, err
 		}
 		if l == nil {
+			if err := q.sweep(ctx); err != nil {
+				return nil, err
+			}
 			next, err := q.promote(ctx)
 			if err != nil {
 				return nil, err

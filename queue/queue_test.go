@@ -17,6 +17,7 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/railyard/railyard/internal/redistest"
 	"github.com/railyard/railyard/lease"
 	"github.com/railyard/railyard/store"
 )
@@ -53,8 +54,13 @@ func backends(t testing.TB) []backend {
 	} else {
 		t.Log("RAILYARD_TEST_REDIS_URL not set: testing on miniredis only")
 	}
-	return bs
+	return append(bs, backend{"cluster", func(t testing.TB) *harness {
+		rdb := redistest.Cluster(t).Client(t)
+		return &harness{rdb: rdb, advance: func(d time.Duration) { time.Sleep(d + 5*time.Millisecond) }}
+	}})
 }
+
+func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
 
 func openMiniredis(t testing.TB) *harness {
 	m := miniredis.RunT(t)
@@ -77,7 +83,7 @@ func openMiniredis(t testing.TB) *harness {
 // openEmbeddedStore is the store Railyard runs on without Redis, as the
 // server configures the queue for it: real time, single-process paths.
 func openEmbeddedStore(t testing.TB) *harness {
-	st, err := store.Open(context.Background(), "")
+	st, err := store.Open(context.Background(), "", false)
 	if err != nil {
 		t.Fatalf("embedded store: %v", err)
 	}
@@ -634,7 +640,9 @@ func TestAddTx(t *testing.T) {
 			eachBackend(t, func(t *testing.T, h *harness) {
 				q := h.queue(t, Options{})
 				ctx := t.Context()
-				state := q.opts.Prefix + "state"
+				repo := "octo/app-" + rand.Text()
+				state := store.RepoKey(repo, "state")
+				t.Cleanup(func() { h.rdb.Del(context.Background(), state) })
 				err := h.rdb.Watch(ctx, func(tx *redis.Tx) error {
 					if tt.interfere {
 						if err := h.rdb.Set(ctx, state, "changed elsewhere", 0).Err(); err != nil {
@@ -643,7 +651,7 @@ func TestAddTx(t *testing.T) {
 					}
 					_, err := tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
 						pipe.Set(ctx, state, "queued", 0)
-						q.AddTx(pipe, Job{Kind: "stage", Repo: "octo/app"})
+						q.AddTx(pipe, Job{Kind: "stage", Repo: repo})
 						return nil
 					})
 					return err
@@ -651,12 +659,15 @@ func TestAddTx(t *testing.T) {
 				if tt.interfere != errors.Is(err, redis.TxFailedErr) {
 					t.Fatalf("transaction: %v", err)
 				}
+				if n, err := q.Forward(ctx, repo); err != nil || int64(n) != tt.wantJobs {
+					t.Errorf("Forward = %d, %v; want %d", n, err, tt.wantJobs)
+				}
 				if got := h.rdb.Get(ctx, state).Val(); got != tt.wantState {
 					t.Errorf("state = %q, want %q", got, tt.wantState)
 				}
 				wantDepth(t, q, Depth{Ready: tt.wantJobs})
 				if tt.wantJobs > 0 {
-					if l := mustClaim(t, q, "a"); l.Job.Kind != "stage" || l.Job.Repo != "octo/app" {
+					if l := mustClaim(t, q, "a"); l.Job.Kind != "stage" || l.Job.Repo != repo {
 						t.Errorf("claimed %+v, want the stage job", l.Job)
 					}
 				}

@@ -16,10 +16,24 @@ type globalKeys struct {
 	// scored by when (Unix ms) their outbox may be sent next; readyTalk
 	// the same for conversation.
 	ready, readyTalk string
+	// marked and markedTalk index the repositories whose outbox of that
+	// class is about to get writes (store.Pending): marked before the
+	// push, since the push's transaction cannot reach a global key on
+	// Redis Cluster.
+	marked, markedTalk string
 }
 
 func newGlobalKeys(ns string) globalKeys {
-	return globalKeys{ns: ns, ready: store.GlobalKey(ns, "ready"), readyTalk: store.GlobalKey(ns, "ready", "conversation")}
+	return globalKeys{ns: ns, ready: store.GlobalKey(ns, "ready"), readyTalk: store.GlobalKey(ns, "ready", "conversation"),
+		marked: store.GlobalKey(ns, "marked"), markedTalk: store.GlobalKey(ns, "marked", "conversation")}
+}
+
+// markedSet is the index of a class's outboxes about to get writes.
+func (g globalKeys) markedSet(c class) string {
+	if c == conversation {
+		return g.markedTalk
+	}
+	return g.marked
 }
 
 // readySet is the ready set of a class's outboxes.

@@ -145,6 +145,10 @@ func held(ctx context.Context) error {
 // there is none.
 func (r *Reporter) claim(ctx context.Context, c class) (repoKeys, *outboxLease, error) {
 	defer r.looks.Add(1)
+	// Cluster: writes whose committer died before marking them ready (report.go).
+	if err := r.sweep(ctx, c); err != nil {
+		return repoKeys{}, nil, err
+	}
 	now := r.opts.Now()
 	ready := r.keys.readySet(c)
 	due, err := r.rdb.ZRangeArgs(ctx, redis.ZRangeArgs{
@@ -202,8 +206,9 @@ func (r *Reporter) reschedule(ctx context.Context, k repoKeys, t time.Time) erro
 	return nil
 }
 
-// finish unmarks an empty outbox. An enqueue pushes and marks in one
-// MULTI, so checking the length after unmarking never strands an operation.
+// finish unmarks an empty outbox. An enqueue marks its outbox ready only
+// after its push committed, so checking the length after unmarking never
+// strands an operation.
 func (r *Reporter) finish(ctx context.Context, k repoKeys) error {
 	if err := r.rdb.ZRem(ctx, r.keys.readySet(k.class), k.member).Err(); err != nil {
 		return fmt.Errorf("unmark outbox: %w", err)
