@@ -365,12 +365,12 @@ func TestLoadEnvProblems(t *testing.T) {
 		{
 			name: "workers",
 			env:  map[string]string{"RAILYARD_WORKERS": "many"},
-			want: []string{`RAILYARD_WORKERS: "many" is not a number`},
+			want: []string{`RAILYARD_WORKERS: "many" is not a whole number between 1 and 256`},
 		},
 		{
 			name: "workers out of range",
 			env:  map[string]string{"RAILYARD_WORKERS": "257"},
-			want: []string{"RAILYARD_WORKERS: 257 is not between 1 and 256"},
+			want: []string{`RAILYARD_WORKERS: "257" is not a whole number between 1 and 256`},
 		},
 		{
 			name: "retry duration",
@@ -384,16 +384,21 @@ func TestLoadEnvProblems(t *testing.T) {
 		},
 		{
 			name: "GitHub write budgets that are not limits",
-			env:  map[string]string{"RAILYARD_GITHUB_CONTENT_PER_MINUTE": "-1", "RAILYARD_GITHUB_POINTS_PER_MINUTE": "lots"},
+			env: map[string]string{
+				"RAILYARD_GITHUB_CONTENT_PER_MINUTE": "-1",
+				"RAILYARD_GITHUB_CONTENT_PER_HOUR":   "1000001",
+				"RAILYARD_GITHUB_POINTS_PER_MINUTE":  "lots",
+			},
 			want: []string{
 				`RAILYARD_GITHUB_CONTENT_PER_MINUTE: "-1" is not a whole number between 0 (no limit) and 1000000`,
+				`RAILYARD_GITHUB_CONTENT_PER_HOUR: "1000001" is not a whole number between 0 (no limit) and 1000000`,
 				`RAILYARD_GITHUB_POINTS_PER_MINUTE: "lots" is not a whole number between 0 (no limit) and 1000000`,
 			},
 		},
 		{
 			name: "no workers",
 			env:  map[string]string{"RAILYARD_WORKERS": "0"},
-			want: []string{"RAILYARD_WORKERS: 0 is not between 1 and 256"},
+			want: []string{`RAILYARD_WORKERS: "0" is not a whole number between 1 and 256`},
 		},
 		{
 			name: "log level and format",
@@ -461,7 +466,7 @@ func TestLoadEnvProblems(t *testing.T) {
 				"RAILYARD_STATUS_USER":      "ops",
 			},
 			want: []string{
-				"RAILYARD_WORKERS: 0 is not between 1 and 256",
+				`RAILYARD_WORKERS: "0" is not a whole number between 1 and 256`,
 				`RAILYARD_LOG_FORMAT: "xml" is not one of json, console`,
 				"credentials are incomplete: GITHUB_APP_WEBHOOK_SECRET, GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_FILE missing",
 				`GITHUB_APP_INTEGRATION_ID: "abc" is not a number`,
