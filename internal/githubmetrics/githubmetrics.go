@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,6 +55,15 @@ var routes = []string{
 	"POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel",
 }
 
+// Patterns returns the routes Railyard calls as http.ServeMux patterns,
+// "METHOD /path", {name...} marking a parameter that spans segments. It is
+// the one list of them: the fake GitHub serves these.
+func Patterns() []string { return slices.Clone(routes) }
+
+// Template returns pattern's route as GitHub's API description writes it,
+// without the "..." marks: the label a request to it gets.
+func Template(pattern string) string { return strings.ReplaceAll(pattern, "...}", "}") }
+
 // Router maps a request to its route. It is safe for concurrent use.
 type Router struct {
 	mux    *http.ServeMux
@@ -73,7 +83,7 @@ func NewRouter(apiURL string) (*Router, error) {
 		method, path, _ := strings.Cut(r, " ")
 		pattern := method + " " + prefix + path
 		rt.mux.Handle(pattern, http.NotFoundHandler())
-		rt.labels[pattern] = strings.ReplaceAll(r, "...}", "}")
+		rt.labels[pattern] = Template(r)
 	}
 	return rt, nil
 }
