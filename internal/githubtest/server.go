@@ -510,15 +510,27 @@ func (s *Server) writeError(w http.ResponseWriter, status int, message string) {
 	s.writeJSON(w, status, body)
 }
 
-// decode reads the (already validated) JSON body of r into v.
-// decodeBody reads a request's JSON body into v; on a body that is not
-// JSON it answers 400 as GitHub does and returns false.
-func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := json.NewDecoder(r.Body).Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		s.writeError(w, http.StatusBadRequest, "Problems parsing JSON")
-		return false
+// repoWithBody is repo for a request with a JSON body, which it reads into
+// in; on a body that is not JSON it answers 400 as GitHub does.
+func (s *Server) repoWithBody(w http.ResponseWriter, req *http.Request, in any) (*Repo, bool) {
+	r, ok := s.repo(w, req)
+	if !ok {
+		return nil, false
 	}
-	return true
+	if err := json.NewDecoder(req.Body).Decode(in); err != nil && !errors.Is(err, io.EOF) {
+		s.writeError(w, http.StatusBadRequest, "Problems parsing JSON")
+		return nil, false
+	}
+	return r, true
+}
+
+// validationFailed answers 422 as GitHub does for a field it refuses:
+// e names the resource, field, code and message; doc is the operation's
+// documentation.
+func (s *Server) validationFailed(w http.ResponseWriter, doc string, e obj) {
+	s.writeJSON(w, http.StatusUnprocessableEntity, obj{
+		"message": "Validation Failed", "documentation_url": doc, "errors": []obj{e},
+	})
 }
 
 // pathID reads an integer path parameter.
