@@ -252,10 +252,19 @@ func (r *envReader) get(key, def string) string {
 	return def
 }
 
+// HTTPURL parses s as an absolute http or https URL, as GitHub's base URLs
+// and the bot's public URL must be; ok is false for anything else.
+func HTTPURL(s string) (u *url.URL, ok bool) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, false
+	}
+	return u, true
+}
+
 func (r *envReader) baseURL(key, def string) string {
 	v := r.get(key, def)
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if _, ok := HTTPURL(v); !ok {
 		r.failf("%s: %q is not an http(s) URL", key, v)
 		return ""
 	}
@@ -271,8 +280,7 @@ func (r *envReader) publicURL(key string) string {
 	if v == "" {
 		return ""
 	}
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if _, ok := HTTPURL(v); !ok {
 		r.failf("%s: %q is not an absolute http(s) URL", key, v)
 		return ""
 	}

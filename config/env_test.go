@@ -52,6 +52,19 @@ func lookupIn(m map[string]string) func(string) (string, bool) {
 	}
 }
 
+// loadEnv is LoadEnv of env, with a .env file holding dotenv when that is
+// not "".
+func loadEnv(t *testing.T, env map[string]string, dotenv string) (Env, error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), ".env")
+	if dotenv != "" {
+		if err := os.WriteFile(path, []byte(dotenv), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return LoadEnv(lookupIn(env), path)
+}
+
 // Distinctive secrets, so tests can tell whether any of them leaked.
 const (
 	leakWebhook = "whsec-DO-NOT-LEAK-1"
@@ -241,13 +254,7 @@ func TestLoadEnv(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dotenv := filepath.Join(t.TempDir(), ".env")
-			if tt.dotenv != "" {
-				if err := os.WriteFile(dotenv, []byte(tt.dotenv), 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			got, err := LoadEnv(lookupIn(tt.env), dotenv)
+			got, err := loadEnv(t, tt.env, tt.dotenv)
 			if err != nil {
 				t.Fatalf("LoadEnv: %v", err)
 			}
@@ -476,13 +483,7 @@ func TestLoadEnvProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dotenv := filepath.Join(t.TempDir(), ".env")
-			if tt.dotenv != "" {
-				if err := os.WriteFile(dotenv, []byte(tt.dotenv), 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			_, err := LoadEnv(lookupIn(tt.env), dotenv)
+			_, err := loadEnv(t, tt.env, tt.dotenv)
 			if err == nil {
 				t.Fatal("LoadEnv: no error")
 			}
