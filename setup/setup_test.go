@@ -730,6 +730,21 @@ func TestNewRefusesBadManifest(t *testing.T) {
 	}
 }
 
+func TestNewRefusesURLsNotHTTP(t *testing.T) {
+	cases := map[string]setup.Options{
+		"web URL":    {WebURL: "github.com"},
+		"API URL":    {V3APIURL: "ftp://api.github.com/"},
+		"public URL": {PublicURL: "/railyard"},
+	}
+	for name, opts := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := setup.New(opts); err == nil || !strings.Contains(err.Error(), "http(s) URL") {
+				t.Errorf("New: %v, want an error saying the URL is not http(s)", err)
+			}
+		})
+	}
+}
+
 func assertNoSecret(t *testing.T, where, text string, secrets []string) {
 	t.Helper()
 	for _, s := range secrets {
