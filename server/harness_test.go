@@ -18,6 +18,7 @@ import (
 
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/engine"
+	"github.com/railyard/railyard/internal/awaittest"
 	"github.com/railyard/railyard/internal/githubtest"
 	"github.com/railyard/railyard/internal/logtest"
 	"github.com/railyard/railyard/internal/webhooktest"
@@ -189,12 +190,8 @@ func (h *harness) commentAs(login, body string) string {
 // await polls cond until it holds, failing the test after 20 seconds.
 func (h *harness) await(what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(cmp.Or(h.patience, 20*time.Second))
-	for !cond() {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out waiting for %s\nstate: %s", what, h.describe())
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !awaittest.Poll(cmp.Or(h.patience, 20*time.Second), cond) {
+		h.t.Fatalf("timed out waiting for %s\nstate: %s", what, h.describe())
 	}
 }
 

@@ -25,6 +25,7 @@ import (
 	"golang.org/x/net/html/atom"
 
 	"github.com/railyard/railyard/config"
+	"github.com/railyard/railyard/internal/awaittest"
 	"github.com/railyard/railyard/internal/githubtest"
 	"github.com/railyard/railyard/internal/logtest"
 	"github.com/railyard/railyard/setup"
@@ -640,12 +641,9 @@ func TestCallbackDoubleSubmission(t *testing.T) {
 	var wg sync.WaitGroup
 	codes := make([]int, 2)
 	wg.Go(func() { codes[0] = f.callback(t, code, state).Code })
-	for deadline := time.Now().Add(5 * time.Second); f.gh.Count(conversionOp) == 0; {
-		if time.Now().After(deadline) {
-			release()
-			t.Fatal("the first callback never reached GitHub")
-		}
-		time.Sleep(time.Millisecond)
+	if !awaittest.Poll(5*time.Second, func() bool { return f.gh.Count(conversionOp) > 0 }) {
+		release()
+		t.Fatal("the first callback never reached GitHub")
 	}
 	wg.Go(func() { codes[1] = f.callback(t, code, state).Code })
 	release()
