@@ -1,7 +1,6 @@
 package server_test
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 
@@ -12,14 +11,7 @@ import (
 // waits for /promote drops it: the reply names it, its check run ends
 // cancelled, the audit log has it, and it never deploys.
 func TestCancelDropsAWaitingRevision(t *testing.T) {
-	h := newHarness(t, fmt.Sprintf(`
-stages:
-  - name: build
-    steps:
-%s  - name: prod
-    promotion: manual
-    steps:
-%s`, markStep("compile"), markStep("deploy")))
+	h := newHarness(t, manualProdPipeline())
 	a := h.commitAndPush()
 	h.await("prod to wait for /promote", func() bool { w := h.stage("prod").Waiting; return w != nil && w.SHA == a })
 

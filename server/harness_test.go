@@ -289,6 +289,19 @@ func (h *harness) deployments(env string) []githubtest.Deployment {
 
 func short(sha string) string { return sha[:7] }
 
+// manualProdPipeline builds (step compile), then deploys prod (step
+// deploy) only on /promote.
+func manualProdPipeline() string {
+	return fmt.Sprintf(`
+stages:
+  - name: build
+    steps:
+%s  - name: prod
+    promotion: manual
+    steps:
+%s`, markStep("compile"), markStep("deploy"))
+}
+
 // markStep is a step that records "<stage>:<step>:<sha7>:<operation>".
 func markStep(name string) string {
 	return fmt.Sprintf(`      - name: %s
