@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 
@@ -11,7 +12,14 @@ import (
 // waits for /promote drops it: the reply names it, its check run ends
 // cancelled, the audit log has it, and it never deploys.
 func TestCancelDropsAWaitingRevision(t *testing.T) {
-	h := newHarness(t, manualProdPipeline())
+	h := newHarness(t, fmt.Sprintf(`
+stages:
+  - name: build
+    steps:
+%s  - name: prod
+    promotion: manual
+    steps:
+%s`, markStep("compile"), markStep("deploy")))
 	a := h.commitAndPush()
 	h.await("prod to wait for /promote", func() bool { w := h.stage("prod").Waiting; return w != nil && w.SHA == a })
 
