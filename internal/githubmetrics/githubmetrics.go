@@ -26,6 +26,9 @@ const Other = "other"
 // routes are the REST operations Railyard calls, with the paths GitHub's
 // API description gives them. A last parameter written {name...} spans
 // several segments (a file path, a branch with a slash in it).
+// This is the one list: the fake GitHub (internal/githubtest) serves these,
+// so a route added here needs a handler there, and its description
+// regenerated.
 var routes = []string{
 	"POST /app/installations/{installation_id}/access_tokens",
 	"GET /repos/{owner}/{repo}",
