@@ -257,10 +257,19 @@ func (r *envReader) get(key, def string) string {
 	return def
 }
 
+// HTTPURL parses s as an absolute http or https URL, as GitHub's base URLs
+// and the bot's public URL must be; ok is false for anything else.
+func HTTPURL(s string) (u *url.URL, ok bool) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, false
+	}
+	return u, true
+}
+
 func (r *envReader) baseURL(key, def string) string {
 	v := r.get(key, def)
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if _, ok := HTTPURL(v); !ok {
 		r.failf("%s: %q is not an http(s) URL", key, v)
 		return ""
 	}
@@ -276,8 +285,7 @@ func (r *envReader) publicURL(key string) string {
 	if v == "" {
 		return ""
 	}
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if _, ok := HTTPURL(v); !ok {
 		r.failf("%s: %q is not an absolute http(s) URL", key, v)
 		return ""
 	}
@@ -308,19 +316,44 @@ func (r *envReader) redisURL(key string) string {
 	return v
 }
 
+// workers reads the number of concurrent jobs.
 func (r *envReader) workers(key string, def int) int {
-	v := r.get(key, "")
-	if v == "" {
+	n, ok := r.whole(key, wholeRange{min: 1, max: maxWorkers})
+	if !ok {
 		return def
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	switch {
-	case err != nil:
-		r.failf("%s: %q is not a number", key, v)
-	case n < 1 || n > maxWorkers:
-		r.failf("%s: %d is not between 1 and %d", key, n, maxWorkers)
+	return int(n)
+}
+
+// wholeRange is what a whole-number variable allows.
+type wholeRange struct {
+	min, max int64
+	unit     string // what the number counts ("MiB"), if the message should say
+	minMeans string // what min stands for ("no limit"), if not itself
+}
+
+// whole reads a whole number between rng.min and rng.max. ok is false when
+// the variable is not set or not allowed (then a problem naming the
+// variable, its value and the range is recorded).
+func (r *envReader) whole(key string, rng wholeRange) (n int64, ok bool) {
+	v := strings.TrimSpace(r.get(key, ""))
+	if v == "" {
+		return 0, false
 	}
-	return n
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err == nil && n >= rng.min && n <= rng.max {
+		return n, true
+	}
+	what := "a whole number"
+	if rng.unit != "" {
+		what += " of " + rng.unit
+	}
+	min := strconv.FormatInt(rng.min, 10)
+	if rng.minMeans != "" {
+		min += " (" + rng.minMeans + ")"
+	}
+	r.failf("%s: %q is not %s between %s and %d", key, v, what, min, rng.max)
+	return 0, false
 }
 
 // duration reads a Go duration ("90m", "2h") of at least min.
@@ -503,36 +536,27 @@ func (r *envReader) statusAuth(on, public bool) (user, password string) {
 	return user, password
 }
 
+// maxMiB bounds RAILYARD_INTAKE_BUDGET_MIB at 1 TiB: more is a typo.
+const maxMiB = 1 << 20
+
 // mebibytes reads a whole number of MiB, at least least, and returns it in
 // bytes; 0 when the variable is not set.
 func (r *envReader) mebibytes(key string, least int64) int64 {
-	v := strings.TrimSpace(r.get(key, ""))
-	if v == "" {
-		return 0
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	switch {
-	case err != nil:
-		r.failf("%s: %q is not a whole number of MiB", key, v)
-	case n < least || n > 1<<20:
-		r.failf("%s: %d MiB is not between %d and %d", key, n, least, 1<<20)
-	}
+	n, _ := r.whole(key, wholeRange{min: least, max: maxMiB, unit: "MiB"})
 	return n << 20
 }
 
+// maxLimit bounds a GitHub write budget far above any published limit.
+const maxLimit = 1_000_000
+
 // limit reads a budget: unset is 0 (the default), "0" is NoLimit.
 func (r *envReader) limit(key string) int {
-	v := strings.TrimSpace(r.get(key, ""))
-	if v == "" {
-		return 0
-	}
-	n, err := strconv.Atoi(v)
+	n, ok := r.whole(key, wholeRange{min: 0, max: maxLimit, minMeans: "no limit"})
 	switch {
-	case err != nil || n < 0 || n > 1_000_000:
-		r.failf("%s: %q is not a whole number between 0 (no limit) and 1000000", key, v)
+	case !ok:
 		return 0
 	case n == 0:
 		return NoLimit
 	}
-	return n
+	return int(n)
 }

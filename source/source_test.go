@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/railyard/railyard/config"
+	"github.com/railyard/railyard/internal/awaittest"
 	"github.com/railyard/railyard/internal/githubtest"
 	"github.com/railyard/railyard/report"
 	"github.com/railyard/railyard/source"
@@ -47,12 +48,8 @@ func TestRevokedPermissionTakesEffectAfterTheTTL(t *testing.T) {
 		t.Errorf("within the TTL: permission = %q after %d requests; want the cached admin, 1 request", got, gh.Count(permissionOp))
 	}
 
-	deadline := time.Now().Add(20 * ttl)
-	for permission(t, src, repo, "mona") != "" {
-		if time.Now().After(deadline) {
-			t.Fatalf("the revoked permission still counts %v after it was cached (TTL %v)", time.Since(cachedSince), ttl)
-		}
-		time.Sleep(ttl / 10)
+	if !awaittest.Poll(20*ttl, func() bool { return permission(t, src, repo, "mona") == "" }) {
+		t.Fatalf("the revoked permission still counts %v after it was cached (TTL %v)", time.Since(cachedSince), ttl)
 	}
 	if since := time.Since(cachedSince); since < ttl {
 		t.Errorf("the revocation took effect after %v, before the TTL of %v", since, ttl)
