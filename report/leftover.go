@@ -10,7 +10,7 @@ import (
 )
 
 // leftovers are the outbox leases this process could not release because
-// Redis could not be reached, or may have taken without hearing so. Each would keep its outbox from every
+// Redis could not be reached. Each would keep its outbox from every
 // sender, this process's included, until it ran out (leaseTTL after its
 // last renewal), though it is known to be free: after a 10 s outage
 // GitHub got nothing for 50 s. The senders release them, and make their
@@ -22,23 +22,23 @@ type leftovers struct {
 
 type leftover struct {
 	k     repoKeys
-	token string
+	l     *outboxLease
 	until time.Time // it runs out by itself by then
 }
 
 // keepLeftover remembers a lease whose release failed.
-func (r *Reporter) keepLeftover(k repoKeys, token string) {
+func (r *Reporter) keepLeftover(k repoKeys, l *outboxLease) {
 	r.leftovers.mu.Lock()
 	defer r.leftovers.mu.Unlock()
 	if r.leftovers.m == nil {
 		r.leftovers.m = map[string]leftover{}
 	}
-	r.leftovers.m[k.lease] = leftover{k: k, token: token, until: r.opts.Now().Add(leaseTTL)}
+	r.leftovers.m[k.lease] = leftover{k: k, l: l, until: r.opts.Now().Add(leaseTTL)}
 }
 
-// releaseLeftovers releases the leases keepLeftover remembered that are
-// still this process's, and makes their outboxes due now: the reschedule
-// that went with the release failed too.
+// releaseLeftovers releases the leases keepLeftover remembered (a lease
+// that passed to another holder is left alone), and makes their outboxes
+// due now: the reschedule that went with the release failed too.
 func (r *Reporter) releaseLeftovers(ctx context.Context) {
 	r.leftovers.mu.Lock()
 	defer r.leftovers.mu.Unlock()
@@ -47,14 +47,14 @@ func (r *Reporter) releaseLeftovers(ctx context.Context) {
 			delete(r.leftovers.m, key)
 			continue
 		}
-		n, err := releaseScript.Run(ctx, r.rdb, []string{l.k.lease}, l.token).Int()
-		if err == nil && n == 1 {
+		err := l.l.Release(ctx)
+		if err == nil {
 			err = r.rdb.ZAddXX(ctx, r.keys.readySet(l.k.class), redis.Z{Score: ms(r.opts.Now()), Member: l.k.member}).Err()
 		}
 		if err != nil {
 			return // Redis is still away: try again at the next look
 		}
-		zerolog.Ctx(ctx).Info().Str("railyard_outbox", l.k.member).Bool("released", n == 1).Msg("Released an outbox lease left over from when Redis could not be reached.")
+		zerolog.Ctx(ctx).Info().Str("railyard_outbox", l.k.member).Msg("Released an outbox lease left over from when Redis could not be reached.")
 		delete(r.leftovers.m, key)
 	}
 }

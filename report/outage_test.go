@@ -23,13 +23,13 @@ func TestLeaseLeftOverByAnOutageIsReleasedWhenRedisIsBack(t *testing.T) {
 	must(t, r.CheckRun(t.Context(), e.repo, "job-1", CheckRun{Name: "railyard/build", HeadSHA: e.sha, Status: "queued"}))
 
 	// What a sender that was draining the outbox leaves when Redis goes.
-	k, token, err := r.claim(t.Context(), status)
-	if err != nil || token == "" {
-		t.Fatalf("claim = %q, %v; want the outbox", token, err)
+	k, held, err := r.claim(t.Context(), status)
+	if err != nil || held == nil {
+		t.Fatalf("claim = %v, %v; want the outbox", held, err)
 	}
-	must(t, r.extend(t.Context(), k, token)) // hidden for leaseTTL, as while sending
+	must(t, held.Renew(t.Context())) // hidden for leaseTTL, as while sending
 	m.Close()
-	r.release(t.Context(), k, token)
+	r.release(t.Context(), k, held)
 	if err := m.Restart(); err != nil {
 		t.Fatal(err)
 	}

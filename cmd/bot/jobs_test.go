@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/railyard/railyard/internal/redistest"
 	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/server"
 )
@@ -15,11 +17,25 @@ import (
 // TestJobsListsAndReplaysDeadJobs: `bot jobs` shows a job Railyard gave up
 // on, `bot jobs replay` queues it again, and afterwards the list is empty.
 func TestJobsListsAndReplaysDeadJobs(t *testing.T) {
-	m := miniredis.RunT(t)
-	t.Setenv("RAILYARD_REDIS_URL", "redis://"+m.Addr())
+	t.Run("miniredis", func(t *testing.T) {
+		m := miniredis.RunT(t)
+		t.Setenv("RAILYARD_REDIS_URL", "redis://"+m.Addr())
+		rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+		t.Cleanup(func() { rdb.Close() })
+		testJobs(t, rdb)
+	})
+	t.Run("cluster", func(t *testing.T) {
+		c := redistest.Cluster(t)
+		t.Setenv("RAILYARD_REDIS_URL", c.URL())
+		t.Setenv("RAILYARD_REDIS_CLUSTER", "on")
+		testJobs(t, c.Emptied(t))
+	})
+}
+
+func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
+
+func testJobs(t *testing.T, rdb redis.UniversalClient) {
 	t.Chdir(t.TempDir()) // no .env
-	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	t.Cleanup(func() { rdb.Close() })
 	intake, _ := server.Queues(rdb, queue.Options{MaxDeliveries: 1})
 	if err := intake.Init(t.Context()); err != nil {
 		t.Fatal(err)
