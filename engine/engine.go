@@ -181,10 +181,20 @@ func (e *Engine) load(ctx context.Context, c redis.Cmdable, repo string) (*Pipel
 // still its stage lock's holder, and is refused with lease.ErrLost once
 // another run took the stage over.
 func (e *Engine) update(ctx context.Context, repo string, held *lease.Lease, change func(p *Pipeline, at Moment) (Effects, error)) error {
+	return e.updateMarked(ctx, repo, held, "", change)
+}
+
+// updateMarked is update for a change to be made once: it sets the key
+// mark (endedTTL) with the change, and returns errEnded, changing nothing,
+// if mark is already set.
+func (e *Engine) updateMarked(ctx context.Context, repo string, held *lease.Lease, mark string, change func(p *Pipeline, at Moment) (Effects, error)) error {
 	key := pipelineKey(repo)
 	watched := []string{key}
 	if held != nil {
 		watched = append(watched, held.Fence())
+	}
+	if mark != "" {
+		watched = append(watched, mark)
 	}
 	for range 100 {
 		var fx Effects
@@ -192,6 +202,13 @@ func (e *Engine) update(ctx context.Context, repo string, held *lease.Lease, cha
 			if held != nil {
 				if err := held.Check(ctx, tx); err != nil {
 					return err
+				}
+			}
+			if mark != "" {
+				if n, err := tx.Exists(ctx, mark).Result(); err != nil {
+					return fmt.Errorf("read mark: %w", err)
+				} else if n > 0 {
+					return errEnded
 				}
 			}
 			p, err := e.load(ctx, tx, repo)
@@ -208,6 +225,9 @@ func (e *Engine) update(ctx context.Context, repo string, held *lease.Lease, cha
 			}
 			_, err = tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
 				pipe.Set(ctx, key, data, 0)
+				if mark != "" {
+					pipe.Set(ctx, mark, 1, endedTTL)
+				}
 				return e.commit(ctx, pipe, p, fx)
 			})
 			return err

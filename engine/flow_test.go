@@ -311,14 +311,14 @@ func TestLateEndOfALostRunIsRefused(t *testing.T) {
 		t.Errorf("the second run's token %d is not above the first's %d", cur.Token, old.Token)
 	}
 	before := w.raw()
-	_, err = w.e.finish(w.ctx, ref, old, prod.Job, runResult{ok: true, file: w.file})
+	_, err = w.e.finish(w.ctx, w.ctx, ref, old, prod.Job, runResult{ok: true, file: w.file})
 	if !errors.Is(err, lease.ErrLost) {
 		t.Errorf("the late end = %v, want lease.ErrLost", err)
 	}
 	if w.raw() != before || w.rep.calls() != 0 {
 		t.Error("the late end changed the state or reported to GitHub")
 	}
-	if _, err := w.e.finish(w.ctx, ref, cur, prod.Job, runResult{ok: true, file: w.file}); err != nil {
+	if _, err := w.e.finish(w.ctx, w.ctx, ref, cur, prod.Job, runResult{ok: true, file: w.file}); err != nil {
 		t.Fatalf("the holder's end = %v", err)
 	}
 	if s := w.pipeline().Stage("prod"); s.State != Succeeded {
@@ -442,16 +442,9 @@ stages:
       - name: compile
         run: echo "$RAILYARD_STAGE:compile:$(echo $RAILYARD_SHA | cut -c1-7):$RAILYARD_OPERATION" >> MARKS; test "$RAILYARD_OPERATION" != deploy || sleep 30
 `)
-	p := settled()
-	p.Stages = p.Stages[:1]
-	w.seed(p)
-	res, err := w.e.Deploy(w.ctx, w.req(), shaC, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jobs := w.claimAll()
+	res, job := w.deployC(1)
 	done := make(chan error, 1)
-	go func() { done <- w.e.RunJob(w.ctx, jobs[0].lease.Job) }()
+	go func() { done <- w.e.RunJob(w.ctx, job) }()
 	w.awaitSteps(1)
 	if _, err := w.e.Rollback(w.ctx, w.req(), Move{Stage: "build", SHA: shaA}); err != nil {
 		t.Fatal(err)

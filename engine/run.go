@@ -12,6 +12,8 @@ import (
 	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/report"
 	"github.com/railyard/railyard/stagejob"
+	"github.com/railyard/railyard/store"
+	"github.com/railyard/railyard/transient"
 )
 
 var (
@@ -111,7 +113,7 @@ func (e *Engine) RunJob(ctx context.Context, qj queue.Job) error {
 	if res.waiting != "" && !res.cancelled {
 		return e.waitForGitHub(ctx, ref, held, res)
 	}
-	if result, err = e.finish(ctx, ref, held, j, res); err != nil {
+	if result, err = e.finish(ctx, kept, ref, held, j, res); err != nil {
 		result = "interrupted"
 		return err
 	}
@@ -252,12 +254,48 @@ func (e *Engine) runSteps(ctx context.Context, repo report.Repo, j *Job, held *l
 }
 
 // finish records how j ended (Pipeline.Finish) and returns the
-// conclusion of its check run.
-func (e *Engine) finish(ctx context.Context, ref jobRef, held *lease.Lease, j *Job, res runResult) (conclusion string, err error) {
-	err = e.update(ctx, ref.Repo, held, func(p *Pipeline, at Moment) (Effects, error) {
-		c, fx, err := p.Finish(j, res, at)
-		conclusion = c
-		return fx, err
-	})
-	return conclusion, err
+// conclusion of its check run. The steps' result is known: when the store
+// cannot be reached, recording it is tried again for as long as the run
+// holds its stage lock (kept, held's keep-alive, not done), rather than
+// have the job run its steps again. Once the lock is lost, the job runs
+// again elsewhere and this run records nothing.
+func (e *Engine) finish(ctx, kept context.Context, ref jobRef, held *lease.Lease, j *Job, res runResult) (conclusion string, err error) {
+	wait := e.opts.Poll
+	for {
+		// endedKey tells a try whose answer was lost after it committed
+		// from one that never did.
+		err = e.updateMarked(ctx, ref.Repo, held, endedKey(ref.Repo, j.ID), func(p *Pipeline, at Moment) (Effects, error) {
+			c, fx, err := p.Finish(j, res, at)
+			conclusion = c
+			return fx, err
+		})
+		if errors.Is(err, errEnded) {
+			return conclusion, nil
+		}
+		if err == nil || !transient.Is(err) {
+			return conclusion, err
+		}
+		zeroLog(ctx).Warn().Err(err).Dur("retry_in", wait).Msg("Could not record how the stage job ended; trying again while the stage lock holds.")
+		select {
+		case <-kept.Done():
+			return conclusion, fmt.Errorf("record the end of job %s: %w (gave up: %w)", j.ID, err, context.Cause(kept))
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, maxFinishWait)
+	}
 }
+
+// maxFinishWait bounds the wait between tries to record a job's end, so
+// that it is recorded within moments of the store coming back.
+const maxFinishWait = 2 * time.Second
+
+// errEnded: the end of the job was already recorded.
+var errEnded = errors.New("job's end already recorded")
+
+// endedKey marks that the end of a job was recorded, for as long as a run
+// may go on trying to record it.
+func endedKey(repo, job string) string { return store.RepoKey(repo, "ended", job) }
+
+// endedTTL outlives any run's tries, which stop when its stage lock is
+// lost (Options.LockTTL).
+const endedTTL = time.Hour

@@ -15,21 +15,10 @@ import (
 // succeeds as one run, not a takeover.
 func TestStageWaitsOutAPassingGitHubFailure(t *testing.T) {
 	w := newWorld(t)
-	p := settled()
-	p.Stages = p.Stages[:2]
-	w.seed(p)
 	w.src.archiveFails = []error{&transient.StatusError{Code: http.StatusBadGateway}}
-	res, err := w.e.Deploy(w.ctx, w.req(), shaC, 3)
-	if err != nil {
-		t.Fatal(err)
-	}
-	jobs := w.claimAll()
-	if len(jobs) != 1 {
-		t.Fatalf("%d jobs queued, want build's", len(jobs))
-	}
-	job := jobs[0].lease.Job
+	res, job := w.deployC(2)
 
-	err = w.e.RunJob(w.ctx, job)
+	err := w.e.RunJob(w.ctx, job)
 	if !transient.Is(err) {
 		t.Fatalf("RunJob = %v, want the passing failure, so that the queue tries again", err)
 	}

@@ -192,7 +192,8 @@ func (r *Reporter) release(ctx context.Context, k repoKeys, token *outboxLease) 
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	if err := token.Release(ctx); err != nil {
-		zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not release an outbox lease; it runs out by itself.")
+		zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not release an outbox lease; released once Redis answers.")
+		r.keepLeftover(k, token)
 	}
 }
 
@@ -308,15 +309,21 @@ func (r *Reporter) output(ctx context.Context, k repoKeys, field string) (output
 }
 
 // backoff counts a failed attempt and returns how many there were and
-// how long to wait: 1s, 2s, 4s … at most 5m.
+// how long to wait: 1s, 2s, 4s … at most maxBackoff.
 func (r *Reporter) backoff(ctx context.Context, k repoKeys) (int64, time.Duration, error) {
 	n, err := r.rdb.Incr(ctx, k.attempts).Result()
 	if err != nil {
 		return 0, 0, fmt.Errorf("count attempt: %w", err)
 	}
 	r.rdb.Expire(ctx, k.attempts, time.Hour)
-	return n, min(time.Second<<min(n-1, 20), 5*time.Minute), nil
+	return n, min(time.Second<<min(n-1, 20), maxBackoff), nil
 }
+
+// maxBackoff caps the wait between attempts of an outbox whose requests
+// fail: GitHub gets writes again within a minute of coming back from an
+// outage of any length, at the cost of one request a minute per
+// repository with writes waiting while it is down.
+const maxBackoff = time.Minute
 
 // markTried records that a request for operation id is about to be made.
 // If one was made before, whose answer never came back, it reports so and

@@ -153,8 +153,9 @@ type Reporter struct {
 	wake    map[class]chan struct{} // nudges an idle sender after a local enqueue
 	// turns are the installations whose status this process is sending,
 	// one request at a time as GitHub asks of integrations.
-	turns   map[int64]*turn
-	turnsMu sync.Mutex
+	turns     map[int64]*turn
+	turnsMu   sync.Mutex
+	leftovers leftovers // outbox leases not yet released
 
 	sent, retries, coalesced, dropped, adopted, limited, points atomic.Int64
 	countsMu                                                    sync.Mutex

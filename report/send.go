@@ -60,6 +60,7 @@ func (r *Reporter) Run(ctx context.Context) error {
 // a backlog of status never delays a reply to a person.
 func (r *Reporter) sender(ctx context.Context, c class) {
 	for ctx.Err() == nil {
+		r.releaseLeftovers(ctx)
 		k, token, err := r.claim(ctx, c)
 		if err != nil && ctx.Err() == nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not look for outboxes to send.")

@@ -334,6 +334,14 @@ func TestFaultRedisDownBriefly(t *testing.T) {
 	})
 	fig.final = time.Since(back)
 	fig.extra = append(fig.extra, "github_writes_after="+firstWriteAfter(h, back).Round(time.Millisecond).String())
+	// The step's end was known and the stage lock still the run's: the run
+	// records it once Redis is back rather than have the step run again.
+	if n := reruns(h); n != 0 {
+		t.Errorf("%d stage runs again after the outage, want none: %v", n, h.marks())
+	}
+	if c := strings.Count(readFile(h, "compile"), "start"); c != 2 {
+		t.Errorf("build's compile step started %d times, want 2 (once per revision)", c)
+	}
 	f.report("redis-down-10s", fig, deployed{"build", first}, deployed{"build", second}, deployed{"staging", second})
 }
 
@@ -499,9 +507,9 @@ func TestFaultGitHubDown(t *testing.T) {
 		t.Errorf("%d comments after /status, want its one reply: %+v", len(cs), cs)
 	}
 	// Build's check run should say it waits for GitHub once GitHub answers
-	// (every request after up succeeds). Known problem: after a long
-	// outage the outbox and the stage's job both wait out a backoff of up
-	// to 5 minutes; when the job's retry comes first, the stage no longer
+	// (every request after up succeeds). Known problem: the outbox waits
+	// out its backoff (up to a minute), the stage's job its own (up to 5
+	// minutes); when the job's retry comes first, the stage no longer
 	// waits by the time the outbox sends, and the note is merged into the
 	// later update, never shown.
 	const waiting = "Waiting for GitHub"
