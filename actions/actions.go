@@ -19,6 +19,7 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
 
+	"github.com/railyard/railyard/lease"
 	"github.com/railyard/railyard/report"
 )
 
@@ -56,6 +57,12 @@ type Step struct {
 	Ref     string
 	Inputs  map[string]string
 	Timeout time.Duration // 0: none
+	// Lock is the stage lock of the run the step belongs to. The workflow
+	// is dispatched, and an earlier attempt's run cancelled, only after a
+	// check that the run still holds it, and what the step writes to the
+	// store commits only while it does: a run that lost its stage to
+	// another starts nothing. nil fences nothing (tests of this package).
+	Lock *lease.Lease
 }
 
 // Result is how a workflow step ended.
@@ -123,10 +130,18 @@ func (r *Runner) run(ctx context.Context, st Step) Result {
 	// step starts afresh, as a run step does, and two runs never deploy
 	// at once.
 	if id, err := r.rdb.Get(ctx, stepKey(st)).Int64(); err == nil {
+		if err := r.held(ctx, st); err != nil {
+			return Result{Err: err}
+		}
 		log.Warn().Int64("railyard_run", id).Msg("Cancelling the workflow run an earlier attempt of this step started.")
 		gh.cancel(ctx, id)
 	}
-	defer r.rdb.Del(context.WithoutCancel(ctx), stepKey(st))
+	// A run that lost its stage leaves the step's record to the run that
+	// took it over.
+	defer func() {
+		bg := context.WithoutCancel(ctx)
+		r.fenced(bg, st, nil, func(tx redis.Pipeliner) { tx.Del(bg, stepKey(st)) })
+	}()
 
 	runCtx := ctx
 	if st.Timeout > 0 {
@@ -135,6 +150,13 @@ func (r *Runner) run(ctx context.Context, st Step) Result {
 		defer cancel()
 	}
 	res := r.dispatchAndFollow(runCtx, gh, st)
+	if errors.Is(res.Err, lease.ErrLost) && res.RunID != 0 {
+		// Dispatched just before the stage passed to another run, which
+		// cannot know of this run: stop it, so that only the new one deploys.
+		log.Warn().Int64("railyard_run", res.RunID).Msg("Stage lock lost after the dispatch; cancelling the run it started.")
+		gh.cancel(context.WithoutCancel(ctx), res.RunID)
+		return res
+	}
 	if res.Conclusion != "" || runCtx.Err() == nil {
 		return res
 	}
@@ -184,6 +206,10 @@ func (r *Runner) start(ctx context.Context, gh *repoClient, st Step, ref string)
 			} else if ctx.Err() != nil {
 				return runInfo{}, ctx.Err()
 			}
+		}
+		// The last moment to find out that another run has the stage.
+		if err := r.held(ctx, st); err != nil {
+			return runInfo{}, err
 		}
 		var run runInfo
 		var lost bool

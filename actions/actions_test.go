@@ -2,6 +2,7 @@ package actions_test
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/railyard/railyard/actions"
 	"github.com/railyard/railyard/internal/githubtest"
+	"github.com/railyard/railyard/lease"
 	"github.com/railyard/railyard/report"
 )
 
@@ -198,5 +200,76 @@ func TestDispatchAfterALostAnswer(t *testing.T) {
 				t.Errorf("%d dispatches, want %d", n, tt.wantDispatches)
 			}
 		})
+	}
+}
+
+// stageLock takes a stage lock on the fixture's Redis, as the engine does
+// for a run.
+func (f *fixture) stageLock(t *testing.T) *lease.Lease {
+	t.Helper()
+	l, err := lease.Take(t.Context(), f.rdb, "railyard:{octo/app}:lock:prod", lease.Options{TTL: time.Minute, Renew: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// takeOver hands the stage lock l to another run, as its expiry and a
+// takeover would.
+func (f *fixture) takeOver(t *testing.T, l *lease.Lease) {
+	t.Helper()
+	f.rdb.Del(t.Context(), l.Key())
+	f.stageLock(t)
+}
+
+// A run whose stage lock was taken over dispatches nothing.
+func TestRunThatLostItsStageLockDispatchesNothing(t *testing.T) {
+	f := newFixture(t)
+	st := f.step("job1:deploy")
+	st.Lock = f.stageLock(t)
+	f.takeOver(t, st.Lock)
+
+	res := f.run.Run(t.Context(), st)
+	if !errors.Is(res.Err, lease.ErrLost) {
+		t.Errorf("result %+v, want the error lease.ErrLost", res)
+	}
+	if n := f.gh.Count("actions/create-workflow-dispatch"); n != 0 {
+		t.Errorf("GitHub received %d dispatches, want 0", n)
+	}
+}
+
+// A run whose stage lock passes to another while its dispatch is on the
+// way records no claim of the run it started, which the new holder could
+// not know of, and cancels it.
+func TestRunThatLostItsStageLockMidDispatchClaimsNothing(t *testing.T) {
+	f := newFixture(t)
+	st := f.step("job1:deploy")
+	st.Lock = f.stageLock(t)
+	release := f.gh.Hold("POST", "/repos/octo/app/actions/workflows/")
+	done := make(chan actions.Result)
+	go func() { done <- f.run.Run(t.Context(), st) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for f.gh.Count("actions/create-workflow-dispatch") == 0 {
+		if time.Now().After(deadline) {
+			t.Fatal("the dispatch never reached GitHub")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	f.takeOver(t, st.Lock)
+	release()
+
+	res := <-done
+	if !errors.Is(res.Err, lease.ErrLost) || res.RunID == 0 {
+		t.Fatalf("result %+v, want the run it started and the error lease.ErrLost", res)
+	}
+	keys, err := f.rdb.Keys(t.Context(), "railyard:{octo/app}:actions:*").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 0 {
+		t.Errorf("the run that lost its lock wrote %v", keys)
+	}
+	if n := f.gh.Count("actions/cancel-workflow-run"); n != 1 {
+		t.Errorf("GitHub received %d cancels of the orphaned run, want 1", n)
 	}
 }

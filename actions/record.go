@@ -97,17 +97,62 @@ var errClaimed = errors.New("the run belongs to another step")
 
 // claim makes run id this step's, so that no other step waiting for a run
 // of the same workflow takes it, and so that a process taking the job
-// over can stop it.
+// over can stop it. It commits only while the step's run holds its stage
+// lock.
 func (r *Runner) claim(ctx context.Context, st Step, id int64) error {
-	ok, err := r.rdb.SetNX(ctx, claimKey(st.Repo.FullName(), id), st.Key, keep).Result()
-	if err != nil {
+	claim := claimKey(st.Repo.FullName(), id)
+	err := r.fenced(ctx, st, []string{claim}, func(tx redis.Pipeliner) {
+		tx.SetNX(ctx, claim, st.Key, keep)
+		tx.Set(ctx, stepKey(st), id, keep)
+	}, func(tx *redis.Tx) error {
+		n, err := tx.Exists(ctx, claim).Result()
+		if err == nil && n > 0 {
+			err = errClaimed
+		}
+		return err
+	})
+	if err != nil && !errors.Is(err, errClaimed) {
 		return fmt.Errorf("claim run %d: %w", id, err)
 	}
-	if !ok {
-		return errClaimed
+	return err
+}
+
+// held checks that the step's run still holds its stage lock.
+func (r *Runner) held(ctx context.Context, st Step) error {
+	if st.Lock == nil {
+		return nil
 	}
-	if err := r.rdb.Set(ctx, stepKey(st), id, keep).Err(); err != nil {
-		return fmt.Errorf("claim run %d: %w", id, err)
+	return st.Lock.Check(ctx, r.rdb)
+}
+
+// fenced commits write in one transaction that first checks, with watched
+// keys unchanged, that the step's run holds its stage lock and that each
+// check passes.
+func (r *Runner) fenced(ctx context.Context, st Step, watched []string, write func(redis.Pipeliner), checks ...func(*redis.Tx) error) error {
+	if st.Lock != nil {
+		watched = append(watched, st.Lock.Fence())
 	}
-	return nil
+	for range 10 {
+		err := r.rdb.Watch(ctx, func(tx *redis.Tx) error {
+			if st.Lock != nil {
+				if err := st.Lock.Check(ctx, tx); err != nil {
+					return err
+				}
+			}
+			for _, c := range checks {
+				if err := c(tx); err != nil {
+					return err
+				}
+			}
+			_, err := tx.TxPipelined(ctx, func(p redis.Pipeliner) error {
+				write(p)
+				return nil
+			})
+			return err
+		}, watched...)
+		if !errors.Is(err, redis.TxFailedErr) {
+			return err
+		}
+	}
+	return errors.New("too much contention")
 }

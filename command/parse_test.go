@@ -152,6 +152,7 @@ var parseCases = []struct {
 	{"to double slash", "/promote stage=prod to=a//b", []result{fail(1, `/promote: to= must be a commit SHA, branch or tag name, not "a//b"`)}},
 	{"to lock file", "/promote stage=prod to=main.lock", []result{fail(1, `/promote: to= must be a commit SHA, branch or tag name, not "main.lock"`)}},
 	{"to trailing slash", "/promote stage=prod to=feature/", []result{fail(1, `/promote: to= must be a commit SHA, branch or tag name, not "feature/"`)}},
+	{"to hidden part", "/promote stage=prod to=feature/.x", []result{fail(1, `/promote: to= must be a commit SHA, branch or tag name, not "feature/.x"`)}},
 	{"to hidden component", "/promote stage=prod to=feature/.x", []result{fail(1, `/promote: to= must be a commit SHA, branch or tag name, not "feature/.x"`)}},
 	{"to option", "/promote stage=prod to=--upload-pack=x", []result{fail(1, `/promote: to= must be a commit SHA, branch or tag name, not "--upload-pack=x"`)}},
 	{"skip with empty name", "/rollback stage=prod to=abc1234 skip=a,,b reason=x", []result{fail(1, `/rollback: skip= must be step names separated by commas, not "a,,b"`)}},

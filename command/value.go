@@ -10,6 +10,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/railyard/railyard/internal/gitref"
 )
 
 // Values are data that later reach the GitHub API and step environments;
@@ -87,18 +89,10 @@ func (c *Command) set(key, v string) error {
 	return nil
 }
 
-// validRef follows git check-ref-format closely enough for branch and tag
-// names, and accepts SHAs.
+// validRef accepts a branch or tag name git would take, or a SHA, written
+// in the plain characters refPattern allows.
 func validRef(v string) bool {
-	if !refPattern.MatchString(v) {
-		return false
-	}
-	for _, bad := range []string{"..", "//", "/.", ".lock/"} {
-		if strings.Contains(v, bad) {
-			return false
-		}
-	}
-	return !strings.HasSuffix(v, ".lock") && !strings.HasSuffix(v, "/") && !strings.HasSuffix(v, ".")
+	return refPattern.MatchString(v) && gitref.Valid(v)
 }
 
 func checkReason(v string) error {

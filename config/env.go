@@ -31,16 +31,19 @@ type Env struct {
 	PrivateKey     []byte `json:"-"` // PEM text from GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_FILE
 	PrivateKeyFile string // GITHUB_APP_PRIVATE_KEY_FILE, when the key came from a file; steps must not reach it
 
-	Addr       string        // RAILYARD_ADDR
-	RedisURL   string        `json:"-"` // RAILYARD_REDIS_URL; "" means the embedded store
-	WorkDir    string        // RAILYARD_WORKDIR
-	SecretsDir string        // RAILYARD_SECRETS_DIR: <owner>/<repo>/<stage>.env files of secrets for steps; "" grants none
-	Workers    int           // RAILYARD_WORKERS, 1..256
-	LogLevel   zerolog.Level // RAILYARD_LOG_LEVEL
-	LogFormat  string        // RAILYARD_LOG_FORMAT: "json" or "console"
-	PublicURL  string        // RAILYARD_PUBLIC_URL without a trailing "/"; "" means taken from the request
-	StatusPage bool          // RAILYARD_STATUS_PAGE: on, or public
-	RetryFor   time.Duration // RAILYARD_RETRY_FOR: how long failing work is retried before it is dead-lettered
+	Addr     string // RAILYARD_ADDR
+	RedisURL string `json:"-"` // RAILYARD_REDIS_URL; "" means the embedded store
+	// RedisCluster is RAILYARD_REDIS_CLUSTER=on: RedisURL names a Redis
+	// Cluster (one node, more as addr= parameters).
+	RedisCluster bool
+	WorkDir      string        // RAILYARD_WORKDIR
+	SecretsDir   string        // RAILYARD_SECRETS_DIR: <owner>/<repo>/<stage>.env files of secrets for steps; "" grants none
+	Workers      int           // RAILYARD_WORKERS, 1..256
+	LogLevel     zerolog.Level // RAILYARD_LOG_LEVEL
+	LogFormat    string        // RAILYARD_LOG_FORMAT: "json" or "console"
+	PublicURL    string        // RAILYARD_PUBLIC_URL without a trailing "/"; "" means taken from the request
+	StatusPage   bool          // RAILYARD_STATUS_PAGE: on, or public
+	RetryFor     time.Duration // RAILYARD_RETRY_FOR: how long failing work is retried before it is dead-lettered
 
 	StatusUser     string // RAILYARD_STATUS_USER; basic auth for the status pages
 	StatusPassword string `json:"-"` // RAILYARD_STATUS_PASSWORD
@@ -113,6 +116,7 @@ func LoadEnv(getenv func(string) (string, bool), dotenvPath string) (Env, error)
 		ContentPerHour:   r.limit("RAILYARD_GITHUB_CONTENT_PER_HOUR"),
 		PointsPerMinute:  r.limit("RAILYARD_GITHUB_POINTS_PER_MINUTE"),
 	}
+	e.RedisCluster = r.redisCluster("RAILYARD_REDIS_CLUSTER", e.RedisURL)
 	e.AppID, e.WebhookSecret, e.PrivateKey, e.PrivateKeyFile = r.credentials()
 	e.StatusPublic = strings.EqualFold(strings.TrimSpace(r.lookup("RAILYARD_STATUS_PAGE")), statusPublic)
 	e.StatusUser, e.StatusPassword = r.statusAuth(e.StatusPage, e.StatusPublic)
@@ -150,11 +154,11 @@ func (e Env) Secrets() []string {
 // String describes e with its secrets replaced.
 func (e Env) String() string {
 	return fmt.Sprintf("config.Env{V3APIURL:%s WebURL:%s AppID:%d WebhookSecret:%s PrivateKey:%s "+
-		"Addr:%s RedisURL:%s WorkDir:%s SecretsDir:%s Workers:%d LogLevel:%s LogFormat:%s PublicURL:%s "+
+		"Addr:%s RedisURL:%s RedisCluster:%t WorkDir:%s SecretsDir:%s Workers:%d LogLevel:%s LogFormat:%s PublicURL:%s "+
 		"StatusPage:%t RetryFor:%s StatusUser:%s StatusPassword:%s StatusPublic:%t IntakeBudget:%d "+
 		"PrivateKeyFile:%s StepIsolationOff:%t StepUser:%s}",
 		e.V3APIURL, e.WebURL, e.AppID, redact(e.WebhookSecret), redact(string(e.PrivateKey)),
-		e.Addr, redactURL(e.RedisURL), e.WorkDir, e.SecretsDir, e.Workers, e.LogLevel, e.LogFormat, e.PublicURL,
+		e.Addr, redactURL(e.RedisURL), e.RedisCluster, e.WorkDir, e.SecretsDir, e.Workers, e.LogLevel, e.LogFormat, e.PublicURL,
 		e.StatusPage, e.RetryFor, e.StatusUser, redact(e.StatusPassword), e.StatusPublic,
 		cmp.Or(e.IntakeBudget, DefaultIntakeBudget), e.PrivateKeyFile, e.StepIsolationOff, e.StepUser)
 }
@@ -174,6 +178,7 @@ func (e Env) MarshalZerologObject(ev *zerolog.Event) {
 		Bool("private_key_set", len(e.PrivateKey) > 0).
 		Str("addr", e.Addr).
 		Str("redis_url", redactURL(e.RedisURL)).
+		Bool("redis_cluster", e.RedisCluster).
 		Str("workdir", e.WorkDir).
 		Str("secrets_dir", e.SecretsDir).
 		Int("workers", e.Workers).
@@ -252,10 +257,19 @@ func (r *envReader) get(key, def string) string {
 	return def
 }
 
+// HTTPURL parses s as an absolute http or https URL, as GitHub's base URLs
+// and the bot's public URL must be; ok is false for anything else.
+func HTTPURL(s string) (u *url.URL, ok bool) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, false
+	}
+	return u, true
+}
+
 func (r *envReader) baseURL(key, def string) string {
 	v := r.get(key, def)
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if _, ok := HTTPURL(v); !ok {
 		r.failf("%s: %q is not an http(s) URL", key, v)
 		return ""
 	}
@@ -271,8 +285,7 @@ func (r *envReader) publicURL(key string) string {
 	if v == "" {
 		return ""
 	}
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	if _, ok := HTTPURL(v); !ok {
 		r.failf("%s: %q is not an absolute http(s) URL", key, v)
 		return ""
 	}
@@ -303,19 +316,44 @@ func (r *envReader) redisURL(key string) string {
 	return v
 }
 
+// workers reads the number of concurrent jobs.
 func (r *envReader) workers(key string, def int) int {
-	v := r.get(key, "")
-	if v == "" {
+	n, ok := r.whole(key, wholeRange{min: 1, max: maxWorkers})
+	if !ok {
 		return def
 	}
-	n, err := strconv.Atoi(strings.TrimSpace(v))
-	switch {
-	case err != nil:
-		r.failf("%s: %q is not a number", key, v)
-	case n < 1 || n > maxWorkers:
-		r.failf("%s: %d is not between 1 and %d", key, n, maxWorkers)
+	return int(n)
+}
+
+// wholeRange is what a whole-number variable allows.
+type wholeRange struct {
+	min, max int64
+	unit     string // what the number counts ("MiB"), if the message should say
+	minMeans string // what min stands for ("no limit"), if not itself
+}
+
+// whole reads a whole number between rng.min and rng.max. ok is false when
+// the variable is not set or not allowed (then a problem naming the
+// variable, its value and the range is recorded).
+func (r *envReader) whole(key string, rng wholeRange) (n int64, ok bool) {
+	v := strings.TrimSpace(r.get(key, ""))
+	if v == "" {
+		return 0, false
 	}
-	return n
+	n, err := strconv.ParseInt(v, 10, 64)
+	if err == nil && n >= rng.min && n <= rng.max {
+		return n, true
+	}
+	what := "a whole number"
+	if rng.unit != "" {
+		what += " of " + rng.unit
+	}
+	min := strconv.FormatInt(rng.min, 10)
+	if rng.minMeans != "" {
+		min += " (" + rng.minMeans + ")"
+	}
+	r.failf("%s: %q is not %s between %s and %d", key, v, what, min, rng.max)
+	return 0, false
 }
 
 // duration reads a Go duration ("90m", "2h") of at least min.
@@ -347,6 +385,27 @@ func (r *envReader) logLevel(key string, def zerolog.Level) zerolog.Level {
 		return def
 	}
 	return l
+}
+
+// redisCluster reads the cluster switch and checks that the Redis URL
+// suits it: a cluster needs a URL, has only database 0, and several
+// addresses (addr=) make sense only on a cluster.
+func (r *envReader) redisCluster(key, redisURL string) bool {
+	on := r.oneOf(key, "off", "on", "off") == "on"
+	u, err := url.Parse(redisURL)
+	if err != nil || redisURL == "" {
+		if on && strings.TrimSpace(r.lookup("RAILYARD_REDIS_URL")) == "" {
+			r.failf("%s=on needs RAILYARD_REDIS_URL: the embedded store is not a cluster", key)
+		}
+		return on
+	}
+	switch {
+	case on && strings.Trim(u.Path, "/") != "" && strings.Trim(u.Path, "/") != "0":
+		r.failf("RAILYARD_REDIS_URL: a Redis Cluster has only database 0; drop the /%s", strings.Trim(u.Path, "/"))
+	case !on && u.Query().Has("addr"):
+		r.failf("RAILYARD_REDIS_URL: several addresses (addr=) name a Redis Cluster; set %s=on", key)
+	}
+	return on
 }
 
 func (r *envReader) oneOf(key, def string, allowed ...string) string {
@@ -477,36 +536,27 @@ func (r *envReader) statusAuth(on, public bool) (user, password string) {
 	return user, password
 }
 
+// maxMiB bounds RAILYARD_INTAKE_BUDGET_MIB at 1 TiB: more is a typo.
+const maxMiB = 1 << 20
+
 // mebibytes reads a whole number of MiB, at least least, and returns it in
 // bytes; 0 when the variable is not set.
 func (r *envReader) mebibytes(key string, least int64) int64 {
-	v := strings.TrimSpace(r.get(key, ""))
-	if v == "" {
-		return 0
-	}
-	n, err := strconv.ParseInt(v, 10, 64)
-	switch {
-	case err != nil:
-		r.failf("%s: %q is not a whole number of MiB", key, v)
-	case n < least || n > 1<<20:
-		r.failf("%s: %d MiB is not between %d and %d", key, n, least, 1<<20)
-	}
+	n, _ := r.whole(key, wholeRange{min: least, max: maxMiB, unit: "MiB"})
 	return n << 20
 }
 
+// maxLimit bounds a GitHub write budget far above any published limit.
+const maxLimit = 1_000_000
+
 // limit reads a budget: unset is 0 (the default), "0" is NoLimit.
 func (r *envReader) limit(key string) int {
-	v := strings.TrimSpace(r.get(key, ""))
-	if v == "" {
-		return 0
-	}
-	n, err := strconv.Atoi(v)
+	n, ok := r.whole(key, wholeRange{min: 0, max: maxLimit, minMeans: "no limit"})
 	switch {
-	case err != nil || n < 0 || n > 1_000_000:
-		r.failf("%s: %q is not a whole number between 0 (no limit) and 1000000", key, v)
+	case !ok:
 		return 0
 	case n == 0:
 		return NoLimit
 	}
-	return n
+	return int(n)
 }

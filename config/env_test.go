@@ -52,6 +52,19 @@ func lookupIn(m map[string]string) func(string) (string, bool) {
 	}
 }
 
+// loadEnv is LoadEnv of env, with a .env file holding dotenv when that is
+// not "".
+func loadEnv(t *testing.T, env map[string]string, dotenv string) (Env, error) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), ".env")
+	if dotenv != "" {
+		if err := os.WriteFile(path, []byte(dotenv), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return LoadEnv(lookupIn(env), path)
+}
+
 // Distinctive secrets, so tests can tell whether any of them leaked.
 const (
 	leakWebhook = "whsec-DO-NOT-LEAK-1"
@@ -152,6 +165,17 @@ func TestLoadEnv(t *testing.T) {
 			},
 		},
 		{
+			name: "Redis Cluster: one node in the URL, more as addr=",
+			env: withCreds(map[string]string{
+				"RAILYARD_REDIS_URL":     "redis://:" + leakRedis + "@10.0.0.1:7000?addr=10.0.0.2:7000&addr=10.0.0.3:7000",
+				"RAILYARD_REDIS_CLUSTER": "on",
+			}),
+			want: withDefaults(func(e *Env) {
+				creds(e)
+				e.RedisURL, e.RedisCluster = "redis://:"+leakRedis+"@10.0.0.1:7000?addr=10.0.0.2:7000&addr=10.0.0.3:7000", true
+			}),
+		},
+		{
 			name: "GitHub write budgets, 0 is no limit",
 			env: withCreds(map[string]string{
 				"RAILYARD_GITHUB_CONTENT_PER_MINUTE": "20",
@@ -241,13 +265,7 @@ func TestLoadEnv(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dotenv := filepath.Join(t.TempDir(), ".env")
-			if tt.dotenv != "" {
-				if err := os.WriteFile(dotenv, []byte(tt.dotenv), 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			got, err := LoadEnv(lookupIn(tt.env), dotenv)
+			got, err := loadEnv(t, tt.env, tt.dotenv)
 			if err != nil {
 				t.Fatalf("LoadEnv: %v", err)
 			}
@@ -358,6 +376,26 @@ func TestLoadEnvProblems(t *testing.T) {
 			want: []string{"RAILYARD_REDIS_URL: not a redis:// or rediss:// URL"},
 		},
 		{
+			name: "Redis Cluster without a URL",
+			env:  map[string]string{"RAILYARD_REDIS_CLUSTER": "on"},
+			want: []string{"RAILYARD_REDIS_CLUSTER=on needs RAILYARD_REDIS_URL: the embedded store is not a cluster"},
+		},
+		{
+			name: "Redis Cluster with a database number",
+			env:  map[string]string{"RAILYARD_REDIS_CLUSTER": "on", "RAILYARD_REDIS_URL": "redis://:" + leakRedis + "@10.0.0.1:7000/2"},
+			want: []string{"RAILYARD_REDIS_URL: a Redis Cluster has only database 0; drop the /2"},
+		},
+		{
+			name: "several Redis addresses without the cluster switch",
+			env:  map[string]string{"RAILYARD_REDIS_URL": "redis://:" + leakRedis + "@10.0.0.1:7000?addr=10.0.0.2:7000"},
+			want: []string{"RAILYARD_REDIS_URL: several addresses (addr=) name a Redis Cluster; set RAILYARD_REDIS_CLUSTER=on"},
+		},
+		{
+			name: "Redis Cluster switch neither on nor off",
+			env:  map[string]string{"RAILYARD_REDIS_CLUSTER": "yes", "RAILYARD_REDIS_URL": "redis://10.0.0.1:7000"},
+			want: []string{`RAILYARD_REDIS_CLUSTER: "yes" is not one of on, off`},
+		},
+		{
 			name: "listen address",
 			env:  map[string]string{"RAILYARD_ADDR": "8080"},
 			want: []string{`RAILYARD_ADDR: "8080" is not a listen address`},
@@ -365,12 +403,12 @@ func TestLoadEnvProblems(t *testing.T) {
 		{
 			name: "workers",
 			env:  map[string]string{"RAILYARD_WORKERS": "many"},
-			want: []string{`RAILYARD_WORKERS: "many" is not a number`},
+			want: []string{`RAILYARD_WORKERS: "many" is not a whole number between 1 and 256`},
 		},
 		{
 			name: "workers out of range",
 			env:  map[string]string{"RAILYARD_WORKERS": "257"},
-			want: []string{"RAILYARD_WORKERS: 257 is not between 1 and 256"},
+			want: []string{`RAILYARD_WORKERS: "257" is not a whole number between 1 and 256`},
 		},
 		{
 			name: "retry duration",
@@ -384,16 +422,21 @@ func TestLoadEnvProblems(t *testing.T) {
 		},
 		{
 			name: "GitHub write budgets that are not limits",
-			env:  map[string]string{"RAILYARD_GITHUB_CONTENT_PER_MINUTE": "-1", "RAILYARD_GITHUB_POINTS_PER_MINUTE": "lots"},
+			env: map[string]string{
+				"RAILYARD_GITHUB_CONTENT_PER_MINUTE": "-1",
+				"RAILYARD_GITHUB_CONTENT_PER_HOUR":   "1000001",
+				"RAILYARD_GITHUB_POINTS_PER_MINUTE":  "lots",
+			},
 			want: []string{
 				`RAILYARD_GITHUB_CONTENT_PER_MINUTE: "-1" is not a whole number between 0 (no limit) and 1000000`,
+				`RAILYARD_GITHUB_CONTENT_PER_HOUR: "1000001" is not a whole number between 0 (no limit) and 1000000`,
 				`RAILYARD_GITHUB_POINTS_PER_MINUTE: "lots" is not a whole number between 0 (no limit) and 1000000`,
 			},
 		},
 		{
 			name: "no workers",
 			env:  map[string]string{"RAILYARD_WORKERS": "0"},
-			want: []string{"RAILYARD_WORKERS: 0 is not between 1 and 256"},
+			want: []string{`RAILYARD_WORKERS: "0" is not a whole number between 1 and 256`},
 		},
 		{
 			name: "log level and format",
@@ -461,7 +504,7 @@ func TestLoadEnvProblems(t *testing.T) {
 				"RAILYARD_STATUS_USER":      "ops",
 			},
 			want: []string{
-				"RAILYARD_WORKERS: 0 is not between 1 and 256",
+				`RAILYARD_WORKERS: "0" is not a whole number between 1 and 256`,
 				`RAILYARD_LOG_FORMAT: "xml" is not one of json, console`,
 				"credentials are incomplete: GITHUB_APP_WEBHOOK_SECRET, GITHUB_APP_PRIVATE_KEY or GITHUB_APP_PRIVATE_KEY_FILE missing",
 				`GITHUB_APP_INTEGRATION_ID: "abc" is not a number`,
@@ -471,13 +514,7 @@ func TestLoadEnvProblems(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dotenv := filepath.Join(t.TempDir(), ".env")
-			if tt.dotenv != "" {
-				if err := os.WriteFile(dotenv, []byte(tt.dotenv), 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			_, err := LoadEnv(lookupIn(tt.env), dotenv)
+			_, err := loadEnv(t, tt.env, tt.dotenv)
 			if err == nil {
 				t.Fatal("LoadEnv: no error")
 			}

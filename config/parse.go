@@ -12,9 +12,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 
 	"go.yaml.in/yaml/v3"
+
+	"github.com/railyard/railyard/internal/gitref"
 )
 
 // Problem is one thing wrong in a pipeline file, at a 1-based line.
@@ -169,8 +170,7 @@ func (p *parser) branch(n *yaml.Node) string {
 	case !ok:
 	case strings.HasPrefix(s, "refs/"):
 		p.add(n, "branch", "%q must be a plain branch name like main, without refs/", s)
-	case strings.ContainsFunc(s, unicode.IsSpace) || strings.ContainsFunc(s, unicode.IsControl) ||
-		strings.ContainsAny(s, `~^:?*[\`) || strings.Contains(s, ".."):
+	case !gitref.Valid(s):
 		p.add(n, "branch", "%q is not a valid branch name", s)
 	}
 	return s

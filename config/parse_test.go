@@ -326,6 +326,8 @@ func TestParseProblems(t *testing.T) {
 			[]want{{1, `branch: "refs/heads/main" must be a plain branch name`}}},
 		{"branch with a space", yamlLines("branch: my branch", "stages: [{name: a, steps: [{name: x, run: y}]}]"),
 			[]want{{1, `branch: "my branch" is not a valid branch name`}}},
+		{"branch git refuses", yamlLines("branch: release/.next.lock", "stages: [{name: a, steps: [{name: x, run: y}]}]"),
+			[]want{{1, `branch: "release/.next.lock" is not a valid branch name`}}},
 		{"permissions", yamlLines(
 			"stages: [{name: a, steps: [{name: x, run: y}]}]",
 			"permissions:",

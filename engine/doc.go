@@ -35,7 +35,9 @@
 //     Reporter.AddTx for GitHub), retrying on conflict; each operation of
 //     Engine is one line of dispatch to its transition. Processes sharing
 //     one Redis never lose a transition, and an aborted attempt leaves no
-//     trace.
+//     trace. The MULTI touches the repository's Redis Cluster slot only:
+//     jobs and writes wait in the repository's outboxes, and committed
+//     forwards them right after EXEC (a sweep, should the process die).
 //   - run.go: running a stage job taken from the queue: its stage lock,
 //     watching for cancellation, and the steps.
 //

@@ -26,6 +26,9 @@ import (
 // the writes go into the transaction of the state change that causes them.
 type Reporter interface {
 	AddTx(ctx context.Context, pipe redis.Pipeliner, repo report.Repo, writes ...report.Write) error
+	// Committed is told after EXEC that a MULTI with AddTx writes of repo
+	// ("owner/name") committed, so that they are sent.
+	Committed(ctx context.Context, repo string)
 }
 
 // Source reads what a running job needs from GitHub.
@@ -184,6 +187,7 @@ func (e *Engine) update(ctx context.Context, repo string, held *lease.Lease, cha
 		watched = append(watched, held.Fence())
 	}
 	for range 100 {
+		var fx Effects
 		err := e.rdb.Watch(ctx, func(tx *redis.Tx) error {
 			if held != nil {
 				if err := held.Check(ctx, tx); err != nil {
@@ -194,7 +198,7 @@ func (e *Engine) update(ctx context.Context, repo string, held *lease.Lease, cha
 			if err != nil {
 				return err
 			}
-			fx, err := change(p, Moment{Now: e.opts.Now(), Seed: newID()})
+			fx, err = change(p, Moment{Now: e.opts.Now(), Seed: newID()})
 			if err != nil {
 				return err
 			}
@@ -210,6 +214,9 @@ func (e *Engine) update(ctx context.Context, repo string, held *lease.Lease, cha
 		}, watched...)
 		if errors.Is(err, redis.TxFailedErr) {
 			continue
+		}
+		if err == nil {
+			e.committed(ctx, repo, fx)
 		}
 		return err
 	}
@@ -242,6 +249,22 @@ func (e *Engine) commit(ctx context.Context, pipe redis.Pipeliner, p *Pipeline, 
 		}
 	}
 	return nil
+}
+
+// committed forwards what a transition queued in the repository's outboxes,
+// which the transaction could not reach on Redis Cluster: the stage jobs
+// to the stage queue (queue.AddTx) and the reports to the senders' ready
+// set. The state change stands either way; what fails here a sweep
+// forwards later.
+func (e *Engine) committed(ctx context.Context, repo string, fx Effects) {
+	if len(fx.Jobs) > 0 {
+		if _, err := e.queue.Forward(ctx, repo); err != nil {
+			zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not queue a transition's stage jobs; a sweep queues them.")
+		}
+	}
+	if len(fx.GitHub) > 0 {
+		e.report.Committed(ctx, repo)
+	}
 }
 
 func newID() string {

@@ -21,6 +21,7 @@ import (
 	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/report"
 	"github.com/railyard/railyard/runner"
+	"github.com/railyard/railyard/store"
 )
 
 // Revisions of the test repository, oldest first.
@@ -68,8 +69,8 @@ const testRepo = "octo/app"
 type world struct {
 	t     testing.TB
 	ctx   context.Context
-	m     *miniredis.Miniredis // its TTLs run only when told: FastForward
-	rdb   *redis.Client
+	m     *miniredis.Miniredis // its TTLs run only when told: FastForward; nil on a cluster
+	rdb   redis.UniversalClient
 	q     *queue.Queue
 	rep   *fakeReporter
 	src   *fakeSource
@@ -87,8 +88,15 @@ func newWorldWith(t testing.TB, pipeline string) *world {
 	m := miniredis.RunT(t)
 	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
 	t.Cleanup(func() { rdb.Close() })
+	return newWorldOn(t, pipeline, rdb, m, "test:{q}:")
+}
+
+// newWorldOn is newWorldWith on rdb, with the stage queue's keys under
+// prefix; m is the miniredis behind rdb, if any.
+func newWorldOn(t testing.TB, pipeline string, rdb redis.UniversalClient, m *miniredis.Miniredis, prefix string) *world {
+	t.Helper()
 	ctx := t.Context()
-	q := queue.New(rdb, queue.Options{Prefix: "test:{q}:"})
+	q := queue.New(rdb, queue.Options{Prefix: prefix})
 	if err := q.Init(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -228,19 +236,23 @@ func (w *world) ranSteps() []string {
 // through the transaction it is given, as the real reporter does, so what
 // an aborted WATCH attempt added is never recorded.
 type fakeReporter struct {
-	rdb *redis.Client
+	rdb redis.UniversalClient
 	// beforeAdd, when set, runs as a transaction's writes are added.
 	beforeAdd func()
 }
 
-const reportsKey = "test:reports"
+// reportsKey holds what the fake was told, in the repository's slot as a
+// transaction on a Redis Cluster requires.
+func reportsKey(repo string) string { return store.RepoKey(repo, "test-reports") }
 
 type keyed[T any] struct {
 	key string
 	v   T
 }
 
-func (f *fakeReporter) AddTx(ctx context.Context, pipe redis.Pipeliner, _ report.Repo, writes ...report.Write) error {
+func (f *fakeReporter) Committed(context.Context, string) {}
+
+func (f *fakeReporter) AddTx(ctx context.Context, pipe redis.Pipeliner, repo report.Repo, writes ...report.Write) error {
 	if f.beforeAdd != nil {
 		f.beforeAdd()
 	}
@@ -249,14 +261,14 @@ func (f *fakeReporter) AddTx(ctx context.Context, pipe redis.Pipeliner, _ report
 		if err != nil {
 			return err
 		}
-		pipe.RPush(ctx, reportsKey, data)
+		pipe.RPush(ctx, reportsKey(repo.FullName()), data)
 	}
 	return nil
 }
 
 // writes returns what committed transactions told GitHub, in order.
 func (f *fakeReporter) writes() []report.Write {
-	raw, err := f.rdb.LRange(context.Background(), reportsKey, 0, -1).Result()
+	raw, err := f.rdb.LRange(context.Background(), reportsKey(testRepo), 0, -1).Result()
 	if err != nil {
 		panic(err)
 	}

@@ -92,7 +92,7 @@ func (e *Engine) RunJob(ctx context.Context, qj queue.Job) error {
 		res = runResult{cancelled: true}
 	} else {
 		log.Info().Str(LogKeySHA, j.SHA).Str("railyard_operation", string(j.Operation)).Msg("Running stage job.")
-		res = e.runSteps(runCtx, repoOf(p), j)
+		res = e.runSteps(runCtx, repoOf(p), j, held)
 	}
 	cancel(nil)
 	<-watched
@@ -237,13 +237,15 @@ func (e *Engine) waitForGitHub(ctx context.Context, ref jobRef, held *lease.Leas
 	return fmt.Errorf("%s: %w", res.waiting, res.waitErr)
 }
 
-// runSteps runs the steps (and the health check) of j (package stagejob).
-func (e *Engine) runSteps(ctx context.Context, repo report.Repo, j *Job) runResult {
+// runSteps runs the steps (and the health check) of j (package stagejob),
+// whose run holds the stage lock held.
+func (e *Engine) runSteps(ctx context.Context, repo report.Repo, j *Job, held *lease.Lease) runResult {
 	r := stagejob.New(e.source, e.work, stagejob.Options{
 		Grace: e.opts.Grace, Secrets: e.opts.Secrets, SecretsDir: e.opts.SecretsDir, Workflows: e.opts.Workflows,
 	}).Run(ctx, stagejob.Job{
 		Repo: repo, ID: j.ID, Stage: j.Stage, SHA: j.SHA, Previous: j.Previous, Operation: string(j.Operation),
 		Actor: j.Actor, Reason: j.Reason, ConfigSHA: j.ConfigSHA, Skip: j.Skip, Infra: j.Infra, FreshCache: j.Cache == "skip",
+		Lock: held,
 	})
 	return runResult{ok: r.OK, cancelled: r.Cancelled, failed: r.Failed, problem: r.Problem,
 		waiting: r.Waiting, waitErr: r.WaitErr, steps: r.Steps, log: r.Log, file: r.File}

@@ -93,7 +93,7 @@ func (p *Processors) Push(ctx context.Context, job queue.Job) error {
 	}
 	loaded, err := p.Source.Load(ctx, repo, configSHA)
 	if errors.Is(err, config.ErrNoPipeline) {
-		if err := p.Redis.Set(ctx, branchKey(repo.FullName()), noPipeline, 0).Err(); err != nil {
+		if err := p.Redis.Set(ctx, branchKey(repo.FullName()), noPipeline, branchTTL).Err(); err != nil {
 			return fmt.Errorf("remember that there is no pipeline file: %w", err)
 		}
 		log.Info().Msg("No pipeline file on the default branch; ignoring push.")
@@ -113,7 +113,7 @@ func (p *Processors) Push(ctx context.Context, job queue.Job) error {
 	if branch == "" {
 		branch = pj.DefaultBranch
 	}
-	if err := p.Redis.Set(ctx, branchKey(repo.FullName()), branch, 0).Err(); err != nil {
+	if err := p.Redis.Set(ctx, branchKey(repo.FullName()), branch, branchTTL).Err(); err != nil {
 		return fmt.Errorf("remember the pipeline branch: %w", err)
 	}
 	if pj.Branch != branch {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/palantir/go-githubapp/githubapp"
 	"github.com/redis/go-redis/v9"
@@ -125,8 +126,11 @@ func (h *Push) Handle(ctx context.Context, eventType, deliveryID string, payload
 
 // The pipeline branch cache lets the request path drop pushes to other
 // branches without asking GitHub. It is refreshed whenever a push job
-// reads the file.
+// reads the file, and forgotten branchTTL after: a repository nobody
+// pushes to any more leaves nothing behind, and the next push to one that
+// forgot is taken and reads the file again.
 const (
+	branchTTL     = 30 * 24 * time.Hour
 	unknownBranch = ""
 	noPipeline    = "\x00none"
 )

@@ -1,9 +1,24 @@
-// Package lease is a fenced lease on one Redis key: one holder at a time,
-// told apart from every earlier and later holder by a token that only
-// grows. The holder renews it while it works, stops its work before the
-// lease can pass to another when it cannot renew, and checks it in the
-// same transaction as each write it makes, so that a holder that lost it
-// changes nothing.
+// Package lease is Railyard's one lease primitive: one holder at a time,
+// a renewal loop that gives up before the lease can pass to another, and
+// the timing rule that makes giving up in time possible (Options.Check).
+//
+// Lease is a fenced lease on one Redis key, told apart from every earlier
+// and later holder by a token that only grows. The holder renews it while
+// it works (Keep), stops its work before the lease can pass to another
+// when it cannot renew, and checks it in the same transaction as each
+// write it makes (Check, or a script comparing the key with Value), so
+// that a holder that lost it changes nothing. The stage lock (package
+// engine) and each repository's outbox lease (package report) are Leases.
+//
+// The queue's job lease is not a key: it is the job's entry on its
+// stream's pending list, which Redis already keeps with its owner and idle
+// time, and which XAUTOCLAIM hands to another consumer once idle for the
+// lease (package queue). A key beside it would be a second record to keep
+// in step with the pending entry, and takeover would still need the
+// entry. So the queue implements Renewer (an XCLAIM that resets the idle
+// time, checked against owner and delivery count in one script) and uses
+// Keep: the renewal loop, giving up in time and the timing rule live here
+// for all three.
 //
 // It knows nothing of what is leased; callers build the key (package store).
 package lease
@@ -19,6 +34,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
 )
 
 // ErrHeld is what Take returns while another holder has the lease.
@@ -76,14 +92,22 @@ type Lease struct {
 	sent time.Time // when the last successful renewal (or the take) was sent
 }
 
+// FenceTTL is how long a fencing counter outlives the last Take of its
+// key. Every holder gives its lease up within a TTL, so once the counter
+// expires no holder is left to be told from a later one; a lease's value
+// stays unique all the same (see Value). Without it a counter would outlive
+// its stage or repository for ever.
+const FenceTTL = 30 * 24 * time.Hour
+
 // Take takes the lease on key for opts.TTL, or returns ErrHeld. The fencing
-// counter lives beside the key, at key+":fence", and never expires.
+// counter lives beside the key, at key+":fence", for FenceTTL after the
+// last Take.
 func Take(ctx context.Context, rdb redis.UniversalClient, key string, opts Options) (*Lease, error) {
 	if err := opts.Check(); err != nil {
 		return nil, err
 	}
 	sent := time.Now()
-	v, err := takeScript.Run(ctx, rdb, []string{key, fenceKey(key)}, opts.TTL.Milliseconds(), rand.Text()).Text()
+	v, err := takeScript.Run(ctx, rdb, []string{key, fenceKey(key)}, opts.TTL.Milliseconds(), rand.Text(), FenceTTL.Milliseconds()).Text()
 	if errors.Is(err, redis.Nil) {
 		return nil, ErrHeld
 	}
@@ -105,6 +129,14 @@ func Take(ctx context.Context, rdb redis.UniversalClient, key string, opts Optio
 func (l *Lease) Fence() string { return fenceKey(l.key) }
 
 func fenceKey(key string) string { return key + ":fence" }
+
+// Key is the lease's key.
+func (l *Lease) Key() string { return l.key }
+
+// Value is what the lease's key holds while this holder has it: a Lua
+// script writing on the holder's behalf compares GET Key with it, in the
+// same script, rather than call Check first.
+func (l *Lease) Value() string { return l.value }
 
 // Renew extends the lease by another TTL, or returns ErrLost.
 func (l *Lease) Renew(ctx context.Context) error {
@@ -150,22 +182,46 @@ func (l *Lease) Check(ctx context.Context, tx redis.Cmdable) error {
 }
 
 // Keep renews the lease every Options.Renew until stop is called or ctx is
-// done. The returned context is cancelled with a cause wrapping ErrLost
-// when another holder took the lease, or when no renewal succeeded for
-// TTL-Grace-Margin (Redis unreachable): the holder must then stop its work,
-// which has Grace to end before the lease can pass to another. stop ends
-// the renewals, waits for them, and cancels the returned context.
+// done; see the function Keep.
 func (l *Lease) Keep(ctx context.Context) (held context.Context, stop func()) {
+	l.mu.Lock()
+	sent := l.sent
+	l.mu.Unlock()
+	return Keep(ctx, l, l.opts, sent)
+}
+
+// Renewer is a lease Keep can renew: a Lease, or one kept elsewhere than
+// in a key of its own (the queue's pending entries).
+type Renewer interface {
+	// Renew extends the lease by its TTL. An error wrapping ErrLost says
+	// the lease is no longer the holder's; any other error is taken to
+	// pass (Redis unreachable), and the renewal is tried again.
+	Renew(ctx context.Context) error
+}
+
+// Keep renews r every opts.Renew until stop is called or ctx is done; from
+// is when the request that took or last renewed the lease was sent. The
+// returned context is cancelled with a cause wrapping ErrLost when r
+// reports the lease lost, or when no renewal succeeded for
+// TTL-Grace-Margin after the last one sent (Redis unreachable): the holder
+// must then stop its work, which has Grace to end before the lease can
+// pass to another. stop ends the renewals, waits for them, and cancels
+// the returned context.
+func Keep(ctx context.Context, r Renewer, opts Options, from time.Time) (held context.Context, stop func()) {
 	held, cancel := context.WithCancelCause(ctx)
 	stopped := make(chan struct{})
 	done := make(chan struct{})
+	type renewal struct {
+		sent time.Time
+		err  error
+	}
 	go func() {
 		defer close(done)
-		tick := time.NewTicker(l.opts.Renew)
+		tick := time.NewTicker(opts.Renew)
 		defer tick.Stop()
-		giveUp := time.NewTimer(time.Until(l.deadline()))
+		giveUp := time.NewTimer(time.Until(from.Add(opts.giveUp())))
 		defer giveUp.Stop()
-		renewed := make(chan error, 1)
+		renewed := make(chan renewal, 1)
 		renewing := false
 		defer func() {
 			if renewing {
@@ -179,23 +235,28 @@ func (l *Lease) Keep(ctx context.Context) (held context.Context, stop func()) {
 			case <-stopped:
 				return
 			case <-giveUp.C:
-				cancel(fmt.Errorf("%w: not renewed for %v", ErrLost, l.opts.giveUp()))
+				cancel(fmt.Errorf("%w: not renewed for %v", ErrLost, opts.giveUp()))
 				return
 			case <-tick.C:
 				// A renewal that hangs on a dead connection must not hold
 				// up giving up: it runs beside this loop.
 				if !renewing {
 					renewing = true
-					go func() { renewed <- l.Renew(held) }()
+					go func() {
+						sent := time.Now()
+						renewed <- renewal{sent, r.Renew(held)}
+					}()
 				}
-			case err := <-renewed:
+			case got := <-renewed:
 				renewing = false
-				if errors.Is(err, ErrLost) {
-					cancel(err)
+				switch {
+				case errors.Is(got.err, ErrLost):
+					cancel(got.err)
 					return
-				}
-				if err == nil {
-					giveUp.Reset(time.Until(l.deadline()))
+				case got.err == nil:
+					giveUp.Reset(time.Until(got.sent.Add(opts.giveUp())))
+				case held.Err() == nil:
+					zerolog.Ctx(ctx).Warn().Err(got.err).Msg("Could not renew a lease; trying again.")
 				}
 			}
 		}
@@ -208,19 +269,14 @@ func (l *Lease) Keep(ctx context.Context) (held context.Context, stop func()) {
 	}
 }
 
-// deadline is when the holder gives up unless a renewal succeeds first.
-func (l *Lease) deadline() time.Time {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.sent.Add(l.opts.giveUp())
-}
-
 var (
 	// takeScript sets KEYS[1] to "<token>:<ARGV[2]>" for ARGV[1] ms unless
-	// it exists, the token being the next value of the counter KEYS[2].
+	// it exists, the token being the next value of the counter KEYS[2],
+	// which then lives ARGV[3] ms.
 	takeScript = redis.NewScript(`
 if redis.call("EXISTS", KEYS[1]) == 1 then return false end
 local v = redis.call("INCR", KEYS[2]) .. ":" .. ARGV[2]
+redis.call("PEXPIRE", KEYS[2], ARGV[3])
 redis.call("SET", KEYS[1], v, "PX", ARGV[1])
 return v`)
 	renewScript   = redis.NewScript(`if redis.call("GET", KEYS[1]) == ARGV[1] then return redis.call("PEXPIRE", KEYS[1], ARGV[2]) end return 0`)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -294,4 +295,67 @@ func TestRenewalDoesNotAbortAFencedWrite(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestFenceCounterExpires shows the fencing counter is bounded: it lives
+// FenceTTL after the last Take, and a holder after it expired is still
+// told apart from the one before.
+func TestFenceCounterExpires(t *testing.T) {
+	m := miniredis.RunT(t)
+	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+	t.Cleanup(func() { rdb.Close() })
+	ctx := t.Context()
+	first, err := Take(ctx, rdb, "test:{lease}:fence", quick)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl := m.TTL(first.Fence()); ttl <= 0 || ttl > FenceTTL {
+		t.Fatalf("fencing counter TTL %v, want up to %v", ttl, FenceTTL)
+	}
+	m.FastForward(FenceTTL + time.Second)
+	if m.Exists(first.Fence()) || m.Exists(first.Key()) {
+		t.Fatal("fencing counter or lease still there after FenceTTL")
+	}
+	second, err := Take(ctx, rdb, "test:{lease}:fence", quick)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if second.Value() == first.Value() {
+		t.Errorf("the holders before and after the counter expired share value %q", first.Value())
+	}
+	if err := first.Check(ctx, rdb); !errors.Is(err, ErrLost) {
+		t.Errorf("the first holder's Check = %v, want ErrLost", err)
+	}
+}
+
+// renewer is a Renewer whose renewals answer err.
+type renewer struct{ err error }
+
+func (r renewer) Renew(context.Context) error { return r.err }
+
+// TestKeepAnyRenewer keeps leases that are not keys (the queue's): a
+// renewal that fails is retried until TTL-Grace-Margin after the lease was
+// taken, a lost one stops the work at once.
+func TestKeepAnyRenewer(t *testing.T) {
+	t.Run("unreachable", func(t *testing.T) {
+		from := time.Now()
+		held, stop := Keep(t.Context(), renewer{errors.New("connection refused")}, quick, from)
+		defer stop()
+		<-held.Done()
+		if cause := context.Cause(held); !errors.Is(cause, ErrLost) || !strings.Contains(cause.Error(), "not renewed") {
+			t.Fatalf("cause %v, want ErrLost for want of renewal", cause)
+		}
+		if gave := time.Since(from); gave < quick.giveUp() {
+			t.Errorf("gave up %v after the take, want no sooner than %v", gave, quick.giveUp())
+		}
+	})
+	t.Run("lost", func(t *testing.T) {
+		lost := fmt.Errorf("queue: %w", ErrLost)
+		held, stop := Keep(t.Context(), renewer{lost}, quick, time.Now())
+		defer stop()
+		<-held.Done()
+		if cause := context.Cause(held); cause != lost {
+			t.Errorf("cause %v, want %v", cause, lost)
+		}
+	})
 }

@@ -9,7 +9,10 @@
 // Options.MaxDeliveries deliveries; then it goes to a dead-letter stream,
 // where it is kept (the newest Options.DeadKept) to be replayed. Jobs may be
 // delayed, deduplicated (EnqueueOnce), or added inside a caller's MULTI
-// (AddTx) so that a state change and the job it implies commit together.
+// (AddTx) so that a state change and the job it implies commit together:
+// the job then waits in the repository's outbox, on the repository's
+// Redis Cluster slot, until Forward (or a sweep) moves it to the stream,
+// once (outbox.go).
 //
 // Why Redis Streams with a consumer group: the group's pending entries list
 // (PEL) is a lease table the server already keeps. It records, per job, the
@@ -21,11 +24,14 @@
 // in a Lua script that first verifies the entry still belongs to this
 // consumer and this delivery. Lists (BLMOVE) would need a second structure
 // for deadlines and a sweeper; plain keys with TTLs would need a scan to
-// find expired leases. All time that matters for atomicity is the Redis
+// find expired leases. The keep-alive loop and its timing rule are package
+// lease's (Lease is a lease.Renewer), as for every other lease Railyard
+// holds. All time that matters for atomicity is the Redis
 // server's (PEL idle times, TIME in scripts), never a worker's clock.
 //
-// All keys share Options.Prefix, whose hash tag keeps them on one Redis
-// Cluster slot so the scripts may touch several at once.
+// All keys but the repositories' outboxes share Options.Prefix, whose hash
+// tag keeps them on one Redis Cluster slot so the scripts may touch
+// several at once.
 //
 // This package must not know what a job means: Kind, Repo and Data are
 // opaque here, and it never logs Data, which may hold user content.

@@ -78,7 +78,7 @@ type enqueued struct {
 // call's outcome, the held one first.
 func lineUp(t *testing.T, h *harness, q *Queue, g *gate, n int, between func()) []enqueued {
 	t.Helper()
-	h.rdb.(*redis.Client).AddHook(g)
+	h.rdb.AddHook(g)
 	out := make([]enqueued, n+1)
 	var wg sync.WaitGroup
 	call := func(i int) {

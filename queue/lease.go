@@ -4,28 +4,31 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+
+	"github.com/railyard/railyard/lease"
 )
 
 // Lease is one consumer's hold on one delivery of a job. Every method checks
-// on the server, atomically, that the job is still this lease's.
+// on the server, atomically, that the job is still this lease's. It is a
+// lease.Renewer: KeepAlive keeps it with package lease's loop.
 type Lease struct {
 	Job Job
 
 	q        *Queue
 	consumer string
-	count    int    // the entry's delivery count when handed out: tells this lease from later ones
-	prior    int    // deliveries before this stream entry
-	raw      string // the entry as stored
+	count    int       // the entry's delivery count when handed out: tells this lease from later ones
+	prior    int       // deliveries before this stream entry
+	raw      string    // the entry as stored
+	sent     time.Time // when the request that handed it out was sent
 }
 
-// Extend renews the lease for another Options.Lease. It returns ErrLeaseLost
+// Renew extends the lease for another Options.Lease. It returns ErrLeaseLost
 // if another consumer took the job over or it was acked.
-func (l *Lease) Extend(ctx context.Context) error {
+func (l *Lease) Renew(ctx context.Context) error {
 	return l.run(ctx, "extend lease", renewScript, []string{l.q.stream}, 0)
 }
 
@@ -106,50 +109,13 @@ func (l *Lease) log(e *zerolog.Event) *zerolog.Event {
 	return e.Str("railyard_job", l.Job.ID).Str("railyard_job_kind", l.Job.Kind).Str("railyard_repository", l.Job.Repo)
 }
 
-// KeepAlive extends the lease every Options.Lease/3 until ctx is done, stop
-// is called, or the lease is lost. The returned context is cancelled, with
-// cause ErrLeaseLost, when the lease is lost or could not be renewed for a
-// whole lease (Redis unreachable): the worker must stop work it may no longer
-// own. stop ends the keep-alive, waits for its goroutine and cancels the
+// KeepAlive renews the lease (package lease's Keep, with Options.lease's
+// timings) until ctx is done, stop is called, or the lease is lost. The
+// returned context is cancelled, with a cause wrapping ErrLeaseLost's
+// lease.ErrLost, when the lease is lost or could not be renewed in time
+// (Redis unreachable): the worker must stop work it may no longer own.
+// stop ends the keep-alive, waits for its goroutine and cancels the
 // returned context; call it once the work is done, before or after Ack.
 func (l *Lease) KeepAlive(ctx context.Context) (lost context.Context, stop func()) {
-	lost, cancel := context.WithCancelCause(ctx)
-	done := make(chan struct{})
-	stopped := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(max(l.q.opts.Lease/3, time.Millisecond))
-		defer t.Stop()
-		renewed := time.Now()
-		for {
-			select {
-			case <-lost.Done():
-				return
-			case <-stopped:
-				return
-			case <-t.C:
-			}
-			err := l.Extend(lost)
-			switch {
-			case err == nil:
-				renewed = time.Now()
-			case errors.Is(err, ErrLeaseLost):
-				l.log(zerolog.Ctx(ctx).Warn()).Msg("Lease lost to another consumer; stopping work.")
-				cancel(ErrLeaseLost)
-				return
-			case time.Since(renewed) >= l.q.opts.Lease:
-				l.log(zerolog.Ctx(ctx).Warn()).Err(err).Msg("Lease not renewed in time; stopping work.")
-				cancel(fmt.Errorf("%w: not renewed for %v: %w", ErrLeaseLost, l.q.opts.Lease, err))
-				return
-			default:
-				l.log(zerolog.Ctx(ctx).Warn()).Err(err).Msg("Lease renewal failed; will try again.")
-			}
-		}
-	}()
-	var once sync.Once
-	return lost, func() {
-		once.Do(func() { close(stopped) })
-		<-done
-		cancel(context.Canceled)
-	}
+	return lease.Keep(ctx, l, l.q.opts.lease(), l.sent)
 }

@@ -9,10 +9,14 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/rs/zerolog"
+
+	"github.com/railyard/railyard/lease"
+	"github.com/railyard/railyard/store"
 )
 
 // Job is one unit of work.
@@ -58,6 +62,10 @@ type Options struct {
 	// everything when it stops: the embedded store. EnqueueOnce then needs
 	// no Lua script, which the embedded store runs slowly (BENCHMARKS.md).
 	SingleProcess bool
+	// OutboxGrace bounds how long a caller's transaction may take from
+	// AddTx to EXEC; a job a crashed process left in a repository's outbox
+	// is forwarded by a sweep after it. Default store.DefaultGrace.
+	OutboxGrace time.Duration
 }
 
 // Depth counts jobs by where they are.
@@ -69,8 +77,16 @@ type Depth struct {
 }
 
 // ErrLeaseLost means the job is no longer this lease's: another consumer
-// took it over, or it was already acked.
-var ErrLeaseLost = errors.New("queue: lease lost")
+// took it over, or it was already acked. It wraps lease.ErrLost.
+var ErrLeaseLost = fmt.Errorf("queue: %w", lease.ErrLost)
+
+// lease is the timing of a job's lease. A worker cut off from Redis has no
+// step of its own to stop (the stage lock stops those), so no grace; it
+// renews three times a lease and gives up a sixth of a lease before
+// another consumer may take the job over.
+func (o Options) lease() lease.Options {
+	return lease.Options{TTL: o.Lease, Renew: o.Lease / 3, Margin: o.Lease / 6}
+}
 
 // Queue is a durable job queue on a Redis stream. It is safe for concurrent use.
 type Queue struct {
@@ -81,6 +97,9 @@ type Queue struct {
 	delayed string // sorted set of jobs by due time (server ms)
 	dead    string // stream of dead-lettered jobs
 	group   *groupCommit
+	// pending indexes repositories whose outbox AddTx wrote to (outbox.go).
+	pending   *store.Pending
+	nextSweep atomic.Int64 // unix ns before which Claim does not sweep
 }
 
 // New returns a queue on rdb. Call Init once before claiming.
@@ -113,11 +132,15 @@ func New(rdb redis.UniversalClient, opts Options) *Queue {
 		delayed: opts.Prefix + "delayed",
 		dead:    opts.Prefix + "dead",
 		group:   &groupCommit{},
+		pending: store.NewPending(rdb, opts.Prefix+"outboxes", opts.OutboxGrace),
 	}
 }
 
 // Init creates the stream and the consumer group if they do not exist yet.
 func (q *Queue) Init(ctx context.Context) error {
+	if err := q.opts.lease().Check(); err != nil {
+		return fmt.Errorf("queue lease: %w", err)
+	}
 	// Start at 0, so jobs added before the group existed are handed out too.
 	err := q.rdb.XGroupCreateMkStream(ctx, q.stream, q.opts.Group, "0").Err()
 	if err != nil && !strings.HasPrefix(err.Error(), "BUSYGROUP") {
@@ -224,14 +247,6 @@ func (q *Queue) EnqueueIn(ctx context.Context, j Job, delay time.Duration) error
 	return nil
 }
 
-// AddTx queues the add of j on a caller's MULTI pipeline (TxPipelined), so
-// that the caller's state change and the job commit together or not at all.
-// The job's id is the result of the queued XADD command.
-func (q *Queue) AddTx(pipe redis.Pipeliner, j Job) {
-	// A pipeline only queues the command; Exec's context is the one that counts.
-	pipe.XAdd(context.Background(), q.xadd(encode(j, 0, false)))
-}
-
 func (q *Queue) xadd(job string) *redis.XAddArgs {
 	return &redis.XAddArgs{Stream: q.stream, Values: []any{"job", job}}
 }
@@ -263,6 +278,9 @@ func (q *Queue) claim(ctx context.Context, consumer string, deadline time.Time) 
 			return nil, err
 		}
 		if l == nil {
+			if err := q.sweep(ctx); err != nil {
+				return nil, err
+			}
 			next, err := q.promote(ctx)
 			if err != nil {
 				return nil, err
@@ -301,6 +319,7 @@ func (q *Queue) reclaim(ctx context.Context, consumer string) (*Lease, error) {
 	if q.opts.SingleProcess {
 		take = q.takeOverLocal
 	}
+	sent := time.Now()
 	id, job, count, err := take(ctx, consumer)
 	if err != nil {
 		return nil, fmt.Errorf("take over expired leases: %w", err)
@@ -308,7 +327,7 @@ func (q *Queue) reclaim(ctx context.Context, consumer string) (*Lease, error) {
 	if id == "" {
 		return nil, nil
 	}
-	l := q.lease(ctx, consumer, id, int(count), job)
+	l := q.lease(ctx, consumer, id, int(count), job, sent)
 	l.log(zerolog.Ctx(ctx).Info()).Int("railyard_job_deliveries", l.Job.Deliveries).
 		Msg("Took over a job whose lease expired or was released.")
 	return l, nil
@@ -369,7 +388,14 @@ func (q *Queue) readNew(ctx context.Context, consumer string, block time.Duratio
 	if block > 0 {
 		args.Block = max(block, time.Millisecond)
 	}
+	sent := time.Now()
 	streams, err := q.rdb.XReadGroup(ctx, args).Result()
+	if args.Block > 0 {
+		// A job that arrived while the read blocked was handed out then,
+		// not when the read was sent: up to a reply's latency before now,
+		// which the lease's margin covers.
+		sent = time.Now()
+	}
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
@@ -379,15 +405,15 @@ func (q *Queue) readNew(ctx context.Context, consumer string, block time.Duratio
 	for _, s := range streams {
 		for _, m := range s.Messages {
 			job, _ := m.Values["job"].(string)
-			return q.lease(ctx, consumer, m.ID, 1, job), nil
+			return q.lease(ctx, consumer, m.ID, 1, job, sent), nil
 		}
 	}
 	return nil, nil
 }
 
 // lease builds the lease for a stream entry just handed to consumer.
-func (q *Queue) lease(ctx context.Context, consumer, id string, count int, job string) *Lease {
-	l := &Lease{q: q, consumer: consumer, count: count, raw: job}
+func (q *Queue) lease(ctx context.Context, consumer, id string, count int, job string, sent time.Time) *Lease {
+	l := &Lease{q: q, consumer: consumer, count: count, raw: job, sent: sent}
 	e, err := decode(job)
 	if err != nil {
 		// Nobody can run it: make Claim dead-letter it at once.

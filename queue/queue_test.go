@@ -17,13 +17,15 @@ import (
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/railyard/railyard/internal/redistest"
+	"github.com/railyard/railyard/lease"
 	"github.com/railyard/railyard/store"
 )
 
 const (
-	testLease = 300 * time.Millisecond // short, so that real Redis lets it pass quickly
-	short     = 30 * time.Millisecond  // how long a Claim that must find nothing waits
-	long      = 5 * time.Second        // how long a Claim that must find a job may wait
+	testLease = time.Second           // short, so that real Redis lets it pass quickly, yet long beside a loaded machine's scheduling delays
+	short     = 30 * time.Millisecond // how long a Claim that must find nothing waits
+	long      = 5 * time.Second       // how long a Claim that must find a job may wait
 )
 
 // harness is one Redis backend under test.
@@ -52,8 +54,13 @@ func backends(t testing.TB) []backend {
 	} else {
 		t.Log("RAILYARD_TEST_REDIS_URL not set: testing on miniredis only")
 	}
-	return bs
+	return append(bs, backend{"cluster", func(t testing.TB) *harness {
+		rdb := redistest.Cluster(t).Client(t)
+		return &harness{rdb: rdb, advance: func(d time.Duration) { time.Sleep(d + 5*time.Millisecond) }}
+	}})
 }
+
+func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
 
 func openMiniredis(t testing.TB) *harness {
 	m := miniredis.RunT(t)
@@ -76,7 +83,7 @@ func openMiniredis(t testing.TB) *harness {
 // openEmbeddedStore is the store Railyard runs on without Redis, as the
 // server configures the queue for it: real time, single-process paths.
 func openEmbeddedStore(t testing.TB) *harness {
-	st, err := store.Open(context.Background(), "")
+	st, err := store.Open(context.Background(), "", false)
 	if err != nil {
 		t.Fatalf("embedded store: %v", err)
 	}
@@ -413,7 +420,7 @@ func TestExpiredLeaseIsTakenOver(t *testing.T) {
 					t.Errorf("taken over job %s with %d deliveries, want %s with 2", again.Job.ID, again.Job.Deliveries, id)
 				}
 				for name, op := range map[string]func(context.Context) error{
-					"Extend":  first.Extend,
+					"Renew":   first.Renew,
 					"Ack":     first.Ack,
 					"Release": first.Release,
 					"Retry":   func(ctx context.Context) error { return first.Retry(ctx, 0) },
@@ -433,7 +440,7 @@ func TestExpiredLeaseIsTakenOver(t *testing.T) {
 	}
 }
 
-func TestExtendKeepsJob(t *testing.T) {
+func TestRenewKeepsJob(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, h *harness) {
 		q := h.queue(t, Options{})
@@ -441,8 +448,8 @@ func TestExtendKeepsJob(t *testing.T) {
 		l := mustClaim(t, q, "a")
 		for range 2 { // more than a lease in all
 			h.advance(testLease * 2 / 3)
-			if err := l.Extend(t.Context()); err != nil {
-				t.Fatalf("Extend: %v", err)
+			if err := l.Renew(t.Context()); err != nil {
+				t.Fatalf("Renew: %v", err)
 			}
 		}
 		h.advance(testLease * 2 / 3)
@@ -633,7 +640,9 @@ func TestAddTx(t *testing.T) {
 			eachBackend(t, func(t *testing.T, h *harness) {
 				q := h.queue(t, Options{})
 				ctx := t.Context()
-				state := q.opts.Prefix + "state"
+				repo := "octo/app-" + rand.Text()
+				state := store.RepoKey(repo, "state")
+				t.Cleanup(func() { h.rdb.Del(context.Background(), state) })
 				err := h.rdb.Watch(ctx, func(tx *redis.Tx) error {
 					if tt.interfere {
 						if err := h.rdb.Set(ctx, state, "changed elsewhere", 0).Err(); err != nil {
@@ -642,7 +651,7 @@ func TestAddTx(t *testing.T) {
 					}
 					_, err := tx.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
 						pipe.Set(ctx, state, "queued", 0)
-						q.AddTx(pipe, Job{Kind: "stage", Repo: "octo/app"})
+						q.AddTx(pipe, Job{Kind: "stage", Repo: repo})
 						return nil
 					})
 					return err
@@ -650,12 +659,15 @@ func TestAddTx(t *testing.T) {
 				if tt.interfere != errors.Is(err, redis.TxFailedErr) {
 					t.Fatalf("transaction: %v", err)
 				}
+				if n, err := q.Forward(ctx, repo); err != nil || int64(n) != tt.wantJobs {
+					t.Errorf("Forward = %d, %v; want %d", n, err, tt.wantJobs)
+				}
 				if got := h.rdb.Get(ctx, state).Val(); got != tt.wantState {
 					t.Errorf("state = %q, want %q", got, tt.wantState)
 				}
 				wantDepth(t, q, Depth{Ready: tt.wantJobs})
 				if tt.wantJobs > 0 {
-					if l := mustClaim(t, q, "a"); l.Job.Kind != "stage" || l.Job.Repo != "octo/app" {
+					if l := mustClaim(t, q, "a"); l.Job.Kind != "stage" || l.Job.Repo != repo {
 						t.Errorf("claimed %+v, want the stage job", l.Job)
 					}
 				}
@@ -692,7 +704,8 @@ func TestKeepAlive(t *testing.T) {
 		takenOver bool
 		wantCause error
 	}{
-		{name: "lost when taken over", takenOver: true, wantCause: ErrLeaseLost},
+		// Stalled past its give-up time, or told by a renewal: lost either way.
+		{name: "lost when taken over", takenOver: true, wantCause: lease.ErrLost},
 		{name: "stopped while held", wantCause: context.Canceled},
 	}
 	for _, tt := range tests {

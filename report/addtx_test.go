@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/railyard/railyard/store"
 )
 
 // TestAddTxCommitsWithTheCallersTransaction: writes given to AddTx reach
@@ -13,7 +15,7 @@ func TestAddTxCommitsWithTheCallersTransaction(t *testing.T) {
 	eachBackend(t, func(t *testing.T, e *env) {
 		r := e.reporter(Options{})
 		ctx := t.Context()
-		watched := e.ns + ":state"
+		watched := store.RepoKey(e.repo.FullName(), "state") // the repository's slot, as on a Redis Cluster
 		writes := []Write{
 			{Key: "job", CheckRun: &CheckRun{Name: "railyard/prod", HeadSHA: e.sha, Status: "queued", Title: "Queued"}},
 			{Key: "job", Deployment: &Deployment{Ref: e.sha, Environment: "prod", Task: "deploy"}},
@@ -40,6 +42,7 @@ func TestAddTxCommitsWithTheCallersTransaction(t *testing.T) {
 			})
 			return err
 		}, watched))
+		r.Committed(ctx, e.repo.FullName())
 		run(t, r)
 		await(t, "the check run and the deployment with its status", func() bool {
 			ds := e.fake.Deployments()

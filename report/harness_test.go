@@ -12,6 +12,7 @@ import (
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/railyard/railyard/internal/githubtest"
+	"github.com/railyard/railyard/internal/redistest"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -37,8 +38,11 @@ func backends(t *testing.T) map[string]func(t *testing.T) redis.UniversalClient 
 			return rdb
 		}
 	}
+	bs["cluster"] = func(t *testing.T) redis.UniversalClient { return redistest.Cluster(t).Client(t) }
 	return bs
 }
+
+func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
 
 // env is one test's world: a fake GitHub with one repository, a Redis, a
 // clock that moves only when told, and key names no other test uses.

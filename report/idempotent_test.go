@@ -254,3 +254,60 @@ func TestEntriesOfEarlierVersionsStillServe(t *testing.T) {
 		}
 	})
 }
+
+// TestCheckRunOutputsExpireOneByOne: the output kept of a check run in
+// progress is a key of its own that expires (an abandoned check run's
+// goes within outputTTL) and goes once the check run completes.
+func TestCheckRunOutputsExpireOneByOne(t *testing.T) {
+	eachBackend(t, func(t *testing.T, e *env) {
+		r := e.reporter(Options{})
+		ctx := t.Context()
+		k := keysFor(e.repo, status)
+		key := k.output(checkRunField("job"))
+		must(t, r.CheckRun(ctx, e.repo, "job", CheckRun{Name: "railyard/build", HeadSHA: e.sha, Status: "in_progress", Title: "Building", Summary: "step 1"}))
+		run(t, r)
+		await(t, "the check run", func() bool { return e.checkRun(t).Title == "Building" })
+		awaitEmpty(t, r)
+		if ttl, err := e.rdb.TTL(ctx, key).Result(); err != nil || ttl <= 0 || ttl > outputTTL {
+			t.Errorf("the output kept expires in %v (%v), want within %v", ttl, err, outputTTL)
+		}
+		if n, _ := e.rdb.Exists(ctx, k.legacyOutput).Result(); n != 0 {
+			t.Error("the output went to the hash of earlier versions")
+		}
+
+		must(t, r.CheckRun(ctx, e.repo, "job", CheckRun{Status: "completed", Conclusion: "success"}))
+		await(t, "the completed check run", func() bool { return e.checkRun(t).Conclusion == "success" })
+		awaitEmpty(t, r)
+		if n, _ := e.rdb.Exists(ctx, key).Result(); n != 0 {
+			t.Error("the output of a completed check run is still kept")
+		}
+	})
+}
+
+// TestOutputsOfEarlierVersionsStillServe: a check run whose output an
+// earlier version kept in its hash keeps its title and summary when only
+// its text is updated.
+func TestOutputsOfEarlierVersionsStillServe(t *testing.T) {
+	eachBackend(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		cr, _, err := e.gh.InstallationClient(t, e.repo.InstallationID).Checks.CreateCheckRun(ctx, e.repo.Owner, e.repo.Name,
+			github.CreateCheckRunOptions{Name: "railyard/build", HeadSHA: e.sha, Output: &github.CheckRunOutput{Title: github.String("Building"), Summary: github.String("step 1")}})
+		must(t, err)
+		k := keysFor(e.repo, status)
+		field := checkRunField("job")
+		must(t, e.rdb.HSet(ctx, k.legacyIDs, field, `{"id":`+strconv.FormatInt(cr.GetID(), 10)+`}`).Err())
+		must(t, e.rdb.HSet(ctx, k.legacyOutput, field, `{"title":"Building","summary":"step 1"}`).Err())
+
+		r := e.reporter(Options{})
+		must(t, r.CheckRun(ctx, e.repo, "job", CheckRun{Status: "in_progress", Text: "log"}))
+		run(t, r)
+		await(t, "the update", func() bool { return e.checkRun(t).Text == "log" })
+		awaitEmpty(t, r)
+		if got := e.checkRun(t); got.Title != "Building" || got.Summary != "step 1" {
+			t.Errorf("title %q, summary %q after a text update, want the earlier version's Building, step 1", got.Title, got.Summary)
+		}
+		if n, _ := e.rdb.HExists(ctx, k.legacyOutput, field).Result(); n {
+			t.Error("the earlier versions' output is still in their hash after it moved to its own key")
+		}
+	})
+}

@@ -16,10 +16,24 @@ type globalKeys struct {
 	// scored by when (Unix ms) their outbox may be sent next; readyTalk
 	// the same for conversation.
 	ready, readyTalk string
+	// marked and markedTalk index the repositories whose outbox of that
+	// class is about to get writes (store.Pending): marked before the
+	// push, since the push's transaction cannot reach a global key on
+	// Redis Cluster.
+	marked, markedTalk string
 }
 
 func newGlobalKeys(ns string) globalKeys {
-	return globalKeys{ns: ns, ready: store.GlobalKey(ns, "ready"), readyTalk: store.GlobalKey(ns, "ready", "conversation")}
+	return globalKeys{ns: ns, ready: store.GlobalKey(ns, "ready"), readyTalk: store.GlobalKey(ns, "ready", "conversation"),
+		marked: store.GlobalKey(ns, "marked"), markedTalk: store.GlobalKey(ns, "marked", "conversation")}
+}
+
+// markedSet is the index of a class's outboxes about to get writes.
+func (g globalKeys) markedSet(c class) string {
+	if c == conversation {
+		return g.markedTalk
+	}
+	return g.marked
 }
 
 // readySet is the ready set of a class's outboxes.
@@ -39,9 +53,11 @@ type repoKeys struct {
 	// legacyIDs is the hash of entries that earlier versions kept for ever;
 	// it is still read, and expires (see popScript).
 	legacyIDs string
-	output    string // hash: check run field → JSON output GitHub shows, until completed
-	lease     string // token of the process sending the outbox
-	attempts  string // failed attempts of the head operation, for backoff
+	// legacyOutput is the hash of outputs earlier versions kept, which
+	// expired only whole; it is still read, and emptied as outputs change.
+	legacyOutput string
+	lease        string // the outbox lease of the process sending the outbox (package lease)
+	attempts     string // failed attempts of the head operation, for backoff
 	// tried names the head operation once a request for it has been made,
 	// and when: a later attempt must first look for what that request may
 	// have created.
@@ -60,14 +76,14 @@ func keysOf(member string, c class) repoKeys {
 	}
 	sub := func(s string) []string { return append(slices.Clip(box), s) }
 	return repoKeys{
-		class:     c,
-		member:    member,
-		outbox:    store.RepoKey(member, box...),
-		legacyIDs: store.RepoKey(member, "ghid"),
-		output:    store.RepoKey(member, "ghoutput"),
-		lease:     store.RepoKey(member, sub("lease")...),
-		attempts:  store.RepoKey(member, sub("attempts")...),
-		tried:     store.RepoKey(member, sub("tried")...),
+		class:        c,
+		member:       member,
+		outbox:       store.RepoKey(member, box...),
+		legacyIDs:    store.RepoKey(member, "ghid"),
+		legacyOutput: store.RepoKey(member, "ghoutput"),
+		lease:        store.RepoKey(member, sub("lease")...),
+		attempts:     store.RepoKey(member, sub("attempts")...),
+		tried:        store.RepoKey(member, sub("tried")...),
 	}
 }
 
@@ -101,6 +117,13 @@ func (g globalKeys) turn(installationID int64) string {
 // writes of class c to wait: "<ms> <reason>".
 func (g globalKeys) hold(installationID int64, c class) string {
 	return store.GlobalKey(g.ns, "pace", strconv.FormatInt(installationID, 10), "hold", string(c))
+}
+
+// output is the key of the output GitHub shows for one check run (JSON),
+// named by its field, kept until the check run completes: one key per
+// check run, so that each expires on its own (outputTTL).
+func (k repoKeys) output(field string) string {
+	return store.RepoKey(k.member, "ghoutput", field)
 }
 
 func checkRunField(key string) string   { return "checkrun:" + key }

@@ -3,6 +3,7 @@ package report
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/railyard/railyard/lease"
 	"slices"
 	"strings"
 	"testing"
@@ -261,21 +262,26 @@ func TestPopTakesOnlyWhatWasSent(t *testing.T) {
 			}
 			return t
 		}
-		must(t, e.rdb.Set(ctx, k.lease, "ours", leaseTTL).Err())
-		if err := r.pop(ctx, k, "theirs", pick(1, 3), record{}, false); err != errLeaseLost {
+		held, err := lease.Take(ctx, e.rdb, k.lease, outboxTimings)
+		must(t, err)
+		ours := &outboxLease{Lease: held, r: r, k: k}
+		other, err := lease.Take(ctx, e.rdb, k.lease+":elsewhere", outboxTimings) // a lease whose value the outbox's is not
+		must(t, err)
+		theirs := &outboxLease{Lease: other, r: r, k: k}
+		if err := r.pop(ctx, k, theirs, pick(1, 3), record{}, false); err != errLeaseLost {
 			t.Errorf("pop without the lease: %v, want errLeaseLost", err)
 		}
 		wrong := pick(1)
 		wrong.add(3, w.ops[4].prefix())
-		if err := r.pop(ctx, k, "ours", wrong, record{}, false); err != errLeaseLost {
+		if err := r.pop(ctx, k, ours, wrong, record{}, false); err != errLeaseLost {
 			t.Errorf("pop of an operation not where it was read: %v, want errLeaseLost", err)
 		}
 		must(t, r.CheckRun(ctx, e.repo, "job-5", CheckRun{Name: "railyard/build", HeadSHA: e.sha})) // queued meanwhile
-		must(t, r.pop(ctx, k, "ours", pick(1, 3), record{}, false))
+		must(t, r.pop(ctx, k, ours, pick(1, 3), record{}, false))
 		if got, want := keys(), []string{"job-0", "job-2", "job-4", "job-5"}; !slices.Equal(got, want) {
 			t.Errorf("outbox = %q, want %q", got, want)
 		}
-		must(t, r.pop(ctx, k, "ours", pick(0), record{}, false)) // the head, as read before
+		must(t, r.pop(ctx, k, ours, pick(0), record{}, false)) // the head, as read before
 		if got, want := keys(), []string{"job-2", "job-4", "job-5"}; !slices.Equal(got, want) {
 			t.Errorf("outbox = %q, want %q", got, want)
 		}

@@ -15,6 +15,9 @@ import (
 
 	"github.com/google/go-github/v62/github"
 	"github.com/redis/go-redis/v9"
+	"github.com/rs/zerolog"
+
+	"github.com/railyard/railyard/store"
 )
 
 // Repo is a repository as the App's installation sees it.
@@ -48,6 +51,10 @@ type Options struct {
 	PerMinute, PerHour, PointsPerMinute int
 	Poll                                time.Duration // how often idle senders look for work; default 200ms
 	Now                                 func() time.Time
+	// Grace bounds how long a caller's transaction may take from an
+	// AddTx write to its EXEC; a write whose committer died before
+	// marking it ready is sent after it. Default store.DefaultGrace.
+	Grace time.Duration
 	// ProvisionalHold is how long a provisional write waits before it is
 	// sent: a check run created "queued", a "queued" deployment status.
 	// Most jobs start at once, and then a later state of the same object
@@ -56,6 +63,13 @@ type Options struct {
 	// once.
 	ProvisionalHold time.Duration
 }
+
+// A sender sweeps the index of outboxes about to get writes at most every
+// sweepEvery, sweepBatch marks at a time.
+const (
+	sweepEvery = time.Second
+	sweepBatch = 16
+)
 
 // writePoints is what GitHub counts a REST write against its per-minute
 // points budget.
@@ -146,7 +160,8 @@ type Reporter struct {
 	countsMu                                                    sync.Mutex
 	secondary                                                   map[string]int64 // by class
 	held                                                        map[Held]int64
-	looks                                                       atomic.Int64 // searches for due outboxes; tests await them to see a sender chose to wait
+	looks                                                       atomic.Int64            // searches for due outboxes; tests await them to see a sender chose to wait
+	nextSweep                                                   map[class]*atomic.Int64 // unix ns before which a sender does not sweep
 }
 
 // New returns a Reporter that keeps its outboxes in rdb.
@@ -177,6 +192,7 @@ func New(rdb redis.UniversalClient, clients Clients, opts Options) *Reporter {
 		turns:     map[int64]*turn{},
 		secondary: map[string]int64{},
 		held:      map[Held]int64{},
+		nextSweep: map[class]*atomic.Int64{conversation: {}, status: {}},
 	}
 }
 
@@ -229,8 +245,10 @@ type Write struct {
 // AddTx adds writes, in order, to pipe, a caller's MULTI, instead of
 // committing them: what GitHub will be told then commits together with
 // the state change that caused it, or not at all when that MULTI is
-// discarded. It fails only when a write cannot be encoded; then nothing
-// of that write is added.
+// discarded. It fails when a write cannot be encoded, or its repository
+// cannot be marked in the index of outboxes about to get writes (then it
+// also makes pipe's EXEC fail); then nothing of that write is added.
+// After EXEC the caller calls Committed, so that the writes are sent.
 func (r *Reporter) AddTx(ctx context.Context, pipe redis.Pipeliner, repo Repo, writes ...Write) error {
 	for _, w := range writes {
 		if err := r.enqueue(ctx, pipe, w.op(r, repo)); err != nil {
@@ -372,8 +390,21 @@ func (r *Reporter) enqueue(ctx context.Context, tx redis.Pipeliner, q queued) er
 			return fmt.Errorf("encode %s: %w", o.Kind, err)
 		}
 	}
-	// One MULTI: the outbox is never left without its ready mark. ZADD NX
-	// keeps a later time set by a rate limit.
+	// The ready set is global and the outbox the repository's: on Redis
+	// Cluster no MULTI spans both. So the repository is first marked in
+	// the class's index, the push commits on the repository's slot alone,
+	// and only then is the outbox marked ready: a sender that unmarks an
+	// outbox it found empty then never strands a push in flight, and a
+	// crash before the ready mark leaves the index's mark for a sweep.
+	if err := r.pending(c).Mark(ctx, k.member); err != nil {
+		if tx != nil {
+			// Fail the caller's transaction rather than commit a write no
+			// sweep could find: Redis refuses a command with too few
+			// arguments while queueing it, and then the whole EXEC.
+			tx.Do(ctx, "RPUSH", k.outbox)
+		}
+		return fmt.Errorf("queue %s for %s: %w", o.Kind, o.Repo.FullName(), err)
+	}
 	add := func(p redis.Pipeliner) error {
 		if field != "" {
 			p.SetNX(ctx, k.object(field), created, idTTL)
@@ -383,20 +414,88 @@ func (r *Reporter) enqueue(ctx context.Context, tx redis.Pipeliner, q queued) er
 			p.Expire(ctx, k.object(f), idTTL)
 		}
 		p.RPush(ctx, k.outbox, data)
-		p.ZAddNX(ctx, r.keys.readySet(c), redis.Z{Score: float64(r.opts.Now().UnixMilli()), Member: k.member})
 		return nil
 	}
 	if tx != nil {
+		// The caller calls Committed after its EXEC.
 		add(tx)
-	} else {
-		_, err = r.rdb.TxPipelined(ctx, add)
+		return nil
 	}
-	if err != nil {
+	if _, err = r.rdb.TxPipelined(ctx, add); err != nil {
 		return fmt.Errorf("queue %s for %s: %w", o.Kind, o.Repo.FullName(), err)
+	}
+	r.markReady(ctx, k.member, c)
+	return nil
+}
+
+// Committed makes the outboxes of repo ("owner/name") that a committed
+// transaction wrote to (AddTx) ready to send: those marked in their
+// class's index. Without it they are sent once their marks are due
+// (Options.Grace), by a sweep.
+func (r *Reporter) Committed(ctx context.Context, repo string) {
+	member := strings.ToLower(repo)
+	classes := []class{status, conversation}
+	marks := make([]*redis.FloatCmd, len(classes))
+	_, err := r.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, c := range classes {
+			marks[i] = p.ZScore(ctx, r.keys.markedSet(c), member)
+		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, redis.Nil) {
+		zerolog.Ctx(ctx).Warn().Err(err).Str("railyard_outbox", member).
+			Msg("Could not read which outboxes a transaction wrote to; a sweep sends them in a few seconds.")
+		return
+	}
+	for i, c := range classes {
+		if marks[i].Err() == nil {
+			r.markReady(ctx, member, c)
+		}
+	}
+}
+
+// markReady marks an outbox whose push committed ready to send (ZADD NX:
+// a later time a rate limit set stays) and wakes a sender. A failure is
+// logged: the sweep marks it later.
+func (r *Reporter) markReady(ctx context.Context, member string, c class) {
+	err := r.rdb.ZAddNX(ctx, r.keys.readySet(c), redis.Z{Score: float64(r.opts.Now().UnixMilli()), Member: member}).Err()
+	if err != nil {
+		zerolog.Ctx(ctx).Warn().Err(err).Str("railyard_outbox", member).
+			Msg("Could not mark an outbox ready; a sweep sends it in a few seconds.")
+		return
 	}
 	select {
 	case r.wake[c] <- struct{}{}:
 	default:
+	}
+}
+
+// pending is the index of outboxes of class c about to get writes.
+func (r *Reporter) pending(c class) *store.Pending {
+	return store.NewPending(r.rdb, r.keys.markedSet(c), r.opts.Grace)
+}
+
+// sweep marks ready the outboxes whose index marks are due, at most every
+// sweepEvery: writes whose committer died before marking them, or whose
+// transaction's caller never called Committed.
+func (r *Reporter) sweep(ctx context.Context, c class) error {
+	now := time.Now().UnixNano()
+	next := r.nextSweep[c].Load()
+	if now < next || !r.nextSweep[c].CompareAndSwap(next, now+sweepEvery.Nanoseconds()) {
+		return nil
+	}
+	p := r.pending(c)
+	members, err := p.Due(ctx, sweepBatch)
+	if err != nil {
+		return err
+	}
+	for _, m := range members {
+		if err := r.rdb.ZAddNX(ctx, r.keys.readySet(c), redis.Z{Score: ms(r.opts.Now()), Member: m}).Err(); err != nil {
+			return fmt.Errorf("mark outbox ready: %w", err)
+		}
+		if err := p.Done(ctx, m); err != nil {
+			return err
+		}
 	}
 	return nil
 }

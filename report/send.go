@@ -39,8 +39,12 @@ const (
 // Run sends outboxes until ctx is done, with Options.Senders goroutines
 // for status and Options.TalkSenders for conversation, and returns nil
 // once they have stopped. Many processes may run it against one Redis.
-// Store and GitHub errors are logged and retried, never returned.
+// Store and GitHub errors are logged and retried, never returned; only
+// outbox lease timings that break lease's rule stop it at start.
 func (r *Reporter) Run(ctx context.Context) error {
+	if err := outboxTimings.Check(); err != nil {
+		return fmt.Errorf("outbox lease: %w", err)
+	}
 	var wg sync.WaitGroup
 	for range r.opts.Senders {
 		wg.Go(func() { r.sender(ctx, status) })
@@ -60,7 +64,7 @@ func (r *Reporter) sender(ctx context.Context, c class) {
 		if err != nil && ctx.Err() == nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not look for outboxes to send.")
 		}
-		if token != "" {
+		if token != nil {
 			r.drain(ctx, k, token)
 			continue
 		}
@@ -74,8 +78,10 @@ func (r *Reporter) sender(ctx context.Context, c class) {
 
 // drain sends one repository's outbox in order while it holds its lease,
 // until the outbox is empty, must wait, or has had its turn.
-func (r *Reporter) drain(ctx context.Context, k repoKeys, token string) {
+func (r *Reporter) drain(ctx context.Context, k repoKeys, token *outboxLease) {
 	defer r.release(ctx, k, token)
+	ctx, stop := token.keep(ctx)
+	defer stop()
 	log := zerolog.Ctx(ctx).With().Str("railyard_outbox", k.member).Logger()
 	ctx = log.WithContext(ctx)
 	s := &session{}
@@ -90,7 +96,7 @@ func (r *Reporter) drain(ctx context.Context, k repoKeys, token string) {
 			}
 			log.Warn().Err(err).Msg("Could not close the outbox.")
 			next = r.opts.Now()
-		case errors.Is(err, errLeaseLost):
+		case errors.Is(err, errLeaseLost) || held(ctx) != nil:
 			log.Warn().Msg("Lost the outbox lease; another process sends it.")
 			return
 		case err != nil:
@@ -123,8 +129,8 @@ type session struct {
 // step sends (or drops) the head of the outbox. It returns the zero time
 // to go on, or when the outbox may be tried again; errEmpty when it is
 // empty.
-func (r *Reporter) step(ctx context.Context, k repoKeys, token string, s *session) (time.Time, error) {
-	if err := r.extend(ctx, k, token); err != nil {
+func (r *Reporter) step(ctx context.Context, k repoKeys, token *outboxLease, s *session) (time.Time, error) {
+	if err := held(ctx); err != nil {
 		return time.Time{}, err
 	}
 	w, err := r.look(ctx, k)

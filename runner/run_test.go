@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/railyard/railyard/internal/awaittest"
 	"github.com/railyard/railyard/runner"
 )
 
@@ -141,7 +142,7 @@ func TestRunStopsTheWholeGroup(t *testing.T) {
 					Timeout: tt.timeout, Grace: tt.grace})
 			}()
 			if tt.cancel {
-				waitFor(t, func() bool { _, err := os.Stat(filepath.Join(dir, "ready")); return err == nil })
+				awaittest.Until(t, 10*time.Second, "the step to be ready", func() bool { _, err := os.Stat(filepath.Join(dir, "ready")); return err == nil })
 				cancel()
 			}
 			res := <-done
@@ -232,18 +233,6 @@ func readPID(t *testing.T, path string) int {
 	return pid
 }
 
-// waitFor polls cond until it holds, failing the test after 10 seconds.
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met in time")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 // A step must not outlive the process that runs it: if Railyard is killed
 // (SIGKILL, no chance to clean up), another process takes the job over and
 // runs the step again, and the two must never run side by side.
@@ -264,14 +253,14 @@ func TestStepDiesWithItsProcess(t *testing.T) {
 			if err := child.Start(); err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, func() bool { _, err := os.Stat(filepath.Join(dir, "ready")); return err == nil })
+			awaittest.Until(t, 10*time.Second, "the step to be ready", func() bool { _, err := os.Stat(filepath.Join(dir, "ready")); return err == nil })
 			if err := child.Process.Kill(); err != nil {
 				t.Fatal(err)
 			}
 			_ = child.Wait()
 			for _, f := range []string{"shell.pid", "child.pid"} {
 				pid := readPID(t, filepath.Join(dir, f))
-				waitFor(t, func() bool { return gone(pid) })
+				awaittest.Until(t, 10*time.Second, "the step to be gone", func() bool { return gone(pid) })
 			}
 		})
 	}

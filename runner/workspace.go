@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/rs/zerolog"
+
+	"github.com/railyard/railyard/internal/ghname"
 )
 
 // DefaultKeep is how many unpacked revisions of a repository Prune keeps.
@@ -33,10 +35,7 @@ const (
 // process sharing Root) is surely abandoned.
 const staleAfter = time.Hour
 
-var (
-	validName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
-	validSHA  = regexp.MustCompile(`^[0-9a-fA-F]{1,64}$`)
-)
+var validSHA = regexp.MustCompile(`^[0-9a-fA-F]{1,64}$`)
 
 // Workspace keeps unpacked revisions under Root/<owner>/<repo>/<sha>. A
 // folder's modification time is its last use. Names starting with "." are
@@ -378,13 +377,11 @@ func (w *Workspace) Prune(repo string) error {
 
 func (w *Workspace) repoDir(repo string) (string, error) {
 	owner, name, ok := strings.Cut(repo, "/")
-	if !ok || !okName(owner) || !okName(name) {
+	if !ok || !ghname.Valid(owner) || !ghname.Valid(name) {
 		return "", fmt.Errorf("workspace: bad repository name %q", repo)
 	}
 	return filepath.Join(w.Root, owner, name), nil
 }
-
-func okName(s string) bool { return validName.MatchString(s) && s != "." && s != ".." }
 
 // trashPath is a unique temporary name beside dir for it to be deleted.
 func trashPath(dir string) string {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/railyard/railyard/internal/awaittest"
 	"github.com/railyard/railyard/runner"
 )
 
@@ -125,7 +126,7 @@ func TestPrepareConcurrentUnpacksOnce(t *testing.T) {
 		})
 	}
 	// Hold the first fetch until every caller is on its way.
-	waitFor(t, func() bool { return entered.Load() == n && f.calls.Load() >= 1 })
+	awaittest.Until(t, 10*time.Second, "every caller, and the first fetch, to start", func() bool { return entered.Load() == n && f.calls.Load() >= 1 })
 	close(f.gate)
 	wg.Wait()
 
@@ -257,7 +258,7 @@ func TestPrepareWaiterRetriesWhenTheUnpackerGivesUp(t *testing.T) {
 		_, _, err := w.Prepare(ctx, repo, sha(1), false, f.fetch)
 		first <- err
 	}()
-	waitFor(t, func() bool { return f.calls.Load() == 1 })
+	awaittest.Until(t, 10*time.Second, "the fetch to start", func() bool { return f.calls.Load() == 1 })
 	second := make(chan error)
 	go func() {
 		_, release, err := w.Prepare(t.Context(), repo, sha(1), false, f.fetch)

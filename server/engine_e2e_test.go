@@ -89,14 +89,7 @@ func TestPushRunsEveryStageInOrder(t *testing.T) {
 }
 
 func TestManualStageWaitsForPromote(t *testing.T) {
-	h := newHarness(t, fmt.Sprintf(`
-stages:
-  - name: build
-    steps:
-%s  - name: prod
-    promotion: manual
-    steps:
-%s`, markStep("compile"), markStep("deploy")))
+	h := newHarness(t, manualProdPipeline())
 	sha := h.commitAndPush()
 	h.awaitCheckRun("railyard/build", sha, "success")
 	h.await("prod to wait for /promote", func() bool {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/engine"
+	"github.com/railyard/railyard/internal/awaittest"
 	"github.com/railyard/railyard/internal/githubtest"
 	"github.com/railyard/railyard/internal/logtest"
 	"github.com/railyard/railyard/internal/webhooktest"
@@ -194,12 +195,8 @@ func (h *harness) commentAs(login, body string) string {
 // await polls cond until it holds, failing the test after 20 seconds.
 func (h *harness) await(what string, cond func() bool) {
 	h.t.Helper()
-	deadline := time.Now().Add(cmp.Or(h.patience, 20*time.Second))
-	for !cond() {
-		if time.Now().After(deadline) {
-			h.t.Fatalf("timed out waiting for %s\nstate: %s", what, h.describe())
-		}
-		time.Sleep(5 * time.Millisecond)
+	if !awaittest.Poll(cmp.Or(h.patience, 20*time.Second), cond) {
+		h.t.Fatalf("timed out waiting for %s\nstate: %s", what, h.describe())
 	}
 }
 
@@ -334,6 +331,19 @@ func shownInOrder(got []string, want ...string) bool {
 }
 
 func short(sha string) string { return sha[:7] }
+
+// manualProdPipeline builds (step compile), then deploys prod (step
+// deploy) only on /promote.
+func manualProdPipeline() string {
+	return fmt.Sprintf(`
+stages:
+  - name: build
+    steps:
+%s  - name: prod
+    promotion: manual
+    steps:
+%s`, markStep("compile"), markStep("deploy"))
+}
 
 // markStep is a step that records "<stage>:<step>:<sha7>:<operation>".
 func markStep(name string) string {

@@ -69,7 +69,7 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(ctx, env.RedisURL)
+	st, err := store.Open(ctx, env.RedisURL, env.RedisCluster)
 	if err != nil {
 		return nil, err
 	}

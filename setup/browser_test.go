@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/railyard/railyard/internal/browsertest"
+	"github.com/railyard/railyard/internal/htmltest"
 	"github.com/railyard/railyard/setup"
 )
 
@@ -43,7 +44,7 @@ func TestSetupPageInBrowser(t *testing.T) {
 			public := cmp.Or(c.publicURL, srv.URL)
 
 			dom := browsertest.DumpDOM(t, srv.URL+"/")
-			doc := parseHTML(t, dom)
+			doc := htmltest.Parse(t, dom)
 			text := visibleText(doc)
 			app := appYAML(t)
 			want := []string{

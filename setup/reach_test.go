@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/railyard/railyard/config"
+	"github.com/railyard/railyard/internal/htmltest"
 	"github.com/railyard/railyard/setup"
 )
 
@@ -64,7 +65,7 @@ func TestIndexWarnsWhenGitHubCannotReach(t *testing.T) {
 			if rec.Code != http.StatusOK {
 				t.Fatalf("status %d, want 200", rec.Code)
 			}
-			doc := parseHTML(t, rec.Body.String())
+			doc := htmltest.Parse(t, rec.Body.String())
 			text := visibleText(doc)
 			if c.wantReason == "" {
 				if strings.Contains(text, reachHeading) {
@@ -108,7 +109,7 @@ func TestRegisterUnreachable(t *testing.T) {
 		t.Fatalf("status %d, Location %q, cookies %v; want 400, no redirect, no cookie",
 			rec.Code, rec.Header().Get("Location"), rec.Result().Cookies())
 	}
-	doc := parseHTML(t, rec.Body.String())
+	doc := htmltest.Parse(t, rec.Body.String())
 	if text := visibleText(doc); !strings.Contains(text, reachHeading) {
 		t.Errorf("the page does not warn; it reads:\n%s", text)
 	}
@@ -120,7 +121,7 @@ func TestRegisterUnreachable(t *testing.T) {
 	// repeats that webhooks may not arrive.
 	code := "code" + strconv.FormatInt(time.Now().UnixNano(), 36)
 	app := f.gh.AddManifestCode(code)
-	fm := findForm(t, parseHTML(t, f.do(t, "GET", page, nil, nil).Body.String()))
+	fm := findForm(t, htmltest.Parse(t, f.do(t, "GET", page, nil, nil).Body.String()))
 	action, err := url.Parse(page)
 	if err == nil {
 		action, err = action.Parse(fm.action)
@@ -140,7 +141,7 @@ func TestRegisterUnreachable(t *testing.T) {
 	if rec.Code != http.StatusOK {
 		t.Fatalf("callback: status %d, want 200", rec.Code)
 	}
-	text := visibleText(parseHTML(t, rec.Body.String()))
+	text := visibleText(htmltest.Parse(t, rec.Body.String()))
 	for _, want := range []string{"Webhooks may not arrive", "http://localhost:8080, which is a loopback address", "/api/github/hook"} {
 		if !strings.Contains(text, want) {
 			t.Errorf("the finished page does not say %q; it reads:\n%s", want, text)
@@ -159,7 +160,7 @@ func TestFirstRunOnALaptop(t *testing.T) {
 
 	// 1. The bot starts in setup mode; its page at localhost warns.
 	f := newFixture(t, "")
-	text := visibleText(parseHTML(t, f.do(t, "GET", "http://localhost:8080/", nil, nil).Body.String()))
+	text := visibleText(htmltest.Parse(t, f.do(t, "GET", "http://localhost:8080/", nil, nil).Body.String()))
 	for _, want := range []string{reachHeading, "cloudflared tunnel --url http://localhost:8080"} {
 		if !strings.Contains(text, want) {
 			t.Fatalf("the page at localhost does not say %q; it reads:\n%s", want, text)
@@ -185,7 +186,7 @@ func TestFirstRunOnALaptop(t *testing.T) {
 
 	// 4. The page at the tunnel's URL registers the App with the tunnel's URLs.
 	rec := f.do(t, "GET", tunnel+"/", nil, nil)
-	doc := parseHTML(t, rec.Body.String())
+	doc := htmltest.Parse(t, rec.Body.String())
 	if text := visibleText(doc); strings.Contains(text, reachHeading) {
 		t.Errorf("the page at the tunnel still warns: %s", text)
 	}

@@ -112,8 +112,8 @@ func New(opts Options) (*Handler, error) {
 	// The form posts to the public URL, and the browser is sent on to GitHub.
 	formAction := "'self' " + web.Scheme + "://" + web.Host
 	if opts.PublicURL != "" {
-		u, err := url.Parse(opts.PublicURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		u, ok := config.HTTPURL(opts.PublicURL)
+		if !ok {
 			return nil, fmt.Errorf("setup: PublicURL %q is not an absolute http(s) URL", opts.PublicURL)
 		}
 		opts.PublicURL = strings.TrimRight(opts.PublicURL, "/")
@@ -151,8 +151,8 @@ func New(opts Options) (*Handler, error) {
 }
 
 func baseURL(name, v string) (*url.URL, error) {
-	u, err := url.Parse(v)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+	u, ok := config.HTTPURL(v)
+	if !ok {
 		return nil, fmt.Errorf("setup: %s %q is not an http(s) URL", name, v)
 	}
 	if !strings.HasSuffix(u.Path, "/") {
@@ -421,7 +421,7 @@ func withoutURL(err error, resp *github.Response) error {
 }
 
 func (h *Handler) installURL(cfg *github.AppConfig) string {
-	if u, err := url.Parse(cfg.GetHTMLURL()); err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" {
+	if u, ok := config.HTTPURL(cfg.GetHTMLURL()); ok {
 		return u.JoinPath("installations", "new").String()
 	}
 	return h.opts.WebURL + "apps/" + url.PathEscape(cfg.GetSlug()) + "/installations/new"

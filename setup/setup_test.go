@@ -25,7 +25,9 @@ import (
 	"golang.org/x/net/html/atom"
 
 	"github.com/railyard/railyard/config"
+	"github.com/railyard/railyard/internal/awaittest"
 	"github.com/railyard/railyard/internal/githubtest"
+	"github.com/railyard/railyard/internal/htmltest"
 	"github.com/railyard/railyard/internal/logtest"
 	"github.com/railyard/railyard/setup"
 )
@@ -101,7 +103,7 @@ func (f *fixture) register(t *testing.T, org string) *url.URL {
 	t.Helper()
 	const page = "http://railyard.test/"
 	rec := f.do(t, "GET", page, nil, nil)
-	fm := findForm(t, parseHTML(t, rec.Body.String()))
+	fm := findForm(t, htmltest.Parse(t, rec.Body.String()))
 	fm.fields.Set("organization", org)
 	action, err := url.Parse(page)
 	if err == nil {
@@ -112,7 +114,7 @@ func (f *fixture) register(t *testing.T, org string) *url.URL {
 	}
 	rec = f.do(t, fm.method, action.String(), fm.fields, nil)
 	if rec.Code != http.StatusTemporaryRedirect {
-		t.Fatalf("submitting the form: status %d, want 307; page: %s", rec.Code, visibleText(parseHTML(t, rec.Body.String())))
+		t.Fatalf("submitting the form: status %d, want 307; page: %s", rec.Code, visibleText(htmltest.Parse(t, rec.Body.String())))
 	}
 	loc, err := url.Parse(rec.Header().Get("Location"))
 	if err != nil {
@@ -206,7 +208,7 @@ func TestIndexShowsManifest(t *testing.T) {
 			if rec.Code != http.StatusOK {
 				t.Fatalf("status %d, want 200", rec.Code)
 			}
-			doc := parseHTML(t, rec.Body.String())
+			doc := htmltest.Parse(t, rec.Body.String())
 			fm := findForm(t, doc)
 			var got map[string]any
 			if err := json.Unmarshal([]byte(fm.fields.Get("manifest")), &got); err != nil {
@@ -254,7 +256,7 @@ func TestIndexWithoutUsableHost(t *testing.T) {
 	if rec.Code != http.StatusBadRequest {
 		t.Fatalf("status %d, want 400", rec.Code)
 	}
-	if text := visibleText(parseHTML(t, rec.Body.String())); !strings.Contains(text, "RAILYARD_PUBLIC_URL") {
+	if text := visibleText(htmltest.Parse(t, rec.Body.String())); !strings.Contains(text, "RAILYARD_PUBLIC_URL") {
 		t.Errorf("page %q does not tell to set RAILYARD_PUBLIC_URL", text)
 	}
 }
@@ -291,7 +293,7 @@ func TestRegisterRefusesBadOrganization(t *testing.T) {
 			if rec.Code != http.StatusBadRequest {
 				t.Fatalf("status %d, want 400", rec.Code)
 			}
-			doc := parseHTML(t, rec.Body.String())
+			doc := htmltest.Parse(t, rec.Body.String())
 			if text := visibleText(doc); !strings.Contains(text, "is not a GitHub organization name") {
 				t.Errorf("page %q does not say the organization is wrong", text)
 			}
@@ -319,7 +321,7 @@ func TestCallbackWritesDotenv(t *testing.T) {
 	if !isClosed(f.h.Done()) {
 		t.Fatal("Done is not closed after the credentials were written")
 	}
-	doc := parseHTML(t, rec.Body.String())
+	doc := htmltest.Parse(t, rec.Body.String())
 	wantInstall := f.gh.URL + "apps/" + app.Slug + "/installations/new"
 	if !slices.Contains(links(doc), wantInstall) {
 		t.Errorf("links %q, want the install link %q", links(doc), wantInstall)
@@ -358,7 +360,7 @@ func TestCallbackWritesDotenv(t *testing.T) {
 
 	// A reload shows the same page and does not spend the code again.
 	again := f.callback(t, code, state)
-	if again.Code != http.StatusOK || !slices.Contains(links(parseHTML(t, again.Body.String())), wantInstall) {
+	if again.Code != http.StatusOK || !slices.Contains(links(htmltest.Parse(t, again.Body.String())), wantInstall) {
 		t.Errorf("reload: status %d, want 200 with the install link", again.Code)
 	}
 	if n := f.gh.Count(conversionOp); n != 1 {
@@ -458,7 +460,7 @@ func TestCallbackRefused(t *testing.T) {
 			if rec.Code != c.wantStatus {
 				t.Errorf("status %d, want %d", rec.Code, c.wantStatus)
 			}
-			doc := parseHTML(t, rec.Body.String())
+			doc := htmltest.Parse(t, rec.Body.String())
 			if text := visibleText(doc); !strings.Contains(text, c.wantText) {
 				t.Errorf("page %q does not say %q", text, c.wantText)
 			}
@@ -606,7 +608,7 @@ func TestCallbackReloadAfterFailure(t *testing.T) {
 			if rec.Code != c.wantStatus {
 				t.Errorf("status %d, want %d", rec.Code, c.wantStatus)
 			}
-			if text := visibleText(parseHTML(t, rec.Body.String())); !strings.Contains(text, c.wantText) {
+			if text := visibleText(htmltest.Parse(t, rec.Body.String())); !strings.Contains(text, c.wantText) {
 				t.Errorf("page %q does not say %q", text, c.wantText)
 			}
 			if _, err := os.Stat(f.dotenv); err == nil || isClosed(f.h.Done()) {
@@ -640,12 +642,9 @@ func TestCallbackDoubleSubmission(t *testing.T) {
 	var wg sync.WaitGroup
 	codes := make([]int, 2)
 	wg.Go(func() { codes[0] = f.callback(t, code, state).Code })
-	for deadline := time.Now().Add(5 * time.Second); f.gh.Count(conversionOp) == 0; {
-		if time.Now().After(deadline) {
-			release()
-			t.Fatal("the first callback never reached GitHub")
-		}
-		time.Sleep(time.Millisecond)
+	if !awaittest.Poll(5*time.Second, func() bool { return f.gh.Count(conversionOp) > 0 }) {
+		release()
+		t.Fatal("the first callback never reached GitHub")
 	}
 	wg.Go(func() { codes[1] = f.callback(t, code, state).Code })
 	release()
@@ -703,7 +702,7 @@ func TestOtherPaths(t *testing.T) {
 			if !strings.Contains(rec.Body.String(), c.wantText) {
 				t.Errorf("body %q does not say %q", rec.Body, c.wantText)
 			}
-			if c.wantStatus != http.StatusOK && !slices.Contains(links(parseHTML(t, rec.Body.String())), "/") {
+			if c.wantStatus != http.StatusOK && !slices.Contains(links(htmltest.Parse(t, rec.Body.String())), "/") {
 				t.Error("no link to the setup page")
 			}
 		})
@@ -730,6 +729,21 @@ func TestNewRefusesBadManifest(t *testing.T) {
 	}
 }
 
+func TestNewRefusesURLsNotHTTP(t *testing.T) {
+	cases := map[string]setup.Options{
+		"web URL":    {WebURL: "github.com"},
+		"API URL":    {V3APIURL: "ftp://api.github.com/"},
+		"public URL": {PublicURL: "/railyard"},
+	}
+	for name, opts := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := setup.New(opts); err == nil || !strings.Contains(err.Error(), "http(s) URL") {
+				t.Errorf("New: %v, want an error saying the URL is not http(s)", err)
+			}
+		})
+	}
+}
+
 func assertNoSecret(t *testing.T, where, text string, secrets []string) {
 	t.Helper()
 	for _, s := range secrets {
@@ -747,15 +761,6 @@ func pemBody(p []byte) string {
 
 // HTML helpers: what a person sees and what the browser submits.
 
-func parseHTML(t *testing.T, s string) *html.Node {
-	t.Helper()
-	doc, err := html.Parse(strings.NewReader(s))
-	if err != nil {
-		t.Fatalf("parse page: %v", err)
-	}
-	return doc
-}
-
 type form struct {
 	method, action string
 	fields         url.Values
@@ -763,15 +768,12 @@ type form struct {
 
 func findForm(t *testing.T, doc *html.Node) form {
 	t.Helper()
-	for n := range doc.Descendants() {
-		if n.DataAtom != atom.Form {
-			continue
-		}
-		fm := form{method: strings.ToUpper(attr(n, "method")), action: attr(n, "action"), fields: url.Values{}}
+	for n := range htmltest.Elements(doc, "form") {
+		fm := form{method: strings.ToUpper(htmltest.Attr(n, "method")), action: htmltest.Attr(n, "action"), fields: url.Values{}}
 		for in := range n.Descendants() {
 			// The pages' forms have one submit button, sent when pressed.
-			if (in.DataAtom == atom.Input || in.DataAtom == atom.Button) && attr(in, "name") != "" {
-				fm.fields.Add(attr(in, "name"), attr(in, "value"))
+			if (in.DataAtom == atom.Input || in.DataAtom == atom.Button) && htmltest.Attr(in, "name") != "" {
+				fm.fields.Add(htmltest.Attr(in, "name"), htmltest.Attr(in, "value"))
 			}
 		}
 		return fm
@@ -782,49 +784,24 @@ func findForm(t *testing.T, doc *html.Node) form {
 
 func links(doc *html.Node) []string {
 	var out []string
-	for n := range doc.Descendants() {
-		if n.DataAtom == atom.A {
-			out = append(out, attr(n, "href"))
-		}
+	for n := range htmltest.Elements(doc, "a") {
+		out = append(out, htmltest.Attr(n, "href"))
 	}
 	return out
 }
 
 func buttons(doc *html.Node) []string {
 	var out []string
-	for n := range doc.Descendants() {
-		if n.DataAtom == atom.Button {
-			out = append(out, strings.Join(strings.Fields(textOf(n)), " "))
-		}
+	for n := range htmltest.Elements(doc, "button") {
+		out = append(out, htmltest.Text(n))
 	}
 	return out
 }
 
 // visibleText is the text of the page's body, whitespace collapsed.
 func visibleText(doc *html.Node) string {
-	for n := range doc.Descendants() {
-		if n.DataAtom == atom.Body {
-			return strings.Join(strings.Fields(textOf(n)), " ")
-		}
-	}
-	return ""
-}
-
-func textOf(n *html.Node) string {
-	var b strings.Builder
-	for d := range n.Descendants() {
-		if d.Type == html.TextNode && d.Parent.DataAtom != atom.Script && d.Parent.DataAtom != atom.Style {
-			b.WriteString(d.Data)
-		}
-	}
-	return b.String()
-}
-
-func attr(n *html.Node, key string) string {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val
-		}
+	for n := range htmltest.Elements(doc, "body") {
+		return htmltest.Text(n)
 	}
 	return ""
 }

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/google/go-github/v62/github"
-	"github.com/hashicorp/golang-lru/v2/expirable"
+	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/report"
@@ -37,7 +37,14 @@ type GitHub struct {
 	clients Clients
 	loader  *config.Loader
 	http    *http.Client
-	perms   *expirable.LRU[string, config.Level] // nil: not cached
+	perms   *lru.Cache[string, permission] // nil: not cached
+	permTTL time.Duration
+}
+
+// permission is a cached permission level and when it stops counting.
+type permission struct {
+	level   config.Level
+	expires time.Time
 }
 
 // New returns a reader over clients. A person's permission is cached for
@@ -45,10 +52,11 @@ type GitHub struct {
 // most permSize people and repositories at once; permTTL <= 0 caches
 // nothing.
 func New(clients Clients, loader *config.Loader, permTTL time.Duration, permSize int) *GitHub {
-	g := &GitHub{clients: clients, loader: loader, http: &http.Client{Timeout: 10 * time.Minute}}
+	g := &GitHub{clients: clients, loader: loader, http: &http.Client{Timeout: 10 * time.Minute}, permTTL: permTTL}
 	if permTTL > 0 {
-		// Its expiry goroutine lives as long as the process (golang-lru v2).
-		g.perms = expirable.NewLRU[string, config.Level](max(permSize, 1), nil, permTTL)
+		// A plain LRU, expired on reading: golang-lru's expirable LRU
+		// starts a goroutine that nothing can stop, one per GitHub made.
+		g.perms, _ = lru.New[string, permission](max(permSize, 1))
 	}
 	return g
 }
@@ -121,8 +129,8 @@ func (g *GitHub) Resolve(ctx context.Context, repo report.Repo, ref string) (str
 func (g *GitHub) Permission(ctx context.Context, repo report.Repo, user string) (config.Level, error) {
 	key := strings.ToLower(repo.FullName() + "\x00" + user)
 	if g.perms != nil {
-		if level, ok := g.perms.Get(key); ok {
-			return level, nil
+		if p, ok := g.perms.Get(key); ok && time.Now().Before(p.expires) {
+			return p.level, nil
 		}
 	}
 
@@ -136,7 +144,7 @@ func (g *GitHub) Permission(ctx context.Context, repo report.Repo, user string) 
 	}
 	level := levelOf(p)
 	if g.perms != nil {
-		g.perms.Add(key, level)
+		g.perms.Add(key, permission{level, time.Now().Add(g.permTTL)})
 	}
 	return level, nil
 }

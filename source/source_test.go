@@ -1,10 +1,12 @@
 package source_test
 
 import (
+	"runtime"
 	"testing"
 	"time"
 
 	"github.com/railyard/railyard/config"
+	"github.com/railyard/railyard/internal/awaittest"
 	"github.com/railyard/railyard/internal/githubtest"
 	"github.com/railyard/railyard/report"
 	"github.com/railyard/railyard/source"
@@ -46,12 +48,8 @@ func TestRevokedPermissionTakesEffectAfterTheTTL(t *testing.T) {
 		t.Errorf("within the TTL: permission = %q after %d requests; want the cached admin, 1 request", got, gh.Count(permissionOp))
 	}
 
-	deadline := time.Now().Add(20 * ttl)
-	for permission(t, src, repo, "mona") != "" {
-		if time.Now().After(deadline) {
-			t.Fatalf("the revoked permission still counts %v after it was cached (TTL %v)", time.Since(cachedSince), ttl)
-		}
-		time.Sleep(ttl / 10)
+	if !awaittest.Poll(20*ttl, func() bool { return permission(t, src, repo, "mona") == "" }) {
+		t.Fatalf("the revoked permission still counts %v after it was cached (TTL %v)", time.Since(cachedSince), ttl)
 	}
 	if since := time.Since(cachedSince); since < ttl {
 		t.Errorf("the revocation took effect after %v, before the TTL of %v", since, ttl)
@@ -84,5 +82,26 @@ func TestPermissionWithoutCache(t *testing.T) {
 	}
 	if n := gh.Count(permissionOp); n != 2 {
 		t.Errorf("%d requests for two questions without a cache, want 2", n)
+	}
+}
+
+// TestNewLeavesNoGoroutine makes many readers, as tests and benchmarks
+// that build servers do: none leaves a goroutine behind (golang-lru's
+// expirable LRU did, one per reader, for the life of the process).
+func TestNewLeavesNoGoroutine(t *testing.T) {
+	gh, r, _, repo := newSource(t, time.Hour, 10)
+	r.SetPermission("mona", "write", "write")
+	before := runtime.NumGoroutine()
+	for range 100 {
+		src := source.New(gh.ClientCreator(), config.NewLoader(0), time.Hour, 10)
+		permission(t, src, repo, "mona")
+	}
+	// Goroutines of the HTTP clients end in their own time: await them.
+	deadline := time.Now().Add(5 * time.Second)
+	for runtime.NumGoroutine() > before+10 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d goroutines after making 100 readers, %d before", runtime.NumGoroutine(), before)
+		}
+		time.Sleep(10 * time.Millisecond)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/railyard/railyard/actions"
 	"github.com/railyard/railyard/config"
+	"github.com/railyard/railyard/lease"
 	"github.com/railyard/railyard/report"
 	"github.com/railyard/railyard/runner"
 	"github.com/railyard/railyard/secrets"
@@ -82,6 +83,9 @@ type Job struct {
 	// FreshCache unpacks the revision afresh instead of reusing an
 	// unpacked copy (cache=skip).
 	FreshCache bool
+	// Lock is the run's stage lock: a workflow step dispatches, and writes
+	// to the store, only while the run holds it (actions.Step.Lock).
+	Lock *lease.Lease
 }
 
 // The operations whose steps differ from a deploy's; the engine names them
@@ -298,7 +302,7 @@ func (x *execution) workflow(ctx context.Context, st config.Step) bool {
 	maps.Copy(inputs, st.Inputs)
 	r := x.r.opts.Workflows.Run(ctx, actions.Step{
 		Repo: x.j.Repo, Key: x.j.ID + ":" + st.Name, Workflow: st.Workflow, Ref: x.branch,
-		Inputs: inputs, Timeout: st.Timeout,
+		Inputs: inputs, Timeout: st.Timeout, Lock: x.j.Lock,
 	})
 	word := stepWord(r.OK(), r.Cancelled, r.TimedOut, r.Err, "failure (run "+strings.ReplaceAll(r.Conclusion, "_", " ")+")")
 	x.add(Step{Name: st.Name, Result: word, Duration: r.Duration, URL: r.URL})

@@ -19,6 +19,7 @@ import (
 
 	"github.com/railyard/railyard/actions"
 	"github.com/railyard/railyard/config"
+	"github.com/railyard/railyard/internal/awaittest"
 	"github.com/railyard/railyard/internal/githubtest"
 	"github.com/railyard/railyard/report"
 	"github.com/railyard/railyard/runner"
@@ -319,15 +320,10 @@ stages:
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan stagejob.Result)
 	go func() { done <- f.run(ctx, f.job(sha, "prod", "deploy")) }()
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if _, err := os.Stat(started); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the step never started")
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	awaittest.Until(t, 10*time.Second, "the step to start", func() bool {
+		_, err := os.Stat(started)
+		return err == nil
+	})
 	cancel()
 	var r stagejob.Result
 	select {

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/railyard/railyard/internal/browsertest"
+	"github.com/railyard/railyard/internal/htmltest"
 )
 
 // TestBrowser loads the page in headless Chromium and checks what a person
@@ -14,7 +15,7 @@ func TestBrowser(t *testing.T) {
 	srv := httptest.NewServer(New(halted(), Options{WebURL: web}))
 	t.Cleanup(srv.Close)
 	out := browsertest.DumpDOM(t, srv.URL+"/status/octo/app")
-	doc := parseHTML(t, out)
+	doc := htmltest.Parse(t, out)
 
 	wantBanners := []string{
 		`Pipeline stopped by @alice at 2026-11-21 10:00:00 UTC: <script>alert("x")</script> db on fire`,
@@ -37,7 +38,7 @@ func TestBrowser(t *testing.T) {
 		t.Errorf("stages = %q, want %q", got, want)
 	}
 	// The reason's markup stayed text: the browser built no script from it.
-	for range elements(doc, "script") {
+	for range htmltest.Elements(doc, "script") {
 		t.Errorf("the browser found a script element:\n%s", out)
 		break
 	}

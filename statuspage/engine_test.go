@@ -13,6 +13,7 @@ import (
 
 	"github.com/railyard/railyard/config"
 	"github.com/railyard/railyard/engine"
+	"github.com/railyard/railyard/internal/awaittest"
 	"github.com/railyard/railyard/internal/githubtest"
 	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/report"
@@ -101,22 +102,16 @@ func TestFromEngineShowsGitHubDelays(t *testing.T) {
 
 	h := New(FromEngine(eng, rep), Options{})
 	want := "GitHub status writes (check runs, deployments) delayed since 10:00 UTC: GitHub asked to wait until 10:03 UTC (secondary rate limit)"
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var got status
+	awaittest.Until(t, 10*time.Second, "a delay on the status page", func() bool {
 		rec := serve(t, h, http.MethodGet, "/api/status/octo/app", nil)
-		var got status
+		got = status{}
 		if err := json.Unmarshal(rec.Body.Bytes(), &got); err != nil {
 			t.Fatalf("decode %s: %v", rec.Body, err)
 		}
-		if len(got.GitHubDelays) == 1 {
-			if d := got.GitHubDelays[0]; d.Message != want || d.Reason != "retry_after" || d.Class != "status" {
-				t.Errorf("github_delays = %+v, want %q", got.GitHubDelays, want)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no delay shown; github_delays = %+v", got.GitHubDelays)
-		}
-		time.Sleep(5 * time.Millisecond)
+		return len(got.GitHubDelays) == 1
+	})
+	if d := got.GitHubDelays[0]; d.Message != want || d.Reason != "retry_after" || d.Class != "status" {
+		t.Errorf("github_delays = %+v, want %q", got.GitHubDelays, want)
 	}
 }

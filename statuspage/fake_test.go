@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"iter"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -14,6 +13,7 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/railyard/railyard/engine"
+	"github.com/railyard/railyard/internal/htmltest"
 	"github.com/railyard/railyard/report"
 )
 
@@ -175,59 +175,20 @@ func serve(t *testing.T, h http.Handler, method, path string, prepare func(*http
 	return rec
 }
 
-// What a person reads on a page: text, tables, links.
-
-func parseHTML(t *testing.T, s string) *html.Node {
-	t.Helper()
-	doc, err := html.Parse(strings.NewReader(s))
-	if err != nil {
-		t.Fatalf("parse HTML: %v", err)
-	}
-	return doc
-}
-
-func elements(n *html.Node, tag string) iter.Seq[*html.Node] {
-	return func(yield func(*html.Node) bool) {
-		for d := range n.Descendants() {
-			if d.Type == html.ElementNode && d.Data == tag && !yield(d) {
-				return
-			}
-		}
-	}
-}
-
-func attr(n *html.Node, key string) string {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val
-		}
-	}
-	return ""
-}
-
-// text is n's text as a person reads it, whitespace collapsed.
-func text(n *html.Node) string {
-	var b strings.Builder
-	for d := range n.Descendants() {
-		if d.Type == html.TextNode {
-			b.WriteString(d.Data)
-		}
-	}
-	return strings.Join(strings.Fields(b.String()), " ")
-}
+// What a person reads on a page: tables, banners, links.
 
 // rows returns the body cells of the table with the given id.
 func rows(doc *html.Node, id string) [][]string {
 	var out [][]string
-	for table := range elements(doc, "table") {
-		if attr(table, "id") != id {
+	for table := range htmltest.Elements(doc, "table") {
+		if htmltest.Attr(table, "id") != id {
 			continue
 		}
-		for body := range elements(table, "tbody") {
-			for tr := range elements(body, "tr") {
+		for body := range htmltest.Elements(table, "tbody") {
+			for tr := range htmltest.Elements(body, "tr") {
 				var cells []string
-				for td := range elements(tr, "td") {
-					cells = append(cells, text(td))
+				for td := range htmltest.Elements(tr, "td") {
+					cells = append(cells, htmltest.Text(td))
 				}
 				out = append(out, cells)
 			}
@@ -239,9 +200,9 @@ func rows(doc *html.Node, id string) [][]string {
 // banners returns the text of every banner on the page.
 func banners(doc *html.Node) []string {
 	var out []string
-	for div := range elements(doc, "div") {
-		if strings.Contains(" "+attr(div, "class")+" ", " banner ") {
-			out = append(out, text(div))
+	for div := range htmltest.Elements(doc, "div") {
+		if strings.Contains(" "+htmltest.Attr(div, "class")+" ", " banner ") {
+			out = append(out, htmltest.Text(div))
 		}
 	}
 	return out
@@ -250,8 +211,8 @@ func banners(doc *html.Node) []string {
 // links maps each link text to the targets it points to.
 func links(doc *html.Node) map[string][]string {
 	out := map[string][]string{}
-	for a := range elements(doc, "a") {
-		out[text(a)] = append(out[text(a)], attr(a, "href"))
+	for a := range htmltest.Elements(doc, "a") {
+		out[htmltest.Text(a)] = append(out[htmltest.Text(a)], htmltest.Attr(a, "href"))
 	}
 	return out
 }

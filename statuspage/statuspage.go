@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"regexp"
 	"slices"
 	"strings"
 	"time"
@@ -17,6 +16,7 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/railyard/railyard/engine"
+	"github.com/railyard/railyard/internal/ghname"
 )
 
 // auditLimit is how many audit entries the pages show
@@ -36,9 +36,6 @@ type Options struct {
 
 // errUnknownRepo marks a repository Railyard has never seen.
 var errUnknownRepo = errors.New("repository not known to Railyard")
-
-// namePattern is what an owner or repository name may contain on GitHub.
-var namePattern = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 
 type handler struct {
 	src  Source
@@ -102,7 +99,7 @@ func (e *httpError) Error() string { return e.msg }
 // load reads and shapes the state of the repository named in the request.
 func (h *handler) load(r *http.Request) (*status, error) {
 	owner, name := r.PathValue("owner"), r.PathValue("repo")
-	if !validName(owner) || !validName(name) {
+	if !ghname.Valid(owner) || !ghname.Valid(name) {
 		return nil, &httpError{http.StatusBadRequest, "owner and repository must be GitHub names ([A-Za-z0-9_.-])"}
 	}
 	ctx, repo := r.Context(), owner+"/"+name
@@ -116,10 +113,6 @@ func (h *handler) load(r *http.Request) (*status, error) {
 		return nil, &httpError{http.StatusInternalServerError, "state is unavailable, try again later"}
 	}
 	return st, nil
-}
-
-func validName(s string) bool {
-	return namePattern.MatchString(s) && s != "." && s != ".."
 }
 
 // seen tells a stored pipeline from the empty one the engine returns for a

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/railyard/railyard/internal/htmltest"
 )
 
 // expand fills $r0…$r3 and $web into an expected document.
@@ -309,7 +311,7 @@ func TestHTML(t *testing.T) {
 			if strings.Contains(strings.ToLower(body), "<script") {
 				t.Errorf("page holds a script element:\n%s", body)
 			}
-			doc := parseHTML(t, body)
+			doc := htmltest.Parse(t, body)
 			if got := banners(doc); !slices.Equal(got, tt.banners) {
 				t.Errorf("banners = %q, want %q", got, tt.banners)
 			}

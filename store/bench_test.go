@@ -13,7 +13,7 @@ import (
 // and webhooks share the store.
 func BenchmarkEmbeddedCommand(b *testing.B) {
 	b.Run("pipe", func(b *testing.B) {
-		s, err := Open(b.Context(), "")
+		s, err := Open(b.Context(), "", false)
 		if err != nil {
 			b.Fatal(err)
 		}

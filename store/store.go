@@ -1,5 +1,9 @@
-// Package store opens Railyard's Redis connection, either to a real Redis
-// server or to an embedded in-process one, and owns the key layout.
+// Package store opens Railyard's Redis connection, to a real Redis server,
+// a Redis Cluster or an embedded in-process one, and owns the key layout:
+// a repository's keys share its hash tag, shared keys the tag {railyard}, so
+// that no transaction or script spans two cluster slots. Pending indexes
+// the per-repository outboxes that carry work from a repository's slot to
+// a shared structure.
 //
 // Everything above this package talks go-redis; nothing here knows about
 // pipelines, queues or GitHub.
@@ -23,6 +27,7 @@ import (
 type Store struct {
 	Redis    redis.UniversalClient
 	embedded *miniredis.Miniredis
+	cluster  bool
 	// stopExpiry ends expireKeys; a second call does nothing.
 	stopExpiry func()
 }
@@ -31,20 +36,31 @@ type Store struct {
 var ErrUnavailable = errors.New("store unavailable")
 
 // Open connects to url (redis:// or rediss://), or starts an embedded
-// in-process store when url is empty.
-func Open(ctx context.Context, url string) (*Store, error) {
+// in-process store when url is empty. With cluster, url names a Redis
+// Cluster: its host is one node and any addr= parameters are more, as
+// go-redis's ParseClusterURL reads them; the client finds the rest.
+func Open(ctx context.Context, url string, cluster bool) (*Store, error) {
 	if url == "" {
 		return openEmbedded()
+	}
+	// Fail fast rather than hang a webhook when Redis is gone.
+	const timeout = 2 * time.Second
+	if cluster {
+		opts, err := redis.ParseClusterURL(url)
+		if err != nil {
+			// ParseClusterURL errors may quote the URL, which may hold a password.
+			return nil, errors.New("RAILYARD_REDIS_URL: not a valid Redis Cluster URL (redis://host:port?addr=host:port&addr=…)")
+		}
+		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = timeout, timeout, timeout
+		opts.MaxRetries = 1
+		return &Store{Redis: redis.NewClusterClient(opts), cluster: true}, nil
 	}
 	opts, err := redis.ParseURL(url)
 	if err != nil {
 		// ParseURL errors may quote the URL, which may hold a password.
 		return nil, errors.New("RAILYARD_REDIS_URL: not a valid redis:// or rediss:// URL")
 	}
-	// Fail fast rather than hang a webhook when Redis is gone.
-	opts.DialTimeout = 2 * time.Second
-	opts.ReadTimeout = 2 * time.Second
-	opts.WriteTimeout = 2 * time.Second
+	opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = timeout, timeout, timeout
 	opts.MaxRetries = 1
 	return &Store{Redis: redis.NewClient(opts)}, nil
 }
@@ -103,9 +119,26 @@ func expireKeys(m *miniredis.Miniredis, stop <-chan struct{}) {
 // loses its state on restart.
 func (s *Store) Embedded() bool { return s.embedded != nil }
 
-// Ping checks that the store answers.
+// FastForward moves the embedded store's clock on by d: keys expire as if
+// d had passed. Tests use it to live through hours in seconds; on Redis
+// it does nothing.
+func (s *Store) FastForward(d time.Duration) {
+	if s.embedded != nil {
+		s.embedded.FastForward(d)
+	}
+}
+
+// Cluster reports whether the store is a Redis Cluster.
+func (s *Store) Cluster() bool { return s.cluster }
+
+// Ping checks that the store answers: on a cluster, every master, since
+// each serves some repositories' keys.
 func (s *Store) Ping(ctx context.Context) error {
-	if err := s.Redis.Ping(ctx).Err(); err != nil {
+	err := s.Redis.Ping(ctx).Err()
+	if c, ok := s.Redis.(*redis.ClusterClient); ok && err == nil {
+		err = c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return m.Ping(ctx).Err() })
+	}
+	if err != nil {
 		return fmt.Errorf("%w: %v", ErrUnavailable, err)
 	}
 	return nil

@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"github.com/railyard/railyard/internal/redistest"
 )
 
 func TestOpenEmbedded(t *testing.T) {
@@ -112,7 +116,7 @@ func TestCloseTwice(t *testing.T) {
 // embeddedForTest opens an embedded store that the test closes.
 func embeddedForTest(t *testing.T) *Store {
 	t.Helper()
-	s, err := Open(t.Context(), "")
+	s, err := Open(t.Context(), "", false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,17 +125,45 @@ func embeddedForTest(t *testing.T) *Store {
 }
 
 func TestOpenBadURLDoesNotLeakPassword(t *testing.T) {
-	_, err := Open(context.Background(), "http://user:hunter2@example")
-	if err == nil {
-		t.Fatal("expected an error for a non-redis URL")
-	}
-	if got := err.Error(); strings.Contains(got, "hunter2") {
-		t.Errorf("error leaks the password: %q", got)
+	for _, cluster := range []bool{false, true} {
+		_, err := Open(context.Background(), "http://user:hunter2@example", cluster)
+		if err == nil {
+			t.Fatalf("cluster=%t: expected an error for a non-redis URL", cluster)
+		}
+		if got := err.Error(); strings.Contains(got, "hunter2") {
+			t.Errorf("cluster=%t: error leaks the password: %q", cluster, got)
+		}
 	}
 }
 
+// A cluster URL with addr= opens a cluster client that finds all masters.
+func TestOpenCluster(t *testing.T) {
+	c := redistest.Cluster(t)
+	s, err := Open(context.Background(), c.URL(), true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if !s.Cluster() {
+		t.Error("Cluster() = false for a cluster URL")
+	}
+	if err := s.Ping(context.Background()); err != nil {
+		t.Errorf("Ping of a healthy cluster: %v", err)
+	}
+	var seen atomic.Int64
+	err = s.Redis.(*redis.ClusterClient).ForEachMaster(context.Background(), func(ctx context.Context, m *redis.Client) error {
+		seen.Add(1)
+		return m.Ping(ctx).Err()
+	})
+	if err != nil || seen.Load() != redistest.Masters {
+		t.Errorf("the client knows %d masters (%v), want %d", seen.Load(), err, redistest.Masters)
+	}
+}
+
+func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
+
 func TestPingUnreachable(t *testing.T) {
-	s, err := Open(context.Background(), "redis://127.0.0.1:1/0")
+	s, err := Open(context.Background(), "redis://127.0.0.1:1/0", false)
 	if err != nil {
 		t.Fatal(err)
 	}

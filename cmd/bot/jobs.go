@@ -39,7 +39,7 @@ func jobs(args []string, stdout, stderr io.Writer) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	st, err := store.Open(ctx, env.RedisURL)
+	st, err := store.Open(ctx, env.RedisURL, env.RedisCluster)
 	if err != nil {
 		fmt.Fprintf(stderr, "bot jobs: %v\n", err)
 		return 1

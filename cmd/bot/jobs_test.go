@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
 
+	"github.com/railyard/railyard/internal/redistest"
 	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/server"
 )
@@ -16,11 +18,25 @@ import (
 // up on in every queue, `bot jobs replay` queues one again, and afterwards
 // the list no longer holds it.
 func TestJobsListsAndReplaysDeadJobs(t *testing.T) {
-	m := miniredis.RunT(t)
-	t.Setenv("RAILYARD_REDIS_URL", "redis://"+m.Addr())
+	t.Run("miniredis", func(t *testing.T) {
+		m := miniredis.RunT(t)
+		t.Setenv("RAILYARD_REDIS_URL", "redis://"+m.Addr())
+		rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
+		t.Cleanup(func() { rdb.Close() })
+		testJobs(t, rdb)
+	})
+	t.Run("cluster", func(t *testing.T) {
+		c := redistest.Cluster(t)
+		t.Setenv("RAILYARD_REDIS_URL", c.URL())
+		t.Setenv("RAILYARD_REDIS_CLUSTER", "on")
+		testJobs(t, c.Emptied(t))
+	})
+}
+
+func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
+
+func testJobs(t *testing.T, rdb redis.UniversalClient) {
 	t.Chdir(t.TempDir()) // no .env
-	rdb := redis.NewClient(&redis.Options{Addr: m.Addr()})
-	t.Cleanup(func() { rdb.Close() })
 	queues := server.NewQueues(rdb, queue.Options{MaxDeliveries: 1})
 	bury := func(q *queue.Queue, j queue.Job) string {
 		t.Helper()

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,6 +26,9 @@ const Other = "other"
 // routes are the REST operations Railyard calls, with the paths GitHub's
 // API description gives them. A last parameter written {name...} spans
 // several segments (a file path, a branch with a slash in it).
+// This is the one list: the fake GitHub (internal/githubtest) serves these,
+// so a route added here needs a handler there, and its description
+// regenerated.
 var routes = []string{
 	"POST /app/installations/{installation_id}/access_tokens",
 	"GET /repos/{owner}/{repo}",
@@ -54,6 +58,15 @@ var routes = []string{
 	"POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel",
 }
 
+// Patterns returns the routes Railyard calls as http.ServeMux patterns,
+// "METHOD /path", {name...} marking a parameter that spans segments. It is
+// the one list of them: the fake GitHub serves these.
+func Patterns() []string { return slices.Clone(routes) }
+
+// Template returns pattern's route as GitHub's API description writes it,
+// without the "..." marks: the label a request to it gets.
+func Template(pattern string) string { return strings.ReplaceAll(pattern, "...}", "}") }
+
 // Router maps a request to its route. It is safe for concurrent use.
 type Router struct {
 	mux    *http.ServeMux
@@ -73,7 +86,7 @@ func NewRouter(apiURL string) (*Router, error) {
 		method, path, _ := strings.Cut(r, " ")
 		pattern := method + " " + prefix + path
 		rt.mux.Handle(pattern, http.NotFoundHandler())
-		rt.labels[pattern] = strings.ReplaceAll(r, "...}", "}")
+		rt.labels[pattern] = Template(r)
 	}
 	return rt, nil
 }

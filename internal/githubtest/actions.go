@@ -100,16 +100,13 @@ func (r *Repo) workflowID(p string) int64 {
 // dispatchWorkflow queues a run. Like GitHub, ref must be a branch or tag
 // (not a SHA) and the workflow file must exist there.
 func (s *Server) dispatchWorkflow(w http.ResponseWriter, req *http.Request) {
-	r, ok := s.repo(w, req)
-	if !ok {
-		return
-	}
 	var in struct {
 		Ref              string         `json:"ref"`
 		Inputs           map[string]any `json:"inputs"`
 		ReturnRunDetails bool           `json:"return_run_details"`
 	}
-	if !s.decodeBody(w, req, &in) {
+	r, ok := s.repoWithBody(w, req, &in)
+	if !ok {
 		return
 	}
 	s.mu.Lock()

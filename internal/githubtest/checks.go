@@ -58,12 +58,9 @@ func (r *Repo) CheckRuns() []CheckRun {
 }
 
 func (s *Server) createCheckRun(w http.ResponseWriter, req *http.Request) {
-	r, ok := s.repo(w, req)
-	if !ok {
-		return
-	}
 	var in checkRunInput
-	if !s.decodeBody(w, req, &in) {
+	r, ok := s.repoWithBody(w, req, &in)
+	if !ok {
 		return
 	}
 	s.mu.Lock()
@@ -84,12 +81,9 @@ func (s *Server) createCheckRun(w http.ResponseWriter, req *http.Request) {
 }
 
 func (s *Server) updateCheckRun(w http.ResponseWriter, req *http.Request) {
-	r, ok := s.repo(w, req)
-	if !ok {
-		return
-	}
 	var in checkRunInput
-	if !s.decodeBody(w, req, &in) {
+	r, ok := s.repoWithBody(w, req, &in)
+	if !ok {
 		return
 	}
 	s.mu.Lock()

@@ -80,12 +80,9 @@ func (r *Repo) deployment(id int64) *Deployment {
 }
 
 func (s *Server) createDeployment(w http.ResponseWriter, req *http.Request) {
-	r, ok := s.repo(w, req)
-	if !ok {
-		return
-	}
 	var in deploymentInput
-	if !s.decodeBody(w, req, &in) {
+	r, ok := s.repoWithBody(w, req, &in)
+	if !ok {
 		return
 	}
 	s.mu.Lock()
@@ -204,12 +201,9 @@ func paginate[T any](w http.ResponseWriter, req *http.Request, items []T) []T {
 }
 
 func (s *Server) createDeploymentStatus(w http.ResponseWriter, req *http.Request) {
-	r, ok := s.repo(w, req)
-	if !ok {
-		return
-	}
 	var in statusInput
-	if !s.decodeBody(w, req, &in) {
+	r, ok := s.repoWithBody(w, req, &in)
+	if !ok {
 		return
 	}
 	s.mu.Lock()
@@ -224,11 +218,9 @@ func (s *Server) createDeploymentStatus(w http.ResponseWriter, req *http.Request
 		st.Description = *in.Description
 	}
 	if utf8.RuneCountInString(st.Description) > 140 {
-		s.writeJSON(w, http.StatusUnprocessableEntity, obj{
-			"message": "Validation Failed", "documentation_url": "https://docs.github.com/rest/deployments/statuses#create-a-deployment-status",
-			"errors": []obj{{"resource": "DeploymentStatus", "field": "description", "code": "custom",
-				"message": "description is too long (maximum is 140 characters)"}},
-		})
+		s.validationFailed(w, "https://docs.github.com/rest/deployments/statuses#create-a-deployment-status",
+			obj{"resource": "DeploymentStatus", "field": "description", "code": "custom",
+				"message": "description is too long (maximum is 140 characters)"})
 		return
 	}
 	// GitHub keeps log_url and target_url in step: either fills the other.

@@ -246,6 +246,9 @@ func TestCommentsAndReactions(t *testing.T) {
 	if _, _, err := st.gh.Issues.CreateComment(ctx, "octo", "app", 4, &github.IssueComment{Body: github.String(strings.Repeat("ü", 65537))}); statusOf(err) != 422 {
 		t.Errorf("comment over 65536 characters: error = %v, want 422", err)
 	}
+	if _, _, err := st.gh.Issues.EditComment(ctx, "octo", "app", c2.GetID(), &github.IssueComment{Body: github.String(strings.Repeat("ü", 65537))}); statusOf(err) != 422 {
+		t.Errorf("comment edited to over 65536 characters: error = %v, want 422", err)
+	}
 	listed, _, err := st.gh.Issues.ListComments(ctx, "octo", "app", 4, nil)
 	if err != nil || len(listed) != 2 || listed[1].GetBody() != "edited" {
 		t.Errorf("ListComments = %v, %v", listed, err)

@@ -49,28 +49,37 @@ func (r *Repo) Reactions(commentID int64) []string {
 	return out
 }
 
-func (s *Server) createComment(w http.ResponseWriter, req *http.Request) {
-	r, ok := s.repo(w, req)
-	if !ok {
-		return
-	}
+// maxCommentRunes is the longest comment body GitHub takes, in a new
+// comment or an edit.
+const maxCommentRunes = 65536
+
+// repoWithComment is repoWithBody for an issue comment's body, which it
+// refuses past maxCommentRunes as GitHub does; doc is the operation's
+// documentation.
+func (s *Server) repoWithComment(w http.ResponseWriter, req *http.Request, doc string) (*Repo, string, bool) {
 	var in struct {
 		Body string `json:"body"`
 	}
-	if !s.decodeBody(w, req, &in) {
+	r, ok := s.repoWithBody(w, req, &in)
+	if !ok {
+		return nil, "", false
+	}
+	if utf8.RuneCountInString(in.Body) > maxCommentRunes {
+		s.validationFailed(w, doc, obj{"resource": "IssueComment", "code": "unprocessable", "field": "data",
+			"message": fmt.Sprintf("Body is too long (maximum is %d characters)", maxCommentRunes)})
+		return nil, "", false
+	}
+	return r, in.Body, true
+}
+
+func (s *Server) createComment(w http.ResponseWriter, req *http.Request) {
+	r, body, ok := s.repoWithComment(w, req, "https://docs.github.com/rest/issues/comments#create-an-issue-comment")
+	if !ok {
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if utf8.RuneCountInString(in.Body) > 65536 {
-		s.writeJSON(w, http.StatusUnprocessableEntity, obj{
-			"message": "Validation Failed", "documentation_url": "https://docs.github.com/rest/issues/comments#create-an-issue-comment",
-			"errors": []obj{{"resource": "IssueComment", "code": "unprocessable", "field": "data",
-				"message": "Body is too long (maximum is 65536 characters)"}},
-		})
-		return
-	}
-	c := &Comment{ID: s.newID(), Issue: int(pathID(req, "issue_number")), Body: in.Body, User: BotLogin, CreatedAt: time.Now().UTC()}
+	c := &Comment{ID: s.newID(), Issue: int(pathID(req, "issue_number")), Body: body, User: BotLogin, CreatedAt: time.Now().UTC()}
 	r.comments = append(r.comments, c)
 	w.Header().Set("Location", s.api("repos/%s/issues/comments/%d", r.FullName(), c.ID))
 	s.writeJSON(w, http.StatusCreated, s.commentJSON(r, c))
@@ -93,14 +102,8 @@ func (s *Server) listComments(w http.ResponseWriter, req *http.Request) {
 }
 
 func (s *Server) updateComment(w http.ResponseWriter, req *http.Request) {
-	r, ok := s.repo(w, req)
+	r, body, ok := s.repoWithComment(w, req, "https://docs.github.com/rest/issues/comments#update-an-issue-comment")
 	if !ok {
-		return
-	}
-	var in struct {
-		Body string `json:"body"`
-	}
-	if !s.decodeBody(w, req, &in) {
 		return
 	}
 	s.mu.Lock()
@@ -110,7 +113,7 @@ func (s *Server) updateComment(w http.ResponseWriter, req *http.Request) {
 		s.writeError(w, http.StatusNotFound, "Not Found")
 		return
 	}
-	r.comments[i].Body = in.Body
+	r.comments[i].Body = body
 	s.writeJSON(w, http.StatusOK, s.commentJSON(r, r.comments[i]))
 }
 
@@ -130,14 +133,11 @@ func (s *Server) commentJSON(r *Repo, c *Comment) obj {
 // createReaction adds a reaction; adding one the App already made answers
 // 200 with it, like GitHub.
 func (s *Server) createReaction(w http.ResponseWriter, req *http.Request) {
-	r, ok := s.repo(w, req)
-	if !ok {
-		return
-	}
 	var in struct {
 		Content string `json:"content"`
 	}
-	if !s.decodeBody(w, req, &in) {
+	r, ok := s.repoWithBody(w, req, &in)
+	if !ok {
 		return
 	}
 	s.mu.Lock()

@@ -16,6 +16,8 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+
+	"github.com/railyard/railyard/internal/githubmetrics"
 )
 
 //go:generate go run ./internal/gen-openapi -out testdata/api.github.com.json
@@ -29,20 +31,21 @@ import (
 var description []byte
 
 // schemaOnly are operations whose schemas the description keeps although
-// the fake does not serve them yet, so that serving one is a line in routes
-// and no new download.
+// the fake does not serve them yet, so that serving one is a handler, a
+// line in testOnly or githubmetrics' route list, and no new download.
 var schemaOnly = []string{
 	"GET /repos/{owner}/{repo}/branches/{branch}/protection/required_status_checks",
 }
 
 // Operations lists, as "METHOD /path", every operation the embedded
-// description keeps: those the fake serves (routes) and schemaOnly. It is
-// the one list: gen-openapi reads it, so adding an endpoint is a line in
-// routes or schemaOnly and then `go generate ./internal/githubtest`.
+// description keeps: those the fake serves (routes) and schemaOnly.
+// gen-openapi reads it, so serving an endpoint is a handler, a line in
+// githubmetrics' route list (or testOnly, or schemaOnly), and then
+// `go generate ./internal/githubtest`.
 func Operations() []string {
 	var ops []string
 	for _, rt := range routes {
-		if op := rt.method + " " + rt.path; !slices.Contains(ops, op) {
+		if op := githubmetrics.Template(rt.pattern); !slices.Contains(ops, op) {
 			ops = append(ops, op)
 		}
 	}
@@ -107,17 +110,18 @@ var loadSpec = sync.OnceValues(func() (*spec, error) {
 func servedDoc(desc reduced) (*openapi3.T, error) {
 	paths := map[string]map[string]json.RawMessage{}
 	for _, rt := range routes {
-		op, ok := desc.Paths[rt.path][strings.ToLower(rt.method)]
+		method, path := rt.operation()
+		op, ok := desc.Paths[path][method]
 		if !ok {
-			return nil, fmt.Errorf("testdata/api.github.com.json has no %s %s: run go generate ./internal/githubtest", rt.method, rt.path)
+			return nil, fmt.Errorf("testdata/api.github.com.json has no %s: run go generate ./internal/githubtest", rt.pattern)
 		}
-		if paths[rt.path] == nil {
-			paths[rt.path] = map[string]json.RawMessage{}
-			if params, ok := desc.Paths[rt.path]["parameters"]; ok {
-				paths[rt.path]["parameters"] = params
+		if paths[path] == nil {
+			paths[path] = map[string]json.RawMessage{}
+			if params, ok := desc.Paths[path]["parameters"]; ok {
+				paths[path]["parameters"] = params
 			}
 		}
-		paths[rt.path][strings.ToLower(rt.method)] = op
+		paths[path][method] = op
 	}
 	data, err := json.Marshal(map[string]any{
 		"openapi":    desc.OpenAPI,

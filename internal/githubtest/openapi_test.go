@@ -2,8 +2,11 @@ package githubtest
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
+
+	"github.com/railyard/railyard/internal/githubmetrics"
 )
 
 // TestDescriptionKeepsEveryOperation: an operation added to routes or
@@ -21,5 +24,26 @@ func TestDescriptionKeepsEveryOperation(t *testing.T) {
 	}
 	if n := len(desc.All); n < 800 {
 		t.Errorf("x-all-operations has %d paths, want all of GitHub's (811)", n)
+	}
+}
+
+// TestServedRoutes: the fake serves the routes the bot calls, which
+// githubmetrics lists, and testOnly besides; a handler neither names is a
+// bot route missing from githubmetrics' list (its requests would be
+// labelled "other") or a test route missing from testOnly.
+func TestServedRoutes(t *testing.T) {
+	served := map[string]bool{}
+	for _, rt := range routes {
+		served[githubmetrics.Template(rt.pattern)] = true
+	}
+	for op := range handlers {
+		if !served[op] {
+			t.Errorf("a handler answers %s, but neither githubmetrics' route list nor testOnly names it", op)
+		}
+	}
+	for _, p := range testOnly {
+		if slices.Contains(githubmetrics.Patterns(), p) {
+			t.Errorf("testOnly names %s, which githubmetrics lists as a route the bot calls", p)
+		}
 	}
 }

@@ -21,6 +21,8 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
+
+	"github.com/railyard/railyard/internal/githubmetrics"
 )
 
 // Server is a fake GitHub REST API for one test. Its zero value is not
@@ -92,11 +94,7 @@ func start(t testing.TB, checkResponses bool) *Server {
 	}
 	s.ids.Store(1000) // distinct from installation and app IDs, which are small
 	for _, rt := range routes {
-		pattern := rt.method + " " + rt.path
-		if rt.rest {
-			pattern = strings.TrimSuffix(pattern, "}") + "...}"
-		}
-		s.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		s.mux.HandleFunc(rt.pattern, func(w http.ResponseWriter, r *http.Request) {
 			if ctx, ok := s.authenticate(w, r, rt.auth); ok {
 				if inst, ok := ctx.Value(installationKey{}).(int64); ok {
 					defer s.enter(inst)()
@@ -131,53 +129,95 @@ const (
 	authNone
 )
 
-// route is one GitHub operation the fake serves. path is the OpenAPI path;
-// rest marks a last parameter that may contain slashes.
+// route is one GitHub operation the fake serves. pattern is its
+// http.ServeMux pattern, "METHOD /path", where a last parameter that may
+// contain slashes is written {name...}.
 type route struct {
-	method, path string
-	rest         bool
-	auth         authKind
-	handle       func(s *Server, w http.ResponseWriter, r *http.Request)
+	pattern string
+	handler
 }
 
-var routes = []route{
-	{"POST", "/app/installations/{installation_id}/access_tokens", false, authApp, (*Server).createToken},
-	{"GET", "/app", false, authApp, (*Server).getApp},
-	{"GET", "/repos/{owner}/{repo}/installation", false, authApp, (*Server).getRepoInstallation},
-	{"POST", "/app-manifests/{code}/conversions", false, authNone, (*Server).convertManifest},
+// operation returns the method, lower case, and the path of rt as GitHub's
+// description keys them.
+func (rt route) operation() (method, path string) {
+	method, path, _ = strings.Cut(githubmetrics.Template(rt.pattern), " ")
+	return strings.ToLower(method), path
+}
 
-	{"GET", "/repos/{owner}/{repo}", false, authInstallation, (*Server).getRepo},
-	{"GET", "/repos/{owner}/{repo}/contents/{path}", true, authInstallation, (*Server).getContent},
-	{"GET", "/repos/{owner}/{repo}/commits/{ref}", true, authInstallation, (*Server).getCommit},
-	{"GET", "/repos/{owner}/{repo}/tarball/{ref}", true, authInstallation, (*Server).getTarball},
-	{"GET", "/repos/{owner}/{repo}/compare/{basehead}", false, authInstallation, (*Server).compare},
-	{"GET", "/repos/{owner}/{repo}/pulls/{pull_number}", false, authInstallation, (*Server).getPull},
-	{"GET", "/repos/{owner}/{repo}/pulls/{pull_number}/reviews", false, authInstallation, (*Server).listReviews},
-	{"GET", "/repos/{owner}/{repo}/commits/{ref}/check-runs", false, authInstallation, (*Server).listCheckRunsForRef},
-	{"GET", "/repos/{owner}/{repo}/commits/{ref}/status", false, authInstallation, (*Server).getCombinedStatus},
-	{"GET", "/repos/{owner}/{repo}/branches/{branch}", false, authInstallation, (*Server).getBranch},
-	{"GET", "/repos/{owner}/{repo}/rules/branches/{branch}", false, authInstallation, (*Server).getBranchRules},
+// handler is how the fake answers one operation.
+type handler struct {
+	auth   authKind
+	handle func(s *Server, w http.ResponseWriter, r *http.Request)
+}
 
-	{"POST", "/repos/{owner}/{repo}/check-runs", false, authInstallation, (*Server).createCheckRun},
-	{"PATCH", "/repos/{owner}/{repo}/check-runs/{check_run_id}", false, authInstallation, (*Server).updateCheckRun},
-	{"GET", "/repos/{owner}/{repo}/check-runs/{check_run_id}", false, authInstallation, (*Server).getCheckRun},
+// handlers answer the operations, keyed "METHOD /path" as GitHub's
+// description writes them. Which of them are served is routes' business.
+var handlers = map[string]handler{
+	"POST /app/installations/{installation_id}/access_tokens": {authApp, (*Server).createToken},
+	"GET /app":                               {authApp, (*Server).getApp},
+	"GET /repos/{owner}/{repo}/installation": {authApp, (*Server).getRepoInstallation},
+	"POST /app-manifests/{code}/conversions": {authNone, (*Server).convertManifest},
 
-	{"POST", "/repos/{owner}/{repo}/deployments", false, authInstallation, (*Server).createDeployment},
-	{"GET", "/repos/{owner}/{repo}/deployments", false, authInstallation, (*Server).listDeployments},
-	{"POST", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses", false, authInstallation, (*Server).createDeploymentStatus},
-	{"GET", "/repos/{owner}/{repo}/deployments/{deployment_id}/statuses", false, authInstallation, (*Server).listDeploymentStatuses},
+	"GET /repos/{owner}/{repo}":                             {authInstallation, (*Server).getRepo},
+	"GET /repos/{owner}/{repo}/contents/{path}":             {authInstallation, (*Server).getContent},
+	"GET /repos/{owner}/{repo}/commits/{ref}":               {authInstallation, (*Server).getCommit},
+	"GET /repos/{owner}/{repo}/tarball/{ref}":               {authInstallation, (*Server).getTarball},
+	"GET /repos/{owner}/{repo}/compare/{basehead}":          {authInstallation, (*Server).compare},
+	"GET /repos/{owner}/{repo}/pulls/{pull_number}":         {authInstallation, (*Server).getPull},
+	"GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews": {authInstallation, (*Server).listReviews},
+	"GET /repos/{owner}/{repo}/commits/{ref}/check-runs":    {authInstallation, (*Server).listCheckRunsForRef},
+	"GET /repos/{owner}/{repo}/commits/{ref}/status":        {authInstallation, (*Server).getCombinedStatus},
+	"GET /repos/{owner}/{repo}/branches/{branch}":           {authInstallation, (*Server).getBranch},
+	"GET /repos/{owner}/{repo}/rules/branches/{branch}":     {authInstallation, (*Server).getBranchRules},
 
-	{"POST", "/repos/{owner}/{repo}/issues/{issue_number}/comments", false, authInstallation, (*Server).createComment},
-	{"GET", "/repos/{owner}/{repo}/issues/{issue_number}/comments", false, authInstallation, (*Server).listComments},
-	{"PATCH", "/repos/{owner}/{repo}/issues/comments/{comment_id}", false, authInstallation, (*Server).updateComment},
-	{"POST", "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions", false, authInstallation, (*Server).createReaction},
-	{"GET", "/repos/{owner}/{repo}/collaborators/{username}/permission", false, authInstallation, (*Server).getPermission},
+	"POST /repos/{owner}/{repo}/check-runs":                 {authInstallation, (*Server).createCheckRun},
+	"PATCH /repos/{owner}/{repo}/check-runs/{check_run_id}": {authInstallation, (*Server).updateCheckRun},
+	"GET /repos/{owner}/{repo}/check-runs/{check_run_id}":   {authInstallation, (*Server).getCheckRun},
 
-	{"POST", "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches", false, authInstallation, (*Server).dispatchWorkflow},
-	{"GET", "/repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs", false, authInstallation, (*Server).listWorkflowRuns},
-	{"GET", "/repos/{owner}/{repo}/actions/runs", false, authInstallation, (*Server).listWorkflowRuns},
-	{"GET", "/repos/{owner}/{repo}/actions/runs/{run_id}", false, authInstallation, (*Server).getWorkflowRun},
-	{"POST", "/repos/{owner}/{repo}/actions/runs/{run_id}/cancel", false, authInstallation, (*Server).cancelWorkflowRun},
+	"POST /repos/{owner}/{repo}/deployments":                          {authInstallation, (*Server).createDeployment},
+	"GET /repos/{owner}/{repo}/deployments":                           {authInstallation, (*Server).listDeployments},
+	"POST /repos/{owner}/{repo}/deployments/{deployment_id}/statuses": {authInstallation, (*Server).createDeploymentStatus},
+	"GET /repos/{owner}/{repo}/deployments/{deployment_id}/statuses":  {authInstallation, (*Server).listDeploymentStatuses},
+
+	"POST /repos/{owner}/{repo}/issues/{issue_number}/comments":         {authInstallation, (*Server).createComment},
+	"GET /repos/{owner}/{repo}/issues/{issue_number}/comments":          {authInstallation, (*Server).listComments},
+	"PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}":          {authInstallation, (*Server).updateComment},
+	"POST /repos/{owner}/{repo}/issues/comments/{comment_id}/reactions": {authInstallation, (*Server).createReaction},
+	"GET /repos/{owner}/{repo}/collaborators/{username}/permission":     {authInstallation, (*Server).getPermission},
+
+	"POST /repos/{owner}/{repo}/actions/workflows/{workflow_id}/dispatches": {authInstallation, (*Server).dispatchWorkflow},
+	"GET /repos/{owner}/{repo}/actions/workflows/{workflow_id}/runs":        {authInstallation, (*Server).listWorkflowRuns},
+	"GET /repos/{owner}/{repo}/actions/runs":                                {authInstallation, (*Server).listWorkflowRuns},
+	"GET /repos/{owner}/{repo}/actions/runs/{run_id}":                       {authInstallation, (*Server).getWorkflowRun},
+	"POST /repos/{owner}/{repo}/actions/runs/{run_id}/cancel":               {authInstallation, (*Server).cancelWorkflowRun},
+}
+
+// testOnly are the operations the fake serves although the bot's
+// instrumented GitHub client never calls them, in http.ServeMux form.
+var testOnly = []string{
+	"GET /app",                                                 // tests check the App a manifest made
+	"GET /repos/{owner}/{repo}/installation",                   // likewise, its installation
+	"POST /app-manifests/{code}/conversions",                   // setup's one call, before there is an App, on a client without metrics
+	"GET /repos/{owner}/{repo}/check-runs/{check_run_id}",      // tests read a check run back
+	"PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}", // tests edit a comment as a person would
+	"GET /repos/{owner}/{repo}/actions/runs",                   // tests list runs of every workflow
+}
+
+// routes are the operations the fake serves: every route the bot calls
+// (githubmetrics owns that list, and which parameters span segments) and
+// testOnly, each with its handler.
+var routes = servedRoutes()
+
+func servedRoutes() []route {
+	var out []route
+	for _, pattern := range append(githubmetrics.Patterns(), testOnly...) {
+		h, ok := handlers[githubmetrics.Template(pattern)]
+		if !ok {
+			panic("githubtest: no handler serves " + pattern + ", which the bot calls")
+		}
+		out = append(out, route{pattern: pattern, handler: h})
+	}
+	return out
 }
 
 type installationKey struct{}
@@ -470,15 +510,27 @@ func (s *Server) writeError(w http.ResponseWriter, status int, message string) {
 	s.writeJSON(w, status, body)
 }
 
-// decode reads the (already validated) JSON body of r into v.
-// decodeBody reads a request's JSON body into v; on a body that is not
-// JSON it answers 400 as GitHub does and returns false.
-func (s *Server) decodeBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	if err := json.NewDecoder(r.Body).Decode(v); err != nil && !errors.Is(err, io.EOF) {
-		s.writeError(w, http.StatusBadRequest, "Problems parsing JSON")
-		return false
+// repoWithBody is repo for a request with a JSON body, which it reads into
+// in; on a body that is not JSON it answers 400 as GitHub does.
+func (s *Server) repoWithBody(w http.ResponseWriter, req *http.Request, in any) (*Repo, bool) {
+	r, ok := s.repo(w, req)
+	if !ok {
+		return nil, false
 	}
-	return true
+	if err := json.NewDecoder(req.Body).Decode(in); err != nil && !errors.Is(err, io.EOF) {
+		s.writeError(w, http.StatusBadRequest, "Problems parsing JSON")
+		return nil, false
+	}
+	return r, true
+}
+
+// validationFailed answers 422 as GitHub does for a field it refuses:
+// e names the resource, field, code and message; doc is the operation's
+// documentation.
+func (s *Server) validationFailed(w http.ResponseWriter, doc string, e obj) {
+	s.writeJSON(w, http.StatusUnprocessableEntity, obj{
+		"message": "Validation Failed", "documentation_url": doc, "errors": []obj{e},
+	})
 }
 
 // pathID reads an integer path parameter.

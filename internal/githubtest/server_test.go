@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/google/go-github/v62/github"
+
+	"github.com/railyard/railyard/internal/awaittest"
 )
 
 func TestRequestsGitHubWouldRejectAreReported(t *testing.T) {
@@ -213,7 +215,7 @@ func TestHold(t *testing.T) {
 		_, _, err := st.gh.Issues.CreateComment(t.Context(), "octo", "app", 1, &github.IssueComment{Body: github.String("held")})
 		done <- err
 	}()
-	eventually(t, "the comment request to arrive", func() bool { return st.s.Count("issues/create-comment") == 1 })
+	awaittest.Until(t, 5*time.Second, "the comment request to arrive", func() bool { return st.s.Count("issues/create-comment") == 1 })
 
 	// Other requests pass while one is held.
 	if _, _, err := st.gh.Repositories.Get(t.Context(), "octo", "app"); err != nil {
@@ -246,7 +248,7 @@ func TestHoldEndsWithTheTest(t *testing.T) {
 			_, _, err := st.gh.Checks.CreateCheckRun(t.Context(), "octo", "app", github.CreateCheckRunOptions{Name: "n", HeadSHA: st.second})
 			done <- err
 		}()
-		eventually(t, "the request to arrive", func() bool { return st.s.Count("checks/create") == 1 })
+		awaittest.Until(t, 5*time.Second, "the request to arrive", func() bool { return st.s.Count("checks/create") == 1 })
 	})
 	select {
 	case <-done: // the test's end released it; the context may have been cancelled first
