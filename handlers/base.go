@@ -27,13 +27,25 @@ const (
 // dedupeTTL is how long a delivery or comment id is remembered.
 const dedupeTTL = 24 * time.Hour
 
-// Base is what every handler shares: the store and the queue.
+// Base is what every handler shares: the store and the queues.
 type Base struct {
 	Redis redis.UniversalClient
-	Queue *queue.Queue
+	Queue *queue.Queue // the bot's own work: pushes
+	// People takes people's commands (comments, button clicks), so that a
+	// burst of pushes never holds back a person's 👀 (issue #15).
+	People *queue.Queue
 }
 
-// enqueue puts one job on the queue unless the same key was seen within a
+// queueFor is the queue a job of kind goes on: people's commands on their
+// own, everything else on the intake queue.
+func (b *Base) queueFor(kind string) *queue.Queue {
+	if kind == KindComment || kind == KindButton {
+		return b.People
+	}
+	return b.Queue
+}
+
+// enqueue puts one job on its queue (queueFor) unless the same key was seen within a
 // day. Store failures wrap store.ErrUnavailable, which the server answers
 // with 503 so GitHub can redeliver.
 func (b *Base) enqueue(ctx context.Context, key, kind, repo string, data any) error {
@@ -41,7 +53,7 @@ func (b *Base) enqueue(ctx context.Context, key, kind, repo string, data any) er
 	if err != nil {
 		return fmt.Errorf("encode %s job: %w", kind, err)
 	}
-	id, dup, err := b.Queue.EnqueueOnce(ctx, key, dedupeTTL, queue.Job{Kind: kind, Repo: repo, Data: raw})
+	id, dup, err := b.queueFor(kind).EnqueueOnce(ctx, key, dedupeTTL, queue.Job{Kind: kind, Repo: repo, Data: raw})
 	if err != nil {
 		return fmt.Errorf("%w: enqueue %s job: %v", store.ErrUnavailable, kind, err)
 	}

@@ -114,13 +114,12 @@ func (f *faultBed) stageIs(name string, state engine.State, sha string) bool {
 	return s != nil && s.State == state && s.Job != nil && s.Job.SHA == sha
 }
 
-// dead counts the jobs both queues gave up on, as `bot jobs` lists them.
+// dead counts the jobs every queue gave up on, as `bot jobs` lists them.
 func (f *faultBed) dead() int {
 	f.t.Helper()
-	intake, stages := server.Queues(f.rdb, queue.Options{})
 	n := 0
-	for _, q := range []*queue.Queue{intake, stages} {
-		d, err := q.Depth(context.Background())
+	for _, nq := range server.NewQueues(f.rdb, queue.Options{}).All() {
+		d, err := nq.Queue.Depth(context.Background())
 		if err != nil {
 			f.t.Fatal(err)
 		}

@@ -90,7 +90,7 @@ func newMetrics(github *githubmetrics.Metrics, events []string) *metrics {
 
 // watch adds the gauges read from the store at each scrape: the depth of
 // each queue, and the writes to GitHub not sent yet.
-func (m *metrics) watch(queues map[string]*queue.Queue, outbox func(context.Context) (int64, error)) {
+func (m *metrics) watch(queues []NamedQueue, outbox func(context.Context) (int64, error)) {
 	m.registry.MustRegister(
 		depthCollector(queues),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "railyard_github_outbox_pending", Help: "Writes to GitHub not sent yet."}, func() float64 {
@@ -181,7 +181,7 @@ func (l *stageLabels) label(stage string) string {
 // depthCollector reports the jobs in each queue, by name, by where they
 // are, reading each queue's depth once per scrape; -1 when the store did
 // not answer.
-type depthCollector map[string]*queue.Queue
+type depthCollector []NamedQueue
 
 var depthDescs = []struct {
 	desc *prometheus.Desc
@@ -200,16 +200,16 @@ func (c depthCollector) Describe(ch chan<- *prometheus.Desc) {
 }
 
 func (c depthCollector) Collect(ch chan<- prometheus.Metric) {
-	for name, q := range c {
+	for _, nq := range c {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		depth, err := q.Depth(ctx)
+		depth, err := nq.Queue.Depth(ctx)
 		cancel()
 		for _, d := range depthDescs {
 			v := float64(d.pick(depth))
 			if err != nil {
 				v = -1
 			}
-			ch <- prometheus.MustNewConstMetric(d.desc, prometheus.GaugeValue, v, name)
+			ch <- prometheus.MustNewConstMetric(d.desc, prometheus.GaugeValue, v, nq.Name)
 		}
 	}
 }

@@ -159,6 +159,8 @@ stages:
 		metric("railyard_commands_total", "command", "retry", "result", "accepted"):   1,
 
 		metric("railyard_jobs_total", "kind", "push", "outcome", "done"):     2,
+		metric("railyard_queue_ready", "queue", "people"):                    0,
+		metric("railyard_queue_dead", "queue", "people"):                     0,
 		metric("railyard_queue_ready", "queue", "intake"):                    0,
 		metric("railyard_queue_ready", "queue", "stage"):                     0,
 		metric("railyard_queue_dead", "queue", "intake"):                     0,

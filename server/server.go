@@ -50,8 +50,7 @@ type Server struct {
 	env      config.Env
 	log      zerolog.Logger
 	store    *store.Store
-	intake   *queue.Queue // webhook work: pushes, comments, buttons
-	stages   *queue.Queue // stage jobs, which may run for long
+	queues   Queues
 	reporter *report.Reporter
 	engine   *engine.Engine
 	pools    []*worker.Pool
@@ -81,8 +80,8 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 		opts.Queue.RetryFor = env.RetryFor
 	}
 	opts.Queue.SingleProcess = st.Embedded()
-	intake, stages := Queues(st.Redis, opts.Queue)
-	base := handlers.Base{Redis: st.Redis, Queue: intake}
+	queues := NewQueues(st.Redis, opts.Queue)
+	base := handlers.Base{Redis: st.Redis, Queue: queues.Intake, People: queues.People}
 
 	handled := []githubapp.EventHandler{
 		&handlers.Push{Base: base},
@@ -125,11 +124,11 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 	engineOpts.Observe = m.observeStageJob
 	work := runner.NewWorkspace(env.WorkDir)
 	work.Sandbox = sandbox
-	eng := engine.New(st.Redis, stages, reporter, src, work, engineOpts)
+	eng := engine.New(st.Redis, queues.Stages, reporter, src, work, engineOpts)
 
-	s := &Server{env: env, log: log, store: st, intake: intake, stages: stages, reporter: reporter, engine: eng, metrics: m,
+	s := &Server{env: env, log: log, store: st, queues: queues, reporter: reporter, engine: eng, metrics: m,
 		bodies: newBodyBudget(cmp.Or(env.IntakeBudget, config.DefaultIntakeBudget))}
-	m.watch(map[string]*queue.Queue{"intake": intake, "stage": stages}, reporter.Pending)
+	m.watch(queues.All(), reporter.Pending)
 	m.registry.MustRegister(outboxCollector{reporter})
 
 	dispatch := githubapp.NewEventDispatcher(handled,
@@ -140,12 +139,15 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 
 	procs := &handlers.Processors{Redis: st.Redis, Engine: eng, Source: src, Reporter: reporter, Gate: &gate.Gate{GitHub: src}, Observe: m.observeCommand}
 	consumer := consumerName()
-	intakeTable, stageTable := map[string]worker.Processor{}, map[string]worker.Processor{}
-	procs.Register(intakeTable)
+	// Both webhook pools take every webhook kind: a comment job an older
+	// Railyard put on the intake queue still runs.
+	webhookTable, stageTable := map[string]worker.Processor{}, map[string]worker.Processor{}
+	procs.Register(webhookTable)
 	stageTable[engine.JobKind] = eng.RunJob
 	s.pools = []*worker.Pool{
-		{Queue: intake, Processors: intakeTable, Workers: 4, Consumer: consumer, Observe: s.metrics.observeJob},
-		{Queue: stages, Processors: stageTable, Workers: env.Workers, Consumer: consumer, Observe: s.metrics.observeJob, GivenUp: eng.GivenUp},
+		{Queue: queues.People, Processors: webhookTable, Workers: peopleWorkers, Consumer: consumer, Observe: s.metrics.observeJob},
+		{Queue: queues.Intake, Processors: webhookTable, Workers: 4, Consumer: consumer, Observe: s.metrics.observeJob},
+		{Queue: queues.Stages, Processors: stageTable, Workers: env.Workers, Consumer: consumer, Observe: s.metrics.observeJob, GivenUp: eng.GivenUp},
 	}
 
 	mux := http.NewServeMux()
@@ -168,13 +170,42 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 	return s, nil
 }
 
-// Queues returns the intake queue (webhook work) and the stage queue on
-// rdb, under the keys every Railyard process uses.
-func Queues(rdb redis.UniversalClient, opts queue.Options) (intake, stages *queue.Queue) {
-	intakeOpts, stageOpts := opts, opts
+// peopleWorkers take people's commands. Two, so that one command waiting
+// on GitHub (a revision to resolve, a permission to read) does not hold
+// back the next person's 👀.
+const peopleWorkers = 2
+
+// Queues are Railyard's job queues. People's commands have a queue of
+// their own so that they never wait behind the bot's own intake work: 200
+// push jobs take seconds on the intake queue's workers (BENCHMARKS.md).
+type Queues struct {
+	People *queue.Queue // people's commands: slash commands, button clicks
+	Intake *queue.Queue // the bot's own webhook work: pushes
+	Stages *queue.Queue // stage jobs, which may run for long
+}
+
+// NamedQueue is a queue and its name, which labels its metrics and its
+// dead jobs in `bot jobs`.
+type NamedQueue struct {
+	Name  string
+	Queue *queue.Queue
+}
+
+// NewQueues returns the queues on rdb, under the keys every Railyard
+// process uses.
+func NewQueues(rdb redis.UniversalClient, opts queue.Options) Queues {
 	prefix := cmp.Or(opts.Prefix, "railyard:{railyard}:")
-	intakeOpts.Prefix, stageOpts.Prefix = prefix+"intake:", prefix+"stage:"
-	return queue.New(rdb, intakeOpts), queue.New(rdb, stageOpts)
+	under := func(name string) *queue.Queue {
+		o := opts
+		o.Prefix = prefix + name + ":"
+		return queue.New(rdb, o)
+	}
+	return Queues{People: under("people"), Intake: under("intake"), Stages: under("stage")}
+}
+
+// All lists the queues by name, people's first.
+func (qs Queues) All() []NamedQueue {
+	return []NamedQueue{{"people", qs.People}, {"intake", qs.Intake}, {"stage", qs.Stages}}
 }
 
 // Handler is the server's HTTP handler.
@@ -195,9 +226,9 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 	}
 	// A store that answers but lost its data cannot hand out jobs until a
 	// worker's next claim recreates the queues.
-	for _, q := range []*queue.Queue{s.intake, s.stages} {
-		if err := q.Check(ctx); err != nil {
-			s.log.Warn().Err(err).Msg("Not ready: a queue is missing.")
+	for _, nq := range s.queues.All() {
+		if err := nq.Queue.Check(ctx); err != nil {
+			s.log.Warn().Err(err).Str("railyard_queue", nq.Name).Msg("Not ready: a queue is missing.")
 			http.Error(w, "queue missing: "+err.Error(), http.StatusServiceUnavailable)
 			return
 		}
@@ -209,8 +240,8 @@ func (s *Server) ready(w http.ResponseWriter, r *http.Request) {
 // the background; stop waits for them. Serve and Run use it; tests use it
 // with Handler.
 func (s *Server) Start(ctx context.Context) (stop func(), err error) {
-	for _, q := range []*queue.Queue{s.intake, s.stages} {
-		if err := q.Init(ctx); err != nil {
+	for _, nq := range s.queues.All() {
+		if err := nq.Queue.Init(ctx); err != nil {
 			return nil, fmt.Errorf("init queue: %w", err)
 		}
 	}

@@ -186,7 +186,7 @@ func takeoverRedis(t *testing.T) string {
 	}
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
-		cleanKeys(t, url, "railyard:{codertocat/hello-world}:*", "railyard:{railyard}:intake:*",
+		cleanKeys(t, url, "railyard:{codertocat/hello-world}:*", "railyard:{railyard}:intake:*", "railyard:{railyard}:people:*",
 			"railyard:{railyard}:stage:*", "railyard:{railyard}:outbox:*")
 		return url
 	}

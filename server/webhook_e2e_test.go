@@ -19,6 +19,7 @@ import (
 	"github.com/railyard/railyard/internal/githubtest"
 	"github.com/railyard/railyard/internal/logtest"
 	"github.com/railyard/railyard/internal/webhooktest"
+	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/server"
 )
 
@@ -255,6 +256,24 @@ func TestReadyzChecksTheQueues(t *testing.T) {
 	}
 	if code := ready(); code != http.StatusServiceUnavailable {
 		t.Errorf("/readyz with the store answering but no queues answered %d, want 503", code)
+	}
+	// Each queue counts, people's commands' too: with all but one made,
+	// the bot is not ready. (Before Start: its workers would make them.)
+	all := server.NewQueues(srv.Store().Redis, queue.Options{}).All()
+	for _, missing := range all {
+		if err := srv.Store().Redis.FlushAll(t.Context()).Err(); err != nil {
+			t.Fatal(err)
+		}
+		for _, nq := range all {
+			if nq != missing {
+				if err := nq.Queue.Init(t.Context()); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		if code := ready(); code != http.StatusServiceUnavailable {
+			t.Errorf("/readyz with the %s queue missing answered %d, want 503", missing.Name, code)
+		}
 	}
 	stop, err := srv.Start(context.Background())
 	if err != nil {

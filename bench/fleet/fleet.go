@@ -335,9 +335,12 @@ func (f *fleet) sendCommands(ctx context.Context) {
 			webhooktest.Set("installation.id", f.inst), webhooktest.Set("comment.id", id),
 			webhooktest.Set("comment.body", "/status"), webhooktest.Set("comment.user.login", person))
 		wg.Go(func() {
+			// From the send: the 👀 may come before the 202 is read,
+			// now that a command does not wait behind pushes.
+			sent := time.Now()
 			if at := f.deliver("issue_comment", body); !at.IsZero() {
 				f.mu.Lock()
-				f.commands[id] = at
+				f.commands[id] = sent
 				f.mu.Unlock()
 			}
 		})

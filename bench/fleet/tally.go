@@ -38,14 +38,14 @@ type Result struct {
 	Pipeline Routes `json:"pipeline"`
 	Commands Routes `json:"commands"`
 	Tokens   int    `json:"token_requests"`
-	// Command → 👀: from the 202 of the comment's webhook to the fake
-	// GitHub receiving the eyes reaction.
+	// Command → 👀: from sending the comment's webhook (answered 202) to
+	// the fake GitHub receiving the eyes reaction.
 	CommandsSent int           `json:"commands_sent"`
 	Reacted      int           `json:"commands_reacted"`
 	EyesP50      time.Duration `json:"eyes_p50_ns"`
 	EyesP99      time.Duration `json:"eyes_p99_ns"`
 	EyesMax      time.Duration `json:"eyes_max_ns"`
-	// Eyes is each command's latency by when its 202 came, from the
+	// Eyes is each command's latency by when it was sent, from the
 	// start, so that a slow one can be placed in the burst.
 	Eyes    []Eye    `json:"eyes"`
 	Refused []string `json:"refused,omitempty"` // webhooks not answered 202
@@ -53,7 +53,7 @@ type Result struct {
 
 // Eye is one command's 👀.
 type Eye struct {
-	Accepted time.Duration `json:"accepted_ns"` // from the start
+	Accepted time.Duration `json:"accepted_ns"` // sent, from the start
 	Latency  time.Duration `json:"latency_ns"`  // zero: no 👀 came
 }
 

@@ -45,15 +45,11 @@ func jobs(args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer st.Close()
-	intake, stages := server.Queues(st.Redis, queue.Options{})
-	queues := []struct {
-		name string
-		q    *queue.Queue
-	}{{"intake", intake}, {"stage", stages}}
+	queues := server.NewQueues(st.Redis, queue.Options{}).All()
 
 	if sub == "replay" {
 		for _, nq := range queues {
-			j, err := nq.q.Replay(ctx, args[0])
+			j, err := nq.Queue.Replay(ctx, args[0])
 			if errors.Is(err, queue.ErrNoSuchJob) {
 				continue
 			}
@@ -72,7 +68,7 @@ func jobs(args []string, stdout, stderr io.Writer) int {
 	fmt.Fprintln(w, "QUEUE\tID\tKIND\tREPOSITORY\tDELIVERIES\tRETRIES\tFAILING SINCE")
 	n := 0
 	for _, nq := range queues {
-		dead, err := nq.q.Dead(ctx, deadListed)
+		dead, err := nq.Queue.Dead(ctx, deadListed)
 		if err != nil {
 			fmt.Fprintf(stderr, "bot jobs: %v\n", err)
 			return 1
@@ -82,7 +78,7 @@ func jobs(args []string, stdout, stderr io.Writer) int {
 			if !j.FailingSince.IsZero() {
 				since = j.FailingSince.UTC().Format(time.RFC3339)
 			}
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", nq.name, j.ID, j.Kind, j.Repo, j.Deliveries, j.Retries, since)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%s\n", nq.Name, j.ID, j.Kind, j.Repo, j.Deliveries, j.Retries, since)
 			n++
 		}
 	}

@@ -14,8 +14,9 @@ import (
 	"github.com/railyard/railyard/server"
 )
 
-// TestJobsListsAndReplaysDeadJobs: `bot jobs` shows a job Railyard gave up
-// on, `bot jobs replay` queues it again, and afterwards the list is empty.
+// TestJobsListsAndReplaysDeadJobs: `bot jobs` shows the jobs Railyard gave
+// up on in every queue, `bot jobs replay` queues one again, and afterwards
+// the list no longer holds it.
 func TestJobsListsAndReplaysDeadJobs(t *testing.T) {
 	t.Run("miniredis", func(t *testing.T) {
 		m := miniredis.RunT(t)
@@ -36,22 +37,28 @@ func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
 
 func testJobs(t *testing.T, rdb redis.UniversalClient) {
 	t.Chdir(t.TempDir()) // no .env
-	intake, _ := server.Queues(rdb, queue.Options{MaxDeliveries: 1})
-	if err := intake.Init(t.Context()); err != nil {
-		t.Fatal(err)
+	queues := server.NewQueues(rdb, queue.Options{MaxDeliveries: 1})
+	bury := func(q *queue.Queue, j queue.Job) string {
+		t.Helper()
+		if err := q.Init(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		id, err := q.Enqueue(t.Context(), j)
+		if err != nil {
+			t.Fatal(err)
+		}
+		l, err := q.Claim(t.Context(), "bot-1", 0)
+		if err != nil || l == nil {
+			t.Fatalf("Claim = %v, %v", l, err)
+		}
+		l.Release(t.Context())
+		if l, err := q.Claim(t.Context(), "bot-1", 0); l != nil || err != nil { // buries it
+			t.Fatalf("Claim after release = %v, %v; want the job dead-lettered", l, err)
+		}
+		return id
 	}
-	id, err := intake.Enqueue(t.Context(), queue.Job{Kind: "push", Repo: "octo/app"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := intake.Claim(t.Context(), "bot-1", 0)
-	if err != nil || l == nil {
-		t.Fatalf("Claim = %v, %v", l, err)
-	}
-	l.Release(t.Context())
-	if l, err := intake.Claim(t.Context(), "bot-1", 0); l != nil || err != nil { // buries it
-		t.Fatalf("Claim after release = %v, %v; want the job dead-lettered", l, err)
-	}
+	push := bury(queues.Intake, queue.Job{Kind: "push", Repo: "octo/app"})
+	comment := bury(queues.People, queue.Job{Kind: "comment", Repo: "octo/web"})
 
 	exec := func(args ...string) (int, string) {
 		var out, errOut bytes.Buffer
@@ -59,19 +66,33 @@ func testJobs(t *testing.T, rdb redis.UniversalClient) {
 		return code, out.String() + errOut.String()
 	}
 	code, out := exec("jobs")
-	if code != 0 || !strings.Contains(out, id) || !strings.Contains(out, "octo/app") || !strings.Contains(out, "1 dead-lettered job") {
-		t.Fatalf("bot jobs = %d:\n%s\nwant job %s of octo/app listed", code, out, id)
+	listed := func(out, queueName, id, repo string) bool {
+		for line := range strings.Lines(out) {
+			if f := strings.Fields(line); len(f) > 3 && f[0] == queueName && f[1] == id && f[3] == repo {
+				return true
+			}
+		}
+		return false
 	}
-	if code, out := exec("jobs", "replay", id); code != 0 || !strings.Contains(out, "queued push job "+id) {
+	if code != 0 || !listed(out, "intake", push, "octo/app") || !listed(out, "people", comment, "octo/web") || !strings.Contains(out, "2 dead-lettered job") {
+		t.Fatalf("bot jobs = %d:\n%s\nwant push %s of octo/app (intake) and comment %s of octo/web (people) listed", code, out, push, comment)
+	}
+	if code, out := exec("jobs", "replay", comment); code != 0 || !strings.Contains(out, "queued comment job "+comment) {
 		t.Fatalf("bot jobs replay = %d:\n%s", code, out)
 	}
-	if d, _ := intake.Depth(t.Context()); d != (queue.Depth{Ready: 1}) {
+	if d, _ := queues.People.Depth(t.Context()); d != (queue.Depth{Ready: 1}) {
+		t.Errorf("after replay the people queue holds %+v, want one ready job", d)
+	}
+	if code, out := exec("jobs", "replay", push); code != 0 || !strings.Contains(out, "queued push job "+push) {
+		t.Fatalf("bot jobs replay = %d:\n%s", code, out)
+	}
+	if d, _ := queues.Intake.Depth(t.Context()); d != (queue.Depth{Ready: 1}) {
 		t.Errorf("after replay the intake queue holds %+v, want one ready job", d)
 	}
 	if code, out := exec("jobs"); code != 0 || !strings.Contains(out, "0 dead-lettered job") {
 		t.Errorf("bot jobs after replay = %d:\n%s", code, out)
 	}
-	if code, out := exec("jobs", "replay", id); code != 1 || !strings.Contains(out, "no dead-lettered job") {
+	if code, out := exec("jobs", "replay", push); code != 1 || !strings.Contains(out, "no dead-lettered job") {
 		t.Errorf("second replay = %d:\n%s", code, out)
 	}
 	if code, _ := exec("jobs", "frobnicate"); code != 2 {
