@@ -118,7 +118,7 @@ stages:
 
 	warm := samples[0]
 	for i, s := range samples[1:] {
-		if !slices.Equal(s.persistentNames, warm.persistentNames) {
+		if !slices.Equal(lasting(s.persistentNames), lasting(warm.persistentNames)) {
 			t.Errorf("after %d simulated minutes the keys that never expire are %v, after warm-up %v",
 				10*(i+2), families(s.persistentNames), families(warm.persistentNames))
 		}
@@ -133,7 +133,7 @@ stages:
 	st.FastForward(31 * 24 * time.Hour)
 	end := sampleStore(t, st.Redis)
 	t.Logf("31 days later: %d keys, %d bytes", end.keys, end.bytes)
-	if end.keys != end.persistent || !slices.Equal(end.persistentNames, warm.persistentNames) {
+	if end.keys != end.persistent || !slices.Equal(lasting(end.persistentNames), lasting(warm.persistentNames)) {
 		t.Errorf("31 days later the store holds %v, want only the keys that never expire, %v",
 			families(end.persistentNames), families(warm.persistentNames))
 	}
@@ -141,4 +141,15 @@ stages:
 	if end.bytes > last.kept {
 		t.Errorf("31 days later the store holds %d bytes, more than the %d of the keys that never expire an hour in", end.bytes, last.kept)
 	}
+}
+
+// whileWaiting names the shared indexes of outboxes with work waiting (a
+// ready set, the index of marked repositories): one key each, which
+// exists only while some outbox has work, so it comes and goes between
+// samples without growing.
+var whileWaiting = regexp.MustCompile(`:outbox:(ready|marked)(:[a-z]+)?$`)
+
+// lasting is names without the keys whileWaiting names.
+func lasting(names []string) []string {
+	return slices.DeleteFunc(slices.Clone(names), whileWaiting.MatchString)
 }

@@ -461,17 +461,23 @@ func (h *harness) refusedClick(stage, sha, identifier, login, why string) {
 	}
 }
 
-// lastDeployment waits for the newest deployment of env to reach a final
-// status and returns it.
+// lastDeployment waits for the deployment of env's current job to be the
+// newest and reach a final status, and returns it.
 func (h *harness) lastDeployment(env string) githubtest.Deployment {
 	h.t.Helper()
 	var d githubtest.Deployment
+	// The stage's own job's deployment: GitHub may still be shown an
+	// earlier one while the outbox sends this one.
+	job := `"railyard_job":"` + h.stage(env).Job.ID + `"`
 	h.await(env+" deployment to finish", func() bool {
 		ds := h.deployments(env)
 		if len(ds) == 0 {
 			return false
 		}
 		d = ds[len(ds)-1]
+		if !strings.Contains(string(d.Payload), job) {
+			return false
+		}
 		n := len(d.Statuses)
 		return n > 0 && d.Statuses[n-1].State != "queued" && d.Statuses[n-1].State != "in_progress"
 	})
