@@ -97,10 +97,13 @@ func TestEnv(t *testing.T) {
 }
 
 // Scripts write their own PID and their child's to files, then touch
-// "ready" once their traps are set.
+// "ready" once their traps are set and the child runs. (A child signalled
+// between dash's fork and its exec of sleep loses the signal: dash holds
+// it for the parent's trap, then clears traps. So ready waits for the
+// child's own shell to say it runs.)
 const (
-	spawnChild = `echo $$ > shell.pid; sleep 60 & echo $! > child.pid; `
-	ready      = `touch ready; `
+	spawnChild = `echo $$ > shell.pid; sh -c 'touch child.runs; exec sleep 60' & echo $! > child.pid; `
+	ready      = `while [ ! -e child.runs ]; do sleep 0.01; done; touch ready; `
 )
 
 func TestRunStopsTheWholeGroup(t *testing.T) {
