@@ -137,7 +137,11 @@ stages:
 		m = h.scrape()
 		return m[metric("railyard_stage_jobs_total", "stage", "staging", "operation", "retry", "result", "success")] == 1 &&
 			m[metric("railyard_jobs_total", "kind", "comment", "outcome", "done")] == 2 &&
+			// Each gauge is read on its own, so a write queued between
+			// the reads shows in some and not others: wait for all at 0.
 			m[metric("railyard_github_outbox_pending")] == 0 &&
+			m[metric("railyard_github_outbox_depth", "class", "conversation")] == 0 &&
+			m[metric("railyard_github_outbox_depth", "class", "status")] == 0 &&
 			maps.Equal(requestsByRoute(m), h.requestsByRoute())
 	})
 	for series, want := range map[string]float64{
