@@ -278,7 +278,7 @@ func (e *Engine) commit(ctx context.Context, pipe redis.Pipeliner, p *Pipeline, 
 // forwards later.
 func (e *Engine) committed(ctx context.Context, repo string, fx Effects) {
 	if len(fx.Jobs) > 0 {
-		if _, err := e.queue.Forward(ctx, repo); err != nil {
+		if err := e.queue.Committed(ctx, repo); err != nil {
 			zerolog.Ctx(ctx).Warn().Err(err).Msg("Could not queue a transition's stage jobs; a sweep queues them.")
 		}
 	}

@@ -9,9 +9,9 @@
 // Options.MaxDeliveries deliveries; then it goes to a dead-letter stream,
 // where it is kept (the newest Options.DeadKept) to be replayed. Jobs may be
 // delayed, deduplicated (EnqueueOnce), or added inside a caller's MULTI
-// (AddTx) so that a state change and the job it implies commit together:
-// the job then waits in the repository's outbox, on the repository's
-// Redis Cluster slot, until Forward (or a sweep) moves it to the stream,
+// (AddTx) so that a state change and the job it implies commit together.
+// On Redis Cluster the job then waits in the repository's outbox, on the
+// repository's slot, until Committed (or a sweep) moves it to the stream,
 // once (outbox.go).
 //
 // Why Redis Streams with a consumer group: the group's pending entries list

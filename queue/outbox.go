@@ -12,9 +12,10 @@ import (
 	"github.com/railyard/railyard/store"
 )
 
-// A state change and the jobs it implies must commit together, but on
+// A state change and the jobs it implies must commit together. On one
+// Redis, AddTx adds the job to the stream inside the caller's MULTI. But on
 // Redis Cluster a transaction touches one hash slot: the repository's. So
-// AddTx does not add to the stream; it appends the job to an outbox list
+// there AddTx does not add to the stream; it appends the job to an outbox list
 // in the repository's slot, inside the caller's MULTI, and Forward moves
 // it to the stream after EXEC. Forwarding adds each job once by a nonce
 // it got in AddTx (EnqueueOnce), so a move repeated after a crash never
@@ -35,16 +36,21 @@ const (
 
 // AddTx queues j on a caller's MULTI pipeline (TxPipelined) of a
 // transaction on j.Repo's keys, so that the caller's state change and the
-// job commit together or not at all. j.Repo must be set: the job waits in
-// that repository's outbox, on its Redis Cluster slot, until the caller
-// calls Forward after EXEC (or a sweep finds it).
+// job commit together or not at all. The caller calls Committed after
+// EXEC. On Redis Cluster, j.Repo must be set: the job waits in that
+// repository's outbox, on its slot, until Committed forwards it (or a
+// sweep finds it).
 //
-// AddTx marks the repository in the global index at once, before EXEC. If
-// it cannot, it makes the transaction fail, rather than commit a job no
-// sweep could find.
+// There AddTx marks the repository in the global index at once, before
+// EXEC. If it cannot, it makes the transaction fail, rather than commit a
+// job no sweep could find.
 func (q *Queue) AddTx(pipe redis.Pipeliner, j Job) {
 	// A pipeline only queues the command; Exec's context is the one that counts.
 	ctx := context.Background()
+	if !q.viaOutbox {
+		pipe.XAdd(ctx, q.xadd(encode(j, 0, false)))
+		return
+	}
 	if err := q.pending.Mark(ctx, q.member(j.Repo)); err != nil {
 		// Redis (and miniredis) refuse a command with too few arguments
 		// while queueing it, and then the whole EXEC (EXECABORT).
@@ -59,6 +65,17 @@ func (q *Queue) member(repo string) string { return strings.ToLower(repo) }
 // outbox is the list of jobs repo's transactions queued, in its slot; the
 // queue's prefix keeps queues (and tests) apart.
 func (q *Queue) outbox(repo string) string { return store.RepoKey(repo, "queued", q.opts.Prefix) }
+
+// Committed queues the jobs a committed transaction on repo's keys added
+// with AddTx: on Redis Cluster it forwards them from the repository's
+// outbox (see Forward); on one Redis they are queued already.
+func (q *Queue) Committed(ctx context.Context, repo string) error {
+	if !q.viaOutbox {
+		return nil
+	}
+	_, err := q.Forward(ctx, repo)
+	return err
+}
 
 // Forward moves the jobs waiting in repo's outbox to the stream, oldest
 // first, and returns how many it moved. Call it after the EXEC of a

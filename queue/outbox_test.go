@@ -12,6 +12,14 @@ import (
 	"github.com/railyard/railyard/store"
 )
 
+// outboxQueue is h.queue taking the Redis Cluster path on any backend:
+// AddTx leaves jobs in the repository's outbox.
+func outboxQueue(t *testing.T, h *harness, opts Options) *Queue {
+	q := h.queue(t, opts)
+	q.viaOutbox = true
+	return q
+}
+
 // commitJobs runs a transaction on repo's keys that sets its state and
 // queues jobs with AddTx, as the engine does, and returns EXEC's error.
 func commitJobs(t *testing.T, h *harness, q *Queue, repo string, jobs ...Job) error {
@@ -36,7 +44,7 @@ func commitJobs(t *testing.T, h *harness, q *Queue, repo string, jobs ...Job) er
 func TestForwardAddsEachJobOnce(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, h *harness) {
-		q := h.queue(t, Options{})
+		q := outboxQueue(t, h, Options{})
 		ctx := t.Context()
 		repo := "octo/app-" + rand.Text()
 		if err := commitJobs(t, h, q, repo, Job{Kind: "stage", Repo: repo, Data: []byte("1")}, Job{Kind: "stage", Repo: repo, Data: []byte("2")}); err != nil {
@@ -77,7 +85,7 @@ func TestForwardAddsEachJobOnce(t *testing.T) {
 func TestSweepForwardsWhatACrashLeft(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, h *harness) {
-		q := h.queue(t, Options{OutboxGrace: 200 * time.Millisecond})
+		q := outboxQueue(t, h, Options{OutboxGrace: 200 * time.Millisecond})
 		ctx := t.Context()
 		repo := "octo/app-" + rand.Text()
 		if err := commitJobs(t, h, q, repo, Job{Kind: "stage", Repo: repo}); err != nil {
@@ -100,7 +108,7 @@ func TestSweepForwardsWhatACrashLeft(t *testing.T) {
 func TestAddTxFailsTheTransactionWithoutItsMark(t *testing.T) {
 	t.Parallel()
 	eachBackend(t, func(t *testing.T, h *harness) {
-		q := h.queue(t, Options{})
+		q := outboxQueue(t, h, Options{})
 		ctx := t.Context()
 		// The index's key holding a string makes every mark fail.
 		if err := h.rdb.Set(ctx, q.opts.Prefix+"outboxes", "not a sorted set", 0).Err(); err != nil {

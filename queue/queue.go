@@ -97,7 +97,11 @@ type Queue struct {
 	delayed string // sorted set of jobs by due time (server ms)
 	dead    string // stream of dead-lettered jobs
 	group   *groupCommit
-	// pending indexes repositories whose outbox AddTx wrote to (outbox.go).
+	// viaOutbox: on Redis Cluster, AddTx leaves jobs in the repository's
+	// outbox for Forward (outbox.go); on one Redis it adds them to the
+	// stream in the caller's transaction.
+	viaOutbox bool
+	// pending indexes repositories whose outbox AddTx wrote to.
 	pending   *store.Pending
 	nextSweep atomic.Int64 // unix ns before which Claim does not sweep
 }
@@ -125,14 +129,15 @@ func New(rdb redis.UniversalClient, opts Options) *Queue {
 		opts.DeadKept = 10000
 	}
 	return &Queue{
-		rdb:     rdb,
-		opts:    opts,
-		leaseMs: opts.Lease.Milliseconds(),
-		stream:  opts.Prefix + "jobs",
-		delayed: opts.Prefix + "delayed",
-		dead:    opts.Prefix + "dead",
-		group:   &groupCommit{},
-		pending: store.NewPending(rdb, opts.Prefix+"outboxes", opts.OutboxGrace),
+		rdb:       rdb,
+		opts:      opts,
+		leaseMs:   opts.Lease.Milliseconds(),
+		stream:    opts.Prefix + "jobs",
+		delayed:   opts.Prefix + "delayed",
+		dead:      opts.Prefix + "dead",
+		group:     &groupCommit{},
+		pending:   store.NewPending(rdb, opts.Prefix+"outboxes", opts.OutboxGrace),
+		viaOutbox: store.IsCluster(rdb),
 	}
 }
 

@@ -659,8 +659,15 @@ func TestAddTx(t *testing.T) {
 				if tt.interfere != errors.Is(err, redis.TxFailedErr) {
 					t.Fatalf("transaction: %v", err)
 				}
-				if n, err := q.Forward(ctx, repo); err != nil || int64(n) != tt.wantJobs {
-					t.Errorf("Forward = %d, %v; want %d", n, err, tt.wantJobs)
+				// On one Redis the job is queued at EXEC; on a Cluster it
+				// waits in the repository's outbox for Committed.
+				before := tt.wantJobs
+				if q.viaOutbox {
+					before = 0
+				}
+				wantDepth(t, q, Depth{Ready: before})
+				if err := q.Committed(ctx, repo); err != nil {
+					t.Errorf("Committed: %v", err)
 				}
 				if got := h.rdb.Get(ctx, state).Val(); got != tt.wantState {
 					t.Errorf("state = %q, want %q", got, tt.wantState)

@@ -156,6 +156,10 @@ type Reporter struct {
 	turns     map[int64]*turn
 	turnsMu   sync.Mutex
 	leftovers leftovers // outbox leases not yet released
+	// viaIndex: on Redis Cluster an outbox is marked in its class's index
+	// before a push and ready only after it (enqueue); on one Redis the
+	// push and the ready mark are one MULTI.
+	viaIndex bool
 
 	sent, retries, coalesced, dropped, adopted, limited, points atomic.Int64
 	countsMu                                                    sync.Mutex
@@ -194,6 +198,7 @@ func New(rdb redis.UniversalClient, clients Clients, opts Options) *Reporter {
 		secondary: map[string]int64{},
 		held:      map[Held]int64{},
 		nextSweep: map[class]*atomic.Int64{conversation: {}, status: {}},
+		viaIndex:  store.IsCluster(rdb),
 	}
 }
 
@@ -392,19 +397,22 @@ func (r *Reporter) enqueue(ctx context.Context, tx redis.Pipeliner, q queued) er
 		}
 	}
 	// The ready set is global and the outbox the repository's: on Redis
-	// Cluster no MULTI spans both. So the repository is first marked in
-	// the class's index, the push commits on the repository's slot alone,
-	// and only then is the outbox marked ready: a sender that unmarks an
-	// outbox it found empty then never strands a push in flight, and a
-	// crash before the ready mark leaves the index's mark for a sweep.
-	if err := r.pending(c).Mark(ctx, k.member); err != nil {
-		if tx != nil {
-			// Fail the caller's transaction rather than commit a write no
-			// sweep could find: Redis refuses a command with too few
-			// arguments while queueing it, and then the whole EXEC.
-			tx.Do(ctx, "RPUSH", k.outbox)
+	// Cluster no MULTI spans both. So there the repository is first marked
+	// in the class's index, the push commits on the repository's slot
+	// alone, and only then is the outbox marked ready: a sender that
+	// unmarks an outbox it found empty then never strands a push in
+	// flight, and a crash before the ready mark leaves the index's mark
+	// for a sweep. On one Redis the push marks it ready in its MULTI.
+	if r.viaIndex {
+		if err := r.pending(c).Mark(ctx, k.member); err != nil {
+			if tx != nil {
+				// Fail the caller's transaction rather than commit a write no
+				// sweep could find: Redis refuses a command with too few
+				// arguments while queueing it, and then the whole EXEC.
+				tx.Do(ctx, "RPUSH", k.outbox)
+			}
+			return fmt.Errorf("queue %s for %s: %w", o.Kind, o.Repo.FullName(), err)
 		}
-		return fmt.Errorf("queue %s for %s: %w", o.Kind, o.Repo.FullName(), err)
 	}
 	add := func(p redis.Pipeliner) error {
 		if field != "" {
@@ -415,6 +423,10 @@ func (r *Reporter) enqueue(ctx context.Context, tx redis.Pipeliner, q queued) er
 			p.Expire(ctx, k.object(f), idTTL)
 		}
 		p.RPush(ctx, k.outbox, data)
+		if !r.viaIndex {
+			// NX: a later time a rate limit set stays.
+			p.ZAddNX(ctx, r.keys.readySet(c), redis.Z{Score: ms(r.opts.Now()), Member: k.member})
+		}
 		return nil
 	}
 	if tx != nil {
@@ -425,7 +437,11 @@ func (r *Reporter) enqueue(ctx context.Context, tx redis.Pipeliner, q queued) er
 	if _, err = r.rdb.TxPipelined(ctx, add); err != nil {
 		return fmt.Errorf("queue %s for %s: %w", o.Kind, o.Repo.FullName(), err)
 	}
-	r.markReady(ctx, k.member, c)
+	if r.viaIndex {
+		r.markReady(ctx, k.member, c)
+	} else {
+		r.wakeSender(c)
+	}
 	return nil
 }
 
@@ -434,6 +450,12 @@ func (r *Reporter) enqueue(ctx context.Context, tx redis.Pipeliner, q queued) er
 // class's index. Without it they are sent once their marks are due
 // (Options.Grace), by a sweep.
 func (r *Reporter) Committed(ctx context.Context, repo string) {
+	if !r.viaIndex {
+		// Ready since EXEC: only the senders need telling.
+		r.wakeSender(status)
+		r.wakeSender(conversation)
+		return
+	}
 	member := strings.ToLower(repo)
 	classes := []class{status, conversation}
 	marks := make([]*redis.FloatCmd, len(classes))
@@ -465,6 +487,11 @@ func (r *Reporter) markReady(ctx context.Context, member string, c class) {
 			Msg("Could not mark an outbox ready; a sweep sends it in a few seconds.")
 		return
 	}
+	r.wakeSender(c)
+}
+
+// wakeSender nudges an idle sender of class c in this process.
+func (r *Reporter) wakeSender(c class) {
 	select {
 	case r.wake[c] <- struct{}{}:
 	default:

@@ -27,7 +27,6 @@ import (
 type Store struct {
 	Redis    redis.UniversalClient
 	embedded *miniredis.Miniredis
-	cluster  bool
 	// stopExpiry ends expireKeys; a second call does nothing.
 	stopExpiry func()
 }
@@ -53,7 +52,7 @@ func Open(ctx context.Context, url string, cluster bool) (*Store, error) {
 		}
 		opts.DialTimeout, opts.ReadTimeout, opts.WriteTimeout = timeout, timeout, timeout
 		opts.MaxRetries = 1
-		return &Store{Redis: redis.NewClusterClient(opts), cluster: true}, nil
+		return &Store{Redis: redis.NewClusterClient(opts)}, nil
 	}
 	opts, err := redis.ParseURL(url)
 	if err != nil {
@@ -129,7 +128,16 @@ func (s *Store) FastForward(d time.Duration) {
 }
 
 // Cluster reports whether the store is a Redis Cluster.
-func (s *Store) Cluster() bool { return s.cluster }
+func (s *Store) Cluster() bool { return IsCluster(s.Redis) }
+
+// IsCluster reports whether rdb is a Redis Cluster client, on which a
+// transaction may touch the keys of one hash slot only. On one Redis a
+// transaction spans any keys, and what a Cluster defers past EXEC (a
+// repository's outboxes, package queue and report) commits with it.
+func IsCluster(rdb redis.UniversalClient) bool {
+	_, ok := rdb.(*redis.ClusterClient)
+	return ok
+}
 
 // Ping checks that the store answers: on a cluster, every master, since
 // each serves some repositories' keys.
