@@ -71,6 +71,7 @@ func families(keys []string) map[string]int {
 // stay the same keys; every other key has an expiry, and once the longest
 // has passed the store holds the never-expiring keys alone.
 func TestBusyHourKeepsTheStoreBounded(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fmt.Sprintf(`
 stages:
   - name: build

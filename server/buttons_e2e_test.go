@@ -32,6 +32,7 @@ func (h *harness) awaitButtons(name, sha string, want ...string) {
 // Promote button, and a blocked stage an Unblock button; each acts only on
 // the revision of its check run, with the clicker's permission.
 func TestPromoteAndUnblockButtons(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, manualProdPipeline())
 	const clicker, reader = "clicker", "reader"
 	h.repo.SetPermission(clicker, "write", "write")

@@ -14,6 +14,7 @@ import (
 // waits for /promote drops it: the reply names it, its check run ends
 // cancelled, the audit log has it, and it never deploys.
 func TestCancelDropsAWaitingRevision(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fmt.Sprintf(`
 stages:
   - name: build
@@ -51,6 +52,7 @@ stages:
 // TestCancelQueuedJob: /cancel of a stage whose job is queued but that no
 // worker started yet ends it at once, and it never runs; /retry runs it.
 func TestCancelQueuedJob(t *testing.T) {
+	t.Parallel()
 	// One worker, kept busy by prod's gate: build's job stays queued.
 	h := newHarness(t, fmt.Sprintf(`
 stages:

@@ -4,7 +4,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"regexp"
 	"testing"
 
@@ -16,8 +15,6 @@ import (
 	"github.com/railyard/railyard/server"
 	"github.com/railyard/railyard/store"
 )
-
-func TestMain(m *testing.M) { os.Exit(redistest.Main(m)) }
 
 // TestPushesDeployOnRedisCluster: a bot on a real three-master Redis
 // Cluster takes pushes to two repositories whose keys live on two masters,

@@ -139,6 +139,7 @@ func (h *harness) jobsRun(kind string) int {
 // role_name), against what the pipeline file's permissions ask, for
 // /status and /help too.
 func TestCommandPermissions(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fmt.Sprintf(`
 stages:
   - name: build
@@ -223,6 +224,7 @@ stages:
 // TestCommentsRailyardIgnores: comments by bots (Railyard included) and
 // edited or deleted comments do nothing at all, though they hold commands.
 func TestCommentsRailyardIgnores(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, buildOnly)
 	h.commit()
 	bot := func(login string) []webhooktest.Edit {
@@ -272,6 +274,7 @@ func TestCommentsRailyardIgnores(t *testing.T) {
 // TestCommentDeliveredTwiceActsOnce: GitHub may deliver one comment under two
 // delivery ids; Railyard acts on it once (docs/reference.md#idempotency).
 func TestCommentDeliveredTwiceActsOnce(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, buildOnly)
 	head := h.commit()
 	a := answer{id: 900000 + commentIDs.Add(1)}
@@ -321,6 +324,7 @@ func TestCommentDeliveredTwiceActsOnce(t *testing.T) {
 // TestTenCommandsPerComment: up to ten commands of a comment run in order
 // and get one reply; the eleventh and later are refused, not run.
 func TestTenCommandsPerComment(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, buildOnly)
 	h.commit()
 	// Each /stop and /resume is refused unless the one before it ran first,
@@ -385,6 +389,7 @@ func TestTenCommandsPerComment(t *testing.T) {
 // (202, within the second docs/reference.md#durability promises), refused
 // with a short reply, and run nothing.
 func TestHugeComment(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, buildOnly)
 	h.commit()
 	const size = 100 << 10
@@ -488,6 +493,7 @@ func (h *harness) lastDeployment(env string) githubtest.Deployment {
 // run the engine operation as the person who clicked, and are refused
 // (shown as a neutral railyard/pipeline check run) for someone who may not.
 func TestCheckRunButtons(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fmt.Sprintf(`
 stages:
   - name: build
@@ -612,6 +618,7 @@ func statusTable(t *testing.T, reply string) map[string][]string {
 // reason; /help lists every command of docs/reference.md#operations with
 // its arguments.
 func TestStatusAndHelpReplies(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fmt.Sprintf(`
 stages:
   - name: build

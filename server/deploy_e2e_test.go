@@ -14,6 +14,7 @@ import (
 // the pipeline branch through the pipeline as a push would, for people
 // with write permission; a commit of another branch is refused.
 func TestDeployCommandStartsARevisionByHand(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fmt.Sprintf(`
 stages:
   - name: build

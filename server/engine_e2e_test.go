@@ -34,6 +34,7 @@ func pipeline3() string {
 }
 
 func TestPushRunsEveryStageInOrder(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, pipeline3())
 	sha := h.commitAndPush()
 
@@ -89,6 +90,7 @@ func TestPushRunsEveryStageInOrder(t *testing.T) {
 }
 
 func TestManualStageWaitsForPromote(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, manualProdPipeline())
 	sha := h.commitAndPush()
 	h.awaitCheckRun("railyard/build", sha, "success")
@@ -136,6 +138,7 @@ func (h *harness) awaitPID(stage, sha string) int {
 }
 
 func TestNewerWaitingRevisionSupersedesOlder(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fmt.Sprintf(`
 stages:
   - name: build
@@ -183,6 +186,7 @@ stages:
 }
 
 func TestStopHoldsPushesAndResumeDeploysNewest(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, pipeline3())
 	head := h.commit()
 	if reply := h.comment("/stop reason=incident 42"); !strings.Contains(reply, "Stopped the pipeline") {
@@ -215,6 +219,7 @@ func TestStopHoldsPushesAndResumeDeploysNewest(t *testing.T) {
 }
 
 func TestCancelKillsTheStepAndStopsPromotion(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fmt.Sprintf(`
 stages:
   - name: build
@@ -251,6 +256,7 @@ stages:
 }
 
 func TestRetryRerunsAllStepsAndPromotionContinues(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fmt.Sprintf(`
 stages:
   - name: build
@@ -282,6 +288,7 @@ stages:
 }
 
 func TestRollbackSkipsInfraBlocksAndUnblock(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fmt.Sprintf(`
 stages:
   - name: build
@@ -348,6 +355,7 @@ stages:
 }
 
 func TestRollForwardBlocksOnlyTheStage(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, pipeline3())
 	a := h.commitAndPush()
 	h.awaitStage("prod", engine.Succeeded, a)
@@ -372,6 +380,7 @@ func TestRollForwardBlocksOnlyTheStage(t *testing.T) {
 }
 
 func TestPatchHoldsPushesUntilRelease(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, pipeline3())
 	a := h.commitAndPush()
 	h.awaitStage("prod", engine.Succeeded, a)
@@ -397,6 +406,7 @@ func TestPatchHoldsPushesUntilRelease(t *testing.T) {
 }
 
 func TestRedeployCacheSkipUnpacksAfresh(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fmt.Sprintf(`
 stages:
   - name: build
@@ -425,6 +435,7 @@ stages:
 }
 
 func TestRestartAndShutdownNeedACurrentRevision(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fmt.Sprintf(`
 stages:
   - name: build
@@ -458,6 +469,7 @@ stages:
 }
 
 func TestDescriptionsFitGitHubLimit(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, pipeline3())
 	a := h.commitAndPush()
 	h.awaitStage("prod", engine.Succeeded, a)

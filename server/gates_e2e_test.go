@@ -67,6 +67,7 @@ stages:
 // passed, until GitHub shows them passed. Railyard's own check runs do not
 // count; a revision on the pipeline branch needs no approval.
 func TestProductionDeployIsGated(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fmt.Sprintf(gatedPipeline, markStep("compile"), markStep("deploy")))
 	h.repo.ProtectBranch(defaultBranch, "ci/test", "railyard/build")
 	h.repo.AddRulesetChecks(defaultBranch, "lint")
@@ -105,6 +106,7 @@ func TestProductionDeployIsGated(t *testing.T) {
 // failing check and the missing approval, then allowed once GitHub shows
 // them passed and approved. The patch runs the default branch's steps.
 func TestPatchOfAPullRequestIsGated(t *testing.T) {
+	t.Parallel()
 	pipeline := fmt.Sprintf(gatedPipeline, markStep("compile"), markStep("deploy"))
 	h := newHarness(t, pipeline)
 	h.repo.ProtectBranch(defaultBranch, "ci/test")
@@ -159,6 +161,7 @@ stages:
 // TestRollForwardIsGated: /rollforward to a revision that has not passed
 // the required checks is refused, naming them.
 func TestRollForwardIsGated(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fmt.Sprintf(`
 stages:
   - name: build

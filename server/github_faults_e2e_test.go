@@ -18,6 +18,7 @@ import (
 // revision with 502: the stage is not failed; it waits, its check run says
 // so meanwhile, and it ends in success without anyone typing /retry.
 func TestPassingTarballFailureIsWaitedOut(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fmt.Sprintf("stages:\n  - name: build\n    steps:\n%s", markStep("compile")))
 	const fails = 2
 	h.gh.FailNext(http.MethodGet, "/repos/"+repoName+"/tarball/", fails, http.StatusBadGateway, nil)
@@ -53,6 +54,7 @@ func TestPassingTarballFailureIsWaitedOut(t *testing.T) {
 // saying why, with a Retry button, instead of staying in progress with no
 // job left to end it.
 func TestStageGivenUpOnFails(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fmt.Sprintf("stages:\n  - name: build\n    steps:\n%s", markStep("compile")),
 		func(_ *config.Env, o *server.Options) { o.Queue.RetryFor = 1500 * time.Millisecond })
 	h.gh.FailNext(http.MethodGet, "/repos/"+repoName+"/tarball/", 1000, http.StatusBadGateway, nil)

@@ -3,6 +3,7 @@ package server_test
 import (
 	"cmp"
 	"context"
+	"flag"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -21,11 +22,27 @@ import (
 	"github.com/railyard/railyard/internal/awaittest"
 	"github.com/railyard/railyard/internal/githubtest"
 	"github.com/railyard/railyard/internal/logtest"
+	"github.com/railyard/railyard/internal/redistest"
 	"github.com/railyard/railyard/internal/webhooktest"
 	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/report"
 	"github.com/railyard/railyard/server"
 )
+
+// parallel is how many tests run at once unless -parallel says: the
+// end-to-end tests mostly wait on a bot (its workers, its outbox, a step's
+// sleep), so more than the default, one per CPU, keeps the CPUs busy.
+const parallel = "4"
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	given := false
+	flag.Visit(func(f *flag.Flag) { given = given || f.Name == "test.parallel" })
+	if !given {
+		_ = flag.Set("test.parallel", parallel)
+	}
+	os.Exit(redistest.Main(m))
+}
 
 // The payloads in testdata/webhooks are GitHub's examples for this
 // repository; tests keep it and change only SHAs and comment bodies.
@@ -73,6 +90,8 @@ func newHarness(t *testing.T, pipeline string, opts ...harnessOption) *harness {
 		Engine: engine.Options{Poll: 20 * time.Millisecond, Grace: 2 * time.Second},
 		Report: report.Options{Poll: 10 * time.Millisecond},
 		Queue:  queue.Options{Lease: 5 * time.Second},
+		// Stopping waits out idle workers' blocked claims.
+		ClaimWait: 100 * time.Millisecond,
 	}
 	for _, o := range opts {
 		o(&env, &so)

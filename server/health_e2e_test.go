@@ -87,6 +87,18 @@ func (h *harness) deploymentsOf(env, task string) []githubtest.Deployment {
 	return out
 }
 
+// awaitDeploymentsOf waits until env has n deployments of task (reports
+// reach GitHub after the stage's state changes) and returns them.
+func (h *harness) awaitDeploymentsOf(env, task string, n int) []githubtest.Deployment {
+	h.t.Helper()
+	var out []githubtest.Deployment
+	h.await(fmt.Sprintf("%d %s deployments to %s", n, task, env), func() bool {
+		out = h.deploymentsOf(env, task)
+		return len(out) >= n
+	})
+	return out
+}
+
 // awaitDeploymentState waits until the newest status of d is state and
 // returns the deployment as it is then.
 func (h *harness) awaitDeploymentState(d githubtest.Deployment, state string) githubtest.Deployment {
@@ -114,6 +126,7 @@ func countMarks(h *harness, mark string) int {
 }
 
 func TestVerifyPassesOnARetry(t *testing.T) {
+	t.Parallel()
 	// The check counts its attempts in $DIR/n and passes from the second
 	// on; it also records the environment it ran with, which must be the
 	// steps' one plus its own env:, in the unpacked revision.
@@ -169,6 +182,7 @@ stages:
 }
 
 func TestFailedVerifyAutoRollsBack(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, healthPipeline())
 	old := h.pushRevision(healthy)
 	h.awaitStage("prod", engine.Succeeded, old)
@@ -227,12 +241,12 @@ func TestFailedVerifyAutoRollsBack(t *testing.T) {
 		t.Errorf("prod has %d deployments, want 1", n)
 	}
 
-	badDeploy := h.deploymentsOf("staging", "deploy")
+	badDeploy := h.awaitDeploymentsOf("staging", "deploy", 2)
 	if len(badDeploy) != 2 || badDeploy[1].Ref != bad {
 		t.Fatalf("staging deploy deployments: %+v", badDeploy)
 	}
 	h.awaitDeploymentState(badDeploy[1], "failure")
-	rbs := h.deploymentsOf("staging", "deploy:auto-rollback")
+	rbs := h.awaitDeploymentsOf("staging", "deploy:auto-rollback", 1)
 	if len(rbs) != 1 {
 		t.Fatalf("%d auto-rollback deployments, want 1", len(rbs))
 	}
@@ -266,6 +280,7 @@ func TestFailedVerifyAutoRollsBack(t *testing.T) {
 }
 
 func TestFailedStepAutoRollsBack(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, healthPipeline())
 	old := h.pushRevision(healthy)
 	h.awaitStage("prod", engine.Succeeded, old)
@@ -277,7 +292,12 @@ func TestFailedStepAutoRollsBack(t *testing.T) {
 	}
 	h.awaitStage("staging", engine.RolledBack, old)
 	const reason = "auto-rollback: migrate failed"
-	cr := h.awaitCheckRun("railyard/staging", old, "success")
+	// old's first deploy to staging succeeded too: wait for the newer run.
+	var cr githubtest.CheckRun
+	h.await("the auto-rollback's check run", func() bool {
+		cr, _ = h.checkRun("railyard/staging", old)
+		return cr.Conclusion == "success" && strings.HasPrefix(cr.Title, "Auto-rolled back")
+	})
 	if cr.Title != "Auto-rolled back staging to "+short(old) || !strings.Contains(cr.Summary, "**Reason:** "+reason) || !strings.Contains(cr.Summary, "**Actor:** @railyard") {
 		t.Errorf("auto-rollback check run %q:\n%s", cr.Title, cr.Summary)
 	}
@@ -296,6 +316,7 @@ func TestFailedStepAutoRollsBack(t *testing.T) {
 }
 
 func TestAutoRollbackNeedsAnEarlierGoodRevision(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, healthPipeline())
 	bad := h.pushRevision(unhealthy)
 
@@ -320,6 +341,7 @@ func TestAutoRollbackNeedsAnEarlierGoodRevision(t *testing.T) {
 }
 
 func TestFailingAutoRollbackStopsThere(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, healthPipeline())
 	first := h.pushRevision(healthy)
 	h.awaitStage("prod", engine.Succeeded, first)
@@ -348,7 +370,7 @@ func TestFailingAutoRollbackStopsThere(t *testing.T) {
 	if a := h.auditOf(engine.OpAutoRollback); len(a) != 1 || a[0].To != second {
 		t.Errorf("auto-rollback audit entries %+v, want one to %.7s", a, second)
 	}
-	rbs := h.deploymentsOf("staging", "deploy:auto-rollback")
+	rbs := h.awaitDeploymentsOf("staging", "deploy:auto-rollback", 1)
 	if len(rbs) != 1 {
 		t.Fatalf("%d auto-rollback deployments, want 1", len(rbs))
 	}
@@ -356,6 +378,7 @@ func TestFailingAutoRollbackStopsThere(t *testing.T) {
 }
 
 func TestCancelDoesNotAutoRollBack(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fmt.Sprintf(`
 stages:
   - name: build
@@ -401,6 +424,7 @@ stages:
 // its own after a person's /cancel, before the worker noticed the cancel
 // (it looks every Poll, made long here): the person's cancel still wins.
 func TestCancelledStepThatFailsDoesNotAutoRollBack(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fmt.Sprintf(`
 stages:
   - name: build

@@ -21,6 +21,7 @@ import (
 // for more nodes than Railyard expands is refused on every path that reads
 // it, with a railyard/config check run that says why, and deploys nothing.
 func TestAliasBombFailsConfigCheck(t *testing.T) {
+	t.Parallel()
 	var b strings.Builder
 	b.WriteString("stages:\n  - name: build\n    steps:\n")
 	b.WriteString("      - {name: s0, run: make, env: &env {REGION: eu, TIER: web, LOG: debug, TEAM: core}}\n")
@@ -86,6 +87,7 @@ func serve(h *harness, req *http.Request) *httptest.ResponseRecorder {
 // bodies whose signature it has not checked, reads no body over GitHub's
 // 25 MB cap, and keeps taking real deliveries meanwhile.
 func TestWebhookBodiesAreBounded(t *testing.T) {
+	t.Parallel()
 	const budget = 25 << 20
 	h := newHarness(t, buildOnly, func(e *config.Env, _ *server.Options) { e.IntakeBudget = budget })
 	sha := h.commit()
@@ -161,6 +163,7 @@ func TestWebhookBodiesAreBounded(t *testing.T) {
 // TestRefusedBodiesLogOneLine: each refused body is one warning under its
 // delivery id saying why.
 func TestRefusedBodiesLogOneLine(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, buildOnly, func(e *config.Env, _ *server.Options) { e.IntakeBudget = 25 << 20 })
 	var logs logtest.Buffer
 	srv := h.logged(&logs)

@@ -43,6 +43,7 @@ func (h *harness) awaitOneOfEach(sha string, stages ...string) {
 }
 
 func TestLostAnswersLeaveOneOfEachOnGitHub(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, pipeline3())
 	repo := "/repos/" + repoName
 	h.gh.LoseAnswers("POST", repo+"/check-runs", 2, githubtest.Answer502)
@@ -66,6 +67,7 @@ func TestLostAnswersLeaveOneOfEachOnGitHub(t *testing.T) {
 }
 
 func TestTransientRefusalKeepsTheStageCheckRun(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, pipeline3())
 	repo := "/repos/" + repoName
 	// A new token GitHub has not spread yet: refused, then accepted.
@@ -78,6 +80,7 @@ func TestTransientRefusalKeepsTheStageCheckRun(t *testing.T) {
 }
 
 func TestLostReplyIsPostedOnce(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, buildOnly)
 	h.commit()
 	h.gh.LoseAnswers("POST", "/repos/"+repoName+"/issues/1/comments", 1, githubtest.DropConnection)
@@ -89,6 +92,7 @@ func TestLostReplyIsPostedOnce(t *testing.T) {
 }
 
 func TestLostDispatchAnswerRunsTheWorkflowOnce(t *testing.T) {
+	t.Parallel()
 	h := newWorkflowHarness(t, 30*time.Millisecond, "")
 	h.gh.LoseAnswers("POST", "/repos/"+repoName+"/actions/workflows/", 1, githubtest.Answer502)
 	h.pushAndCompleteFirstRun()

@@ -87,6 +87,7 @@ var hostileRoutes = []string{"bot-environ", "bot-mem", "other-environ", "other-m
 // is running, and checks what the hostile step got. With isolation off the
 // same step finds every secret, which shows that the checks can fail.
 func TestStepsCannotReachTheBotsSecrets(t *testing.T) {
+	t.Parallel()
 	bin := buildBot(t)
 	for _, tt := range []struct {
 		name     string
@@ -99,6 +100,7 @@ func TestStepsCannotReachTheBotsSecrets(t *testing.T) {
 		{name: "bot unprivileged, isolation off"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel() // each its own bot process, Redis and GitHub
 			if tt.asRoot && os.Geteuid() != 0 {
 				t.Skip("needs root: the bot must run as root")
 			}

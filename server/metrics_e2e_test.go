@@ -105,6 +105,7 @@ func metric(name string, labels ...string) string { return series(name, nil, lab
 // result, both queues, GitHub requests by route and status, the rate limit
 // left, and the Go runtime, process and build.
 func TestMetrics(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fmt.Sprintf(`
 stages:
   - name: build
@@ -235,6 +236,7 @@ func requestsByRoute(m map[string]float64) map[string]float64 {
 // good signature names, and whatever unknown event a signed one names, no
 // new series appears; they are counted as "unverified" and "other".
 func TestUnverifiedWebhooksMakeNoSeries(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, buildOnly)
 	body := webhooktest.Payload(t, "ping/payload.json")
 	send := func(event string, signed, badSignature bool) int {

@@ -12,6 +12,7 @@ import (
 // TestStageLabels: the first names seen keep their own label for good;
 // every later one shares stageOther.
 func TestStageLabels(t *testing.T) {
+	t.Parallel()
 	l := stageLabels{max: 3, seen: map[string]bool{}}
 	for i, c := range []struct{ stage, want string }{
 		{"build", "build"},

@@ -16,6 +16,7 @@ import (
 // cut off from Redis could not stop its step before its stage lock passes
 // to another process.
 func TestRefusesALockTooShortToStopAStep(t *testing.T) {
+	t.Parallel()
 	_, err := server.New(t.Context(), config.Env{}, zerolog.Nop(), server.Options{
 		Engine: engine.Options{LockTTL: 10 * time.Second, Grace: 10 * time.Second},
 	})

@@ -16,6 +16,7 @@ import (
 )
 
 func TestOutboxMetricsByClass(t *testing.T) {
+	t.Parallel()
 	rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
 	t.Cleanup(func() { rdb.Close() })
 	queued := time.Now().Add(-90 * time.Second)
@@ -58,6 +59,7 @@ railyard_github_outbox_depth{class="status"} 0
 // the metrics show the answer, the write held for it, and the points of
 // both attempts.
 func TestBudgetMetrics(t *testing.T) {
+	t.Parallel()
 	rdb := redis.NewClient(&redis.Options{Addr: miniredis.RunT(t).Addr()})
 	t.Cleanup(func() { rdb.Close() })
 	gh := githubtest.New(t)

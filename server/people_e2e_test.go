@@ -16,6 +16,7 @@ import (
 // gets its 👀 while those pushes wait, and everything goes through once
 // GitHub answers.
 func TestPeopleFirstAtIntake(t *testing.T) {
+	t.Parallel()
 	const pushes = 12 // more than the intake queue's workers
 	h := newHarness(t, buildOnly)
 	contents := "/repos/" + repoName + "/contents/"

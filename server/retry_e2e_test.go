@@ -15,6 +15,7 @@ import (
 // rolls back again — RAILYARD_OPERATION stays rollback, the infra step
 // stays skipped, the blocks stay, and nothing is promoted to prod.
 func TestRetryRepeatsTheFailedRollback(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fmt.Sprintf(`
 stages:
   - name: build
@@ -63,6 +64,7 @@ stages:
 // TestRetryOfACancelledFirstStage: a cancelled first stage cannot be
 // promoted into; /retry runs it again, and on success it is promoted on.
 func TestRetryOfACancelledFirstStage(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fmt.Sprintf(`
 stages:
   - name: build
@@ -90,6 +92,7 @@ stages:
 // TestRetryOfAFailedPatch: a failed /patch is retried in patch mode, as a
 // patch, without /release; patch mode stays.
 func TestRetryOfAFailedPatch(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fmt.Sprintf(`
 stages:
   - name: build

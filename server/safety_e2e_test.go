@@ -43,6 +43,7 @@ func hostileTarball(t *testing.T, sha string) []byte {
 }
 
 func TestHostileArchiveFailsTheStage(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	work := filepath.Join(root, "a", "work")
 	h := newHarness(t, fmt.Sprintf("stages:\n  - name: build\n    steps:\n%s", markStep("compile")),
@@ -68,6 +69,7 @@ func TestHostileArchiveFailsTheStage(t *testing.T) {
 // TestRefusalsChangeNothing sends commands the state does not allow and
 // checks each is refused with a reason and leaves state and audit alone.
 func TestRefusalsChangeNothing(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, pipeline3())
 	a := h.commitAndPush()
 	h.awaitStage("prod", engine.Succeeded, a)

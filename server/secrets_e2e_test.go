@@ -39,6 +39,7 @@ func grant(t *testing.T, dir, stage, content string) {
 // (plain, base64, URL-encoded) reaches GitHub as ***; a secret that is
 // gone fails the job before any step, naming it and not its value.
 func TestStageSecrets(t *testing.T) {
+	t.Parallel()
 	secretsDir := t.TempDir()
 	grant(t, secretsDir, "prod", `DEPLOY_TOKEN="`+grantedSecret+`"`+"\nUNNAMED=not-asked-for\n")
 	h := newHarness(t, `

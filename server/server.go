@@ -43,6 +43,10 @@ type Options struct {
 	Report  report.Options
 	Queue   queue.Options
 	Actions actions.Options
+	// ClaimWait is how long an idle worker's claim blocks (worker.Pool.Wait,
+	// default 1 s). A blocked read outlives its context, so it is also how
+	// long stopping waits for idle workers.
+	ClaimWait time.Duration
 }
 
 // Server is a running Railyard.
@@ -145,9 +149,9 @@ func New(ctx context.Context, env config.Env, log zerolog.Logger, opts Options) 
 	procs.Register(webhookTable)
 	stageTable[engine.JobKind] = eng.RunJob
 	s.pools = []*worker.Pool{
-		{Queue: queues.People, Processors: webhookTable, Workers: peopleWorkers, Consumer: consumer, Observe: s.metrics.observeJob},
-		{Queue: queues.Intake, Processors: webhookTable, Workers: 4, Consumer: consumer, Observe: s.metrics.observeJob},
-		{Queue: queues.Stages, Processors: stageTable, Workers: env.Workers, Consumer: consumer, Observe: s.metrics.observeJob, GivenUp: eng.GivenUp},
+		{Queue: queues.People, Processors: webhookTable, Workers: peopleWorkers, Consumer: consumer, Wait: opts.ClaimWait, Observe: s.metrics.observeJob},
+		{Queue: queues.Intake, Processors: webhookTable, Workers: 4, Consumer: consumer, Wait: opts.ClaimWait, Observe: s.metrics.observeJob},
+		{Queue: queues.Stages, Processors: stageTable, Workers: env.Workers, Consumer: consumer, Wait: opts.ClaimWait, Observe: s.metrics.observeJob, GivenUp: eng.GivenUp},
 	}
 
 	mux := http.NewServeMux()

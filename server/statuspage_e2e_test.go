@@ -17,6 +17,7 @@ import (
 // TestStatusPageAuth configures the status pages as an operator does, through
 // the environment, and checks who the wired server lets in.
 func TestStatusPageAuth(t *testing.T) {
+	t.Parallel()
 	const password = "status-password-for-the-test"
 	cases := []struct {
 		name       string

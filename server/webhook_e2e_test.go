@@ -26,6 +26,7 @@ import (
 const buildOnly = "stages:\n  - name: build\n    steps:\n      - name: compile\n        run: echo \"build:$(echo $RAILYARD_SHA | cut -c1-7)\" >> $DIR/log\n"
 
 func TestSignatureIsRequired(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, buildOnly)
 	sha := h.commit()
 	body := pushBody(t, sha)
@@ -55,6 +56,7 @@ func TestSignatureIsRequired(t *testing.T) {
 }
 
 func TestMalformedPushIsRefused(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, buildOnly)
 	sha := h.commit()
 	good := pushBody(t, sha)
@@ -77,6 +79,7 @@ func TestMalformedPushIsRefused(t *testing.T) {
 }
 
 func TestPingAndUnknownEvents(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, buildOnly)
 	if code := h.deliver("ping", webhooktest.Payload(t, "ping/payload.json")); code/100 != 2 {
 		t.Errorf("ping answered %d", code)
@@ -87,6 +90,7 @@ func TestPingAndUnknownEvents(t *testing.T) {
 }
 
 func TestRedeliveredPushDeploysOnce(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, buildOnly)
 	sha := h.commit()
 	for range 2 {
@@ -101,6 +105,7 @@ func TestRedeliveredPushDeploysOnce(t *testing.T) {
 }
 
 func TestPushesRailyardIgnores(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, buildOnly)
 	sha := h.commit()
 	h.push(sha) // learns the pipeline branch
@@ -125,6 +130,7 @@ func TestPushesRailyardIgnores(t *testing.T) {
 }
 
 func TestRepositoryWithoutPipelineFileIsIgnored(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, buildOnly)
 	sha := h.repo.Commit(defaultBranch, map[string]githubtest.File{"README": {Content: "no pipeline"}})
 	h.push(sha)
@@ -137,6 +143,7 @@ func TestRepositoryWithoutPipelineFileIsIgnored(t *testing.T) {
 }
 
 func TestBrokenPipelineFileFailsConfigCheck(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, "stages:\n  - name: Build\n    steps:\n      - name: compile\n        timeout: soon\n")
 	sha := h.commitAndPush()
 	cr := h.awaitCheckRun("railyard/config", sha, "failure")
@@ -194,6 +201,7 @@ func freePort(t *testing.T) string {
 // TestEachDeliveryLogsOneLine: an operator finds every delivery in the log
 // under its delivery id, once, saying what became of it.
 func TestEachDeliveryLogsOneLine(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, buildOnly)
 	var logs logtest.Buffer
 	srv := h.logged(&logs)
@@ -238,6 +246,7 @@ func TestEachDeliveryLogsOneLine(t *testing.T) {
 // answers 503 until the queues' streams and groups exist, as after the
 // store lost its data, and 200 once a worker (here Start) has made them.
 func TestReadyzChecksTheQueues(t *testing.T) {
+	t.Parallel()
 	gh := githubtest.New(t)
 	env := config.Env{
 		V3APIURL: gh.URL, WebURL: "https://github.com/", AppID: 1, WebhookSecret: secret,
@@ -290,6 +299,7 @@ func TestReadyzChecksTheQueues(t *testing.T) {
 // restart. The delivery id seen before the loss is accepted again, since
 // what remembered it is gone too.
 func TestStoreDataLossHeals(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, buildOnly)
 	first := h.commit()
 	if code := h.deliverAs("push", "before-loss", pushBody(t, first)); code != http.StatusAccepted {

@@ -130,6 +130,7 @@ func (h *harness) pushAndCompleteFirstRun() {
 }
 
 func TestWorkflowStepSucceedsOnItsCompletedWebhook(t *testing.T) {
+	t.Parallel()
 	h := newWorkflowHarness(t, time.Hour, "") // GitHub is never polled
 	sha := h.commitAndPush()
 
@@ -163,6 +164,7 @@ func TestWorkflowStepSucceedsOnItsCompletedWebhook(t *testing.T) {
 }
 
 func TestWorkflowStepFailsWithItsRun(t *testing.T) {
+	t.Parallel()
 	h := newWorkflowHarness(t, time.Hour, "")
 	good := h.commitAndPush()
 	h.repo.CompleteRun(h.awaitRun(1).ID, "success")
@@ -187,6 +189,7 @@ func TestWorkflowStepFailsWithItsRun(t *testing.T) {
 }
 
 func TestWorkflowStepCancelledByCommandCancelsTheRun(t *testing.T) {
+	t.Parallel()
 	h := newWorkflowHarness(t, time.Hour, "")
 	sha := h.commitAndPush()
 	run := h.awaitRun(1)
@@ -212,6 +215,7 @@ func TestWorkflowStepCancelledByCommandCancelsTheRun(t *testing.T) {
 }
 
 func TestWorkflowStepFinishesByPollingWhenTheWebhookIsLost(t *testing.T) {
+	t.Parallel()
 	h := newWorkflowHarness(t, 30*time.Millisecond, "")
 	sha := h.commitAndPush()
 	run := h.awaitRun(1)
@@ -224,6 +228,7 @@ func TestWorkflowStepFinishesByPollingWhenTheWebhookIsLost(t *testing.T) {
 }
 
 func TestWorkflowStepTimesOut(t *testing.T) {
+	t.Parallel()
 	h := newWorkflowHarness(t, 30*time.Millisecond, "        timeout: 300ms")
 	sha := h.commitAndPush()
 	run := h.awaitRun(1)
@@ -237,6 +242,7 @@ func TestWorkflowStepTimesOut(t *testing.T) {
 }
 
 func TestWorkflowStepFindsItsRunWithoutRunDetails(t *testing.T) {
+	t.Parallel()
 	h := newWorkflowHarness(t, 30*time.Millisecond, "")
 	h.repo.DispatchWithoutRunDetails()
 	h.pushAndCompleteFirstRun()
@@ -246,6 +252,7 @@ func TestWorkflowStepFindsItsRunWithoutRunDetails(t *testing.T) {
 }
 
 func TestWorkflowStepRefusedByGitHubFailsSayingWhy(t *testing.T) {
+	t.Parallel()
 	h := newHarness(t, fmt.Sprintf(workflowPipeline, markStep("compile"), ""), withActions(time.Hour))
 	sha := h.commitAndPush() // the revision has no .github/workflows/deploy.yml
 
