@@ -317,14 +317,18 @@ stages:
 	if h.hasMark("staging:terraform:" + short(old) + ":rollback") {
 		t.Error("infra step ran on rollback without infra=true")
 	}
-	cr := h.awaitCheckRun("railyard/staging", old, "success")
+	cr := h.awaitCheckRunTitled("railyard/staging", old, "success", "Rolled back")
 	if !strings.Contains(cr.Title, "Rolled back staging to "+short(old)) || !strings.Contains(cr.Summary, "bad migration") || !strings.Contains(cr.Summary, "skipped (infra)") {
 		t.Errorf("rollback check run: %q\n%s", cr.Title, cr.Summary)
 	}
+	// Its check run may reach GitHub before its deployment does.
+	h.await("the rollback's deployment", func() bool {
+		ds := h.deployments("staging")
+		return len(ds) > 0 && ds[len(ds)-1].Task == "deploy:rollback"
+	})
 	ds := h.deployments("staging")
-	last := ds[len(ds)-1]
-	if last.Task != "deploy:rollback" || last.Ref != old {
-		t.Errorf("rollback deployment task %q ref %q", last.Task, last.Ref)
+	if last := ds[len(ds)-1]; last.Ref != old {
+		t.Errorf("rollback deployment ref %q, want %.7s", last.Ref, old)
 	}
 	h.await("rollback deployment success", func() bool {
 		ds := h.deployments("staging")

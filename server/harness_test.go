@@ -300,6 +300,20 @@ func (h *harness) awaitCheckRun(name, sha, conclusion string) githubtest.CheckRu
 	return cr
 }
 
+// awaitCheckRunTitled is awaitCheckRun for a check run whose title starts
+// with title: a revision deployed before and rolled back to has an earlier
+// run of the same name that concluded alike.
+func (h *harness) awaitCheckRunTitled(name, sha, conclusion, title string) githubtest.CheckRun {
+	h.t.Helper()
+	var cr githubtest.CheckRun
+	h.await(fmt.Sprintf("check run %s on %.7s titled %q to conclude %s", name, sha, title, conclusion), func() bool {
+		var ok bool
+		cr, ok = h.checkRun(name, sha)
+		return ok && cr.Status == "completed" && cr.Conclusion == conclusion && strings.HasPrefix(cr.Title, title)
+	})
+	return cr
+}
+
 // deployments returns the deployments of an environment, oldest first.
 func (h *harness) deployments(env string) []githubtest.Deployment {
 	var out []githubtest.Deployment

@@ -216,7 +216,7 @@ func TestFailedVerifyAutoRollsBack(t *testing.T) {
 	}
 
 	const reason = "auto-rollback: verify failed"
-	cr := h.awaitCheckRun("railyard/staging", old, "success")
+	cr := h.awaitCheckRunTitled("railyard/staging", old, "success", "Auto-rolled back")
 	if cr.Title != "Auto-rolled back staging to "+s7 {
 		t.Errorf("auto-rollback check run title %q", cr.Title)
 	}
@@ -292,12 +292,7 @@ func TestFailedStepAutoRollsBack(t *testing.T) {
 	}
 	h.awaitStage("staging", engine.RolledBack, old)
 	const reason = "auto-rollback: migrate failed"
-	// old's first deploy to staging succeeded too: wait for the newer run.
-	var cr githubtest.CheckRun
-	h.await("the auto-rollback's check run", func() bool {
-		cr, _ = h.checkRun("railyard/staging", old)
-		return cr.Conclusion == "success" && strings.HasPrefix(cr.Title, "Auto-rolled back")
-	})
+	cr := h.awaitCheckRunTitled("railyard/staging", old, "success", "Auto-rolled back")
 	if cr.Title != "Auto-rolled back staging to "+short(old) || !strings.Contains(cr.Summary, "**Reason:** "+reason) || !strings.Contains(cr.Summary, "**Actor:** @railyard") {
 		t.Errorf("auto-rollback check run %q:\n%s", cr.Title, cr.Summary)
 	}
