@@ -178,7 +178,9 @@ func readPID(h *harness) int {
 
 // takeoverRedis is a real Redis for the child bot, whose queue keys cannot
 // be given a prefix: a private redis-server when one is installed, else the
-// test Redis with the keys of the test cleaned before and after.
+// test Redis with the keys of the test cleaned before and after. On a
+// private one the test runs beside others (t.Parallel), so it must be
+// called before the test does anything else.
 func takeoverRedis(t *testing.T) string {
 	url := os.Getenv("RAILYARD_TEST_REDIS_URL")
 	if url == "" {
@@ -190,6 +192,7 @@ func takeoverRedis(t *testing.T) string {
 			"railyard:{railyard}:stage:*", "railyard:{railyard}:outbox:*")
 		return url
 	}
+	t.Parallel()
 	return privateRedis(t, bin, "")
 }
 
