@@ -8,7 +8,6 @@ import (
 	"io"
 	"net/http"
 	"os"
-	"os/exec"
 	osuser "os/user"
 	"path/filepath"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/railyard/railyard/internal/githubtest"
+	"github.com/railyard/railyard/internal/redisproc"
 )
 
 // hostilePipeline's build step tries every route to the bot's secrets it
@@ -298,11 +298,7 @@ func keyLine(pem []byte) string {
 
 // passwordRedis starts a private redis-server that asks for password.
 func passwordRedis(t *testing.T, password string) string {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("needs redis-server: the bot runs as a separate process on a Redis with a password")
-	}
-	return privateRedis(t, bin, password)
+	return redisproc.StartWith(t, redisproc.Options{Password: password}).URL()
 }
 
 // reachableDir is a new folder any user can enter (t.TempDir's is not).

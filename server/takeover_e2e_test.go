@@ -23,6 +23,7 @@ import (
 	"github.com/railyard/railyard/engine"
 	"github.com/railyard/railyard/internal/githubtest"
 	"github.com/railyard/railyard/internal/logtest"
+	"github.com/railyard/railyard/internal/redisproc"
 	"github.com/railyard/railyard/internal/webhooktest"
 	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/report"
@@ -186,40 +187,13 @@ func takeoverRedis(t *testing.T) string {
 	if url == "" {
 		t.Skip("needs RAILYARD_TEST_REDIS_URL: the bot runs as a separate process on a real Redis")
 	}
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
+	if _, err := exec.LookPath("redis-server"); err != nil {
 		cleanKeys(t, url, "railyard:{codertocat/hello-world}:*", "railyard:{railyard}:intake:*", "railyard:{railyard}:people:*",
 			"railyard:{railyard}:stage:*", "railyard:{railyard}:outbox:*")
 		return url
 	}
 	t.Parallel()
-	return privateRedis(t, bin, "")
-}
-
-// privateRedis starts redis-server bin on a free port, asking for password
-// unless it is empty, and returns its URL once it answers.
-func privateRedis(t *testing.T, bin, password string) string {
-	port := freePort(t)
-	args := []string{"--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"}
-	url := "redis://127.0.0.1:" + port + "/0"
-	if password != "" {
-		args = append(args, "--requirepass", password)
-		url = "redis://:" + password + "@127.0.0.1:" + port + "/0"
-	}
-	cmd := exec.Command(bin, args...)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	rdb := redisClient(t, url)
-	deadline := time.Now().Add(10 * time.Second)
-	for rdb.Ping(context.Background()).Err() != nil {
-		if time.Now().After(deadline) {
-			t.Fatal("private redis-server did not answer")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	return url
+	return redisproc.Start(t).URL()
 }
 
 func redisClient(t *testing.T, url string) *redis.Client {

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
@@ -18,6 +17,7 @@ import (
 	"github.com/railyard/railyard/engine"
 	"github.com/railyard/railyard/internal/githubtest"
 	"github.com/railyard/railyard/internal/logtest"
+	"github.com/railyard/railyard/internal/redisproc"
 	"github.com/railyard/railyard/internal/webhooktest"
 	"github.com/railyard/railyard/queue"
 	"github.com/railyard/railyard/server"
@@ -161,23 +161,13 @@ func TestStoreDownAnswers503(t *testing.T) {
 	if os.Getenv("RAILYARD_TEST_REDIS_URL") == "" {
 		t.Skip("needs RAILYARD_TEST_REDIS_URL (and redis-server) for a real Redis to stop")
 	}
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skip("redis-server not installed")
-	}
-	port := freePort(t)
-	cmd := exec.Command(bin, "--port", port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no")
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	h := newHarness(t, buildOnly, func(e *config.Env, _ *server.Options) { e.RedisURL = "redis://127.0.0.1:" + port + "/0" })
+	rs := redisproc.Start(t)
+	h := newHarness(t, buildOnly, func(e *config.Env, _ *server.Options) { e.RedisURL = rs.URL() })
 	h.await("redis to answer", func() bool {
 		return h.srv.Store().Ping(context.Background()) == nil
 	})
 	sha := h.commit()
-	cmd.Process.Kill()
-	cmd.Wait()
+	rs.Kill()
 	if code := h.deliver("push", pushBody(t, sha)); code != http.StatusServiceUnavailable {
 		t.Errorf("push with the store down answered %d, want 503", code)
 	}

@@ -27,8 +27,16 @@ type Server struct {
 	bin  string
 	port string
 	dir  string
+	opts Options
 	cmd  *exec.Cmd
 	done chan struct{} // closed when cmd has exited
+}
+
+// Options are how a Server differs from the default.
+type Options struct {
+	// Password, if set, is asked of every client (requirepass); URL
+	// carries it.
+	Password string
 }
 
 // Bin returns the redis-server on PATH, or skips t saying what is missing.
@@ -46,7 +54,13 @@ func Bin(t testing.TB) string {
 // the test ends.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{t: t, bin: Bin(t), dir: t.TempDir()}
+	return StartWith(t, Options{})
+}
+
+// StartWith is Start with opts.
+func StartWith(t testing.TB, opts Options) *Server {
+	t.Helper()
+	s := &Server{t: t, bin: Bin(t), dir: t.TempDir(), opts: opts}
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -58,8 +72,14 @@ func Start(t testing.TB) *Server {
 	return s
 }
 
-// URL is the server's redis:// URL, database 0.
-func (s *Server) URL() string { return "redis://" + s.Addr() + "/0" }
+// URL is the server's redis:// URL, database 0, with its password if it
+// has one.
+func (s *Server) URL() string {
+	if s.opts.Password != "" {
+		return "redis://:" + s.opts.Password + "@" + s.Addr() + "/0"
+	}
+	return "redis://" + s.Addr() + "/0"
+}
 
 // Addr is the server's host:port; it stays the same across restarts.
 func (s *Server) Addr() string { return "127.0.0.1:" + s.port }
@@ -110,15 +130,19 @@ func (s *Server) start() {
 	if s.cmd != nil {
 		s.t.Fatal("redisproc: start while the server runs")
 	}
-	cmd := exec.Command(s.bin, "--port", s.port, "--bind", "127.0.0.1", "--dir", s.dir,
-		"--save", "", "--appendonly", "yes", "--appendfsync", "always")
+	args := []string{"--port", s.port, "--bind", "127.0.0.1", "--dir", s.dir,
+		"--save", "", "--appendonly", "yes", "--appendfsync", "always"}
+	if s.opts.Password != "" {
+		args = append(args, "--requirepass", s.opts.Password)
+	}
+	cmd := exec.Command(s.bin, args...)
 	if err := cmd.Start(); err != nil {
 		s.t.Fatal(err)
 	}
 	s.cmd, s.done = cmd, make(chan struct{})
 	go func(done chan struct{}) { cmd.Wait(); close(done) }(s.done)
 
-	rdb := redis.NewClient(&redis.Options{Addr: s.Addr()})
+	rdb := redis.NewClient(&redis.Options{Addr: s.Addr(), Password: s.opts.Password})
 	defer rdb.Close()
 	deadline := time.Now().Add(10 * time.Second)
 	for {

@@ -33,3 +33,22 @@ func TestRestartKeepsDataAndRestartEmptyLosesIt(t *testing.T) {
 		t.Errorf("after a restart without the data %d keys (%v), want none", n, err)
 	}
 }
+
+func TestPasswordIsAsked(t *testing.T) {
+	s := redisproc.StartWith(t, redisproc.Options{Password: "s3cret"})
+	ctx := context.Background()
+	anon := redis.NewClient(&redis.Options{Addr: s.Addr()})
+	defer anon.Close()
+	if err := anon.Ping(ctx).Err(); err == nil {
+		t.Error("a client without the password was answered")
+	}
+	opts, err := redis.ParseURL(s.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rdb := redis.NewClient(opts)
+	defer rdb.Close()
+	if err := rdb.Ping(ctx).Err(); err != nil {
+		t.Errorf("a client of URL() %s: %v", s.URL(), err)
+	}
+}
