@@ -37,7 +37,7 @@ type Pool struct {
 	Wait       time.Duration // how long one claim blocks; default 1s
 	Observe    Observer
 	// Backoff is the wait before a failed job's next try, by how often it
-	// was retried before; nil: doubling from 1s to 5 minutes, jittered.
+	// was retried before; nil: doubling from 1s to a minute, jittered.
 	Backoff func(retries int) time.Duration
 	// GivenUp, when set, hears of each job the queue gave up on, so that
 	// what waited for it can end rather than wait forever.
@@ -138,8 +138,9 @@ func (p *Pool) run(ctx context.Context, lease *queue.Lease) {
 }
 
 // maxBackoff caps the wait between retries: a job waiting on GitHub or the
-// network goes again within minutes of it coming back.
-const maxBackoff = 5 * time.Minute
+// network goes again within a minute of it coming back, as the outbox's
+// writes do (package report).
+const maxBackoff = time.Minute
 
 // backoff is the wait before retry number retries+1: doubling from 1s up to
 // maxBackoff, less up to a fifth at random so that jobs that failed
