@@ -945,14 +945,23 @@ func TestRetryGivesUpAfterRetryFor(t *testing.T) {
 		const retryFor = 100 * time.Millisecond
 		q := h.queue(t, Options{MaxDeliveries: 2, RetryFor: retryFor})
 		enqueue(t, q, Job{Kind: "push", Repo: "octo/app", Data: []byte("x")})
-		var first time.Time
+		var first, since time.Time // just before the first failure; FailingSince as first carried
 		for retries := 0; ; retries++ {
 			l := mustClaim(t, q, "a")
 			if l.Job.Retries != retries {
 				t.Fatalf("delivery %d has Retries %d, want %d", l.Job.Deliveries, l.Job.Retries, retries)
 			}
-			if retries == 0 {
+			switch {
+			case retries == 0:
 				first = time.Now()
+			case retries == 1:
+				// Kept to the millisecond, of the first failure.
+				since = l.Job.FailingSince
+				if since.Before(first.Truncate(time.Millisecond)) || since.After(time.Now()) {
+					t.Fatalf("FailingSince %v, want the first failure's time (after %v)", since, first)
+				}
+			case !l.Job.FailingSince.Equal(since):
+				t.Fatalf("FailingSince moved from %v to %v", since, l.Job.FailingSince)
 			}
 			err := l.Retry(t.Context(), 0)
 			if errors.Is(err, ErrGivenUp) {
@@ -967,9 +976,6 @@ func TestRetryGivesUpAfterRetryFor(t *testing.T) {
 			}
 			if err != nil {
 				t.Fatalf("Retry: %v", err)
-			}
-			if !l.Job.FailingSince.IsZero() && l.Job.FailingSince.After(first) {
-				t.Fatalf("FailingSince moved: %v", l.Job.FailingSince)
 			}
 		}
 		claimNothing(t, q, "a")
