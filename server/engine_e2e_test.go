@@ -322,13 +322,8 @@ stages:
 		t.Errorf("rollback check run: %q\n%s", cr.Title, cr.Summary)
 	}
 	// Its check run may reach GitHub before its deployment does.
-	h.await("the rollback's deployment", func() bool {
-		ds := h.deployments("staging")
-		return len(ds) > 0 && ds[len(ds)-1].Task == "deploy:rollback"
-	})
-	ds := h.deployments("staging")
-	if last := ds[len(ds)-1]; last.Ref != old {
-		t.Errorf("rollback deployment ref %q, want %.7s", last.Ref, old)
+	if rb := h.awaitDeploymentsOf("staging", "deploy:rollback", 1); rb[0].Ref != old {
+		t.Errorf("rollback deployment ref %q, want %.7s", rb[0].Ref, old)
 	}
 	h.await("rollback deployment success", func() bool {
 		ds := h.deployments("staging")

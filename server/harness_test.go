@@ -291,13 +291,7 @@ func (h *harness) checkRun(name, sha string) (githubtest.CheckRun, bool) {
 // awaitCheckRun waits for a completed check run with a conclusion.
 func (h *harness) awaitCheckRun(name, sha, conclusion string) githubtest.CheckRun {
 	h.t.Helper()
-	var cr githubtest.CheckRun
-	h.await(fmt.Sprintf("check run %s on %.7s to conclude %s", name, sha, conclusion), func() bool {
-		var ok bool
-		cr, ok = h.checkRun(name, sha)
-		return ok && cr.Status == "completed" && cr.Conclusion == conclusion
-	})
-	return cr
+	return h.awaitCheckRunTitled(name, sha, conclusion, "")
 }
 
 // awaitCheckRunTitled is awaitCheckRun for a check run whose title starts
@@ -306,7 +300,11 @@ func (h *harness) awaitCheckRun(name, sha, conclusion string) githubtest.CheckRu
 func (h *harness) awaitCheckRunTitled(name, sha, conclusion, title string) githubtest.CheckRun {
 	h.t.Helper()
 	var cr githubtest.CheckRun
-	h.await(fmt.Sprintf("check run %s on %.7s titled %q to conclude %s", name, sha, title, conclusion), func() bool {
+	what := fmt.Sprintf("check run %s on %.7s to conclude %s", name, sha, conclusion)
+	if title != "" {
+		what += fmt.Sprintf(", titled %q…", title)
+	}
+	h.await(what, func() bool {
 		var ok bool
 		cr, ok = h.checkRun(name, sha)
 		return ok && cr.Status == "completed" && cr.Conclusion == conclusion && strings.HasPrefix(cr.Title, title)
@@ -322,6 +320,29 @@ func (h *harness) deployments(env string) []githubtest.Deployment {
 			out = append(out, d)
 		}
 	}
+	return out
+}
+
+// deploymentsOf returns an environment's deployments of one task.
+func (h *harness) deploymentsOf(env, task string) []githubtest.Deployment {
+	var out []githubtest.Deployment
+	for _, d := range h.deployments(env) {
+		if d.Task == task {
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// awaitDeploymentsOf waits until env has n deployments of task (reports
+// reach GitHub after the stage's state changes) and returns them.
+func (h *harness) awaitDeploymentsOf(env, task string, n int) []githubtest.Deployment {
+	h.t.Helper()
+	var out []githubtest.Deployment
+	h.await(fmt.Sprintf("%d %s deployments to %s", n, task, env), func() bool {
+		out = h.deploymentsOf(env, task)
+		return len(out) >= n
+	})
 	return out
 }
 

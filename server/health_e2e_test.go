@@ -76,29 +76,6 @@ func (h *harness) auditOf(op engine.Operation) []engine.AuditEntry {
 	return out
 }
 
-// deploymentsOf returns an environment's deployments of one task.
-func (h *harness) deploymentsOf(env, task string) []githubtest.Deployment {
-	var out []githubtest.Deployment
-	for _, d := range h.deployments(env) {
-		if d.Task == task {
-			out = append(out, d)
-		}
-	}
-	return out
-}
-
-// awaitDeploymentsOf waits until env has n deployments of task (reports
-// reach GitHub after the stage's state changes) and returns them.
-func (h *harness) awaitDeploymentsOf(env, task string, n int) []githubtest.Deployment {
-	h.t.Helper()
-	var out []githubtest.Deployment
-	h.await(fmt.Sprintf("%d %s deployments to %s", n, task, env), func() bool {
-		out = h.deploymentsOf(env, task)
-		return len(out) >= n
-	})
-	return out
-}
-
 // awaitDeploymentState waits until the newest status of d is state and
 // returns the deployment as it is then.
 func (h *harness) awaitDeploymentState(d githubtest.Deployment, state string) githubtest.Deployment {
