@@ -262,15 +262,9 @@ stages:
       - name: compile
         run: echo "$RAILYARD_STAGE:compile:$(echo $RAILYARD_SHA | cut -c1-7):$RAILYARD_OPERATION" >> MARKS; sleep 30
 `)
-	p := settled()
-	p.Stages = p.Stages[:1]
-	w.seed(p)
-	if _, err := w.e.Deploy(w.ctx, w.req(), shaC, 3); err != nil {
-		t.Fatal(err)
-	}
-	jobs := w.claimAll()
+	_, job := w.deployC(1)
 	done := make(chan error, 1)
-	go func() { done <- w.e.RunJob(w.ctx, jobs[0].lease.Job) }()
+	go func() { done <- w.e.RunJob(w.ctx, job) }()
 	w.awaitSteps(1)
 	running := w.raw()
 	reported := w.rep.calls()

@@ -15,14 +15,7 @@ import (
 // cancelled, the audit log has it, and it never deploys.
 func TestCancelDropsAWaitingRevision(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, fmt.Sprintf(`
-stages:
-  - name: build
-    steps:
-%s  - name: prod
-    promotion: manual
-    steps:
-%s`, markStep("compile"), markStep("deploy")))
+	h := newHarness(t, manualProdPipeline())
 	a := h.commitAndPush()
 	h.await("prod to wait for /promote", func() bool { w := h.stage("prod").Waiting; return w != nil && w.SHA == a })
 
