@@ -113,8 +113,12 @@ func (q *Queue) Forward(ctx context.Context, repo string) (int, error) {
 
 // sweep forwards the outboxes whose marks are due, at most every
 // sweepEvery: what a process that crashed between its EXEC and its
-// Forward left behind.
+// Forward left behind. On one Redis nothing is marked: AddTx queues in
+// the caller's transaction.
 func (q *Queue) sweep(ctx context.Context) error {
+	if !q.viaOutbox {
+		return nil
+	}
 	now := time.Now().UnixNano()
 	next := q.nextSweep.Load()
 	if now < next || !q.nextSweep.CompareAndSwap(next, now+sweepEvery.Nanoseconds()) {

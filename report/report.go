@@ -505,8 +505,12 @@ func (r *Reporter) pending(c class) *store.Pending {
 
 // sweep marks ready the outboxes whose index marks are due, at most every
 // sweepEvery: writes whose committer died before marking them, or whose
-// transaction's caller never called Committed.
+// transaction's caller never called Committed. On one Redis nothing is
+// marked: a push marks its outbox ready in its own MULTI.
 func (r *Reporter) sweep(ctx context.Context, c class) error {
+	if !r.viaIndex {
+		return nil
+	}
 	now := time.Now().UnixNano()
 	next := r.nextSweep[c].Load()
 	if now < next || !r.nextSweep[c].CompareAndSwap(next, now+sweepEvery.Nanoseconds()) {
